@@ -1,0 +1,106 @@
+// Package identity defines the caller identity that every verifier produces: a user-pool or OIDC token
+// holder, an identity-pool credential holder, or nobody. It is a leaf package: it imports nothing of
+// this module, so every verifier can return an Identity and the policy engine can read one without an
+// import cycle.
+package identity
+
+import (
+	"sync"
+	"time"
+)
+
+// Kind says which kind of credential proved the identity.
+type Kind string
+
+// The kinds of identity, as they appear in the policy input (`input.identity.kind`).
+const (
+	// KindNone is a request that carried no credentials (only reaches the policy with allow_anonymous).
+	KindNone Kind = "none"
+	// KindUserPool is the holder of a token issued by an Amazon Cognito user pool.
+	KindUserPool Kind = "user_pool"
+	// KindOIDC is the holder of a token issued by another OpenID Connect provider.
+	KindOIDC Kind = "oidc"
+	// KindIdentityPool is the holder of identity-pool credentials who signed the request with SigV4.
+	KindIdentityPool Kind = "identity_pool"
+)
+
+// Identity is who is calling, as proved by the credentials in the request. Fields that do not apply to
+// a kind are empty. An Identity returned by a verifier may be shared between concurrent requests (it is
+// served from caches) and must not be modified.
+type Identity struct {
+	Kind Kind
+	// Authenticated is false for anonymous callers and identity-pool guests.
+	Authenticated bool
+
+	// Token identities (user_pool, oidc).
+
+	// Issuer is the token's `iss`.
+	Issuer string
+	// Subject is the token's `sub`; for identity-pool callers, the identity id.
+	Subject string
+	// Username is `cognito:username` (ID tokens), `username` (access tokens), or the OIDC
+	// `preferred_username`, whichever the token has.
+	Username string
+	// ClientID is the app client: `client_id` of an access token, `aud` of an ID token (the first audience
+	// of an OIDC token).
+	ClientID string
+	// TokenUse is Cognito's `token_use` (`access` or `id`); empty for other issuers.
+	TokenUse string
+	// Groups are `cognito:groups` (or an OIDC `groups` claim).
+	Groups []string
+	// Scopes are the space-separated `scope` claim (or `scp`), split.
+	Scopes []string
+	// Claims are all claims of the token, as decoded from JSON.
+	Claims map[string]any
+
+	// Identity-pool identities.
+
+	// IdentityID is the identity-pool identity id, e.g. `us-east-1:0a1b...`.
+	IdentityID string
+	// IdentityPoolID is the identity pool that issued the credentials.
+	IdentityPoolID string
+	// RoleARN is the role the credentials were issued for.
+	RoleARN string
+	// PrincipalTags are the session tags of the credentials (`aws:PrincipalTag/<key>`).
+	PrincipalTags map[string]string
+	// LoginProviders are the providers whose logins the identity used, e.g.
+	// `cognito-idp.us-east-1.amazonaws.com/us-east-1_AbC123`; empty for guests.
+	LoginProviders []string
+	// AuthenticationProvider is API Gateway's `cognitoAuthenticationProvider`: the login providers, and
+	// for a user-pool login `<provider>:CognitoSignIn:<sub>`, comma-separated.
+	AuthenticationProvider string
+	// AccessKeyID is the access key id that signed the request (not a secret: AWS logs it too).
+	AccessKeyID string
+
+	// ExpiresAt is when the token or the credentials expire.
+	ExpiresAt time.Time
+
+	// memo holds values derived from this identity once and reused while it is served from a cache.
+	memo sync.Map
+}
+
+// Memo returns the value derived from the identity under key, computing it with derive on first use.
+// Packages use it for work that depends only on the identity (its policy input, its upstream headers),
+// so a cached identity pays for it once. derive must be deterministic: two concurrent first uses may both
+// run it, and one result wins. key should be a value of an unexported type of the calling package.
+func (id *Identity) Memo(key any, derive func() any) any {
+	if v, ok := id.memo.Load(key); ok {
+		return v
+	}
+	v, _ := id.memo.LoadOrStore(key, derive())
+	return v
+}
+
+// Anonymous is the identity of a request without credentials.
+func Anonymous() *Identity {
+	return &Identity{Kind: KindNone}
+}
+
+// UserID is the id Caddy puts in `{http.auth.user.id}` and the access log: the identity id for
+// identity-pool callers, otherwise the subject.
+func (id *Identity) UserID() string {
+	if id.Kind == KindIdentityPool {
+		return id.IdentityID
+	}
+	return id.Subject
+}

@@ -1,0 +1,3 @@
+module github.com/caddy-cognito/caddy-cognito
+
+go 1.26.0
