@@ -1,0 +1,98 @@
+package userpool
+
+import (
+	"sync"
+)
+
+// DefaultTokenCacheEntries is the size of a TokenCache created with a size of zero or less.
+const DefaultTokenCacheEntries = 10_000
+
+// TokenCache remembers verified tokens, keyed by the SHA-256 of the token, so that a token seen again
+// skips parsing and signature verification. It holds at most its size in entries, evicting the oldest
+// first; an entry is honoured until the token's exp. A cached token is accepted only by a verifier
+// whose issuer of that iss uses the same KeySet, and only while the key that verified it is still in
+// that KeySet; the verifier's own checks (client id or audience, token_use, algorithm, exp, nbf, iat)
+// run on every hit, so verifiers with different clients can share one cache. It is safe for concurrent
+// use.
+type TokenCache struct {
+	shards []cacheShard
+	mask   uint8
+}
+
+type cacheShard struct {
+	mu      sync.RWMutex
+	entries map[[32]byte]*verifiedToken
+	order   [][32]byte // insertion order, a ring of len == capacity once full
+	next    int        // the ring slot to evict and reuse next
+	size    int        // capacity of this shard
+	_       [40]byte   // keep shards on separate cache lines
+}
+
+// NewTokenCache returns a cache of at most maxEntries verified tokens (DefaultTokenCacheEntries when
+// maxEntries <= 0). An entry costs about 2 KiB for a typical Cognito token.
+func NewTokenCache(maxEntries int) *TokenCache {
+	if maxEntries <= 0 {
+		maxEntries = DefaultTokenCacheEntries
+	}
+	// Shards spread lock contention; keep at least 64 entries in each so eviction stays close to
+	// global FIFO order.
+	n := 1
+	for n < 32 && maxEntries/(n*2) >= 64 {
+		n *= 2
+	}
+	c := &TokenCache{shards: make([]cacheShard, n), mask: uint8(n - 1)}
+	for i := range c.shards {
+		size := maxEntries / n
+		if i < maxEntries%n {
+			size++
+		}
+		c.shards[i].size = size
+		c.shards[i].entries = make(map[[32]byte]*verifiedToken)
+	}
+	return c
+}
+
+// Destruct does nothing: it lets a TokenCache live in a caddy.UsagePool.
+func (c *TokenCache) Destruct() error { return nil }
+
+// Len returns the number of cached tokens.
+func (c *TokenCache) Len() int {
+	n := 0
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.RLock()
+		n += len(s.entries)
+		s.mu.RUnlock()
+	}
+	return n
+}
+
+func (c *TokenCache) shard(sum *[32]byte) *cacheShard {
+	return &c.shards[sum[0]&c.mask]
+}
+
+func (c *TokenCache) get(sum *[32]byte) *verifiedToken {
+	s := c.shard(sum)
+	s.mu.RLock()
+	t := s.entries[*sum]
+	s.mu.RUnlock()
+	return t
+}
+
+func (c *TokenCache) put(sum *[32]byte, t *verifiedToken) {
+	s := c.shard(sum)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.entries[*sum]; ok {
+		s.entries[*sum] = t
+		return
+	}
+	if len(s.order) < s.size {
+		s.order = append(s.order, *sum)
+	} else {
+		delete(s.entries, s.order[s.next])
+		s.order[s.next] = *sum
+		s.next = (s.next + 1) % s.size
+	}
+	s.entries[*sum] = t
+}

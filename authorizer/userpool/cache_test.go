@@ -1,0 +1,174 @@
+package userpool
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
+)
+
+func TestTokenCacheBound(t *testing.T) {
+	t.Parallel()
+	for _, size := range []int{1, 2, 63, 64, 129, 1000, 10_000, 0} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			t.Parallel()
+			c := NewTokenCache(size)
+			if size <= 0 {
+				size = DefaultTokenCacheEntries
+			}
+			entry := &verifiedToken{}
+			for i := range 4 * size {
+				sum := sha256.Sum256([]byte(fmt.Sprint(i)))
+				c.put(&sum, entry)
+				if n := c.Len(); n > size {
+					t.Fatalf("after %d puts: %d entries, bound %d", i+1, n, size)
+				}
+			}
+			// Every shard saw about four times its share: it is full.
+			if n := c.Len(); n < size*9/10 {
+				t.Errorf("%d entries after %d puts, want about %d", n, 4*size, size)
+			}
+		})
+	}
+}
+
+func TestTokenCacheEvictsOldestFirst(t *testing.T) {
+	t.Parallel()
+	c := NewTokenCache(64) // one shard
+	sums := make([][32]byte, 65)
+	for i := range sums {
+		sums[i] = sha256.Sum256([]byte(fmt.Sprint(i)))
+		c.put(&sums[i], &verifiedToken{})
+	}
+	if c.get(&sums[0]) != nil {
+		t.Error("the oldest entry is still cached")
+	}
+	for i := 1; i < len(sums); i++ {
+		if c.get(&sums[i]) == nil {
+			t.Fatalf("entry %d was evicted before the oldest", i)
+		}
+	}
+	// Replacing an entry does not take a second slot.
+	c.put(&sums[64], &verifiedToken{})
+	if c.get(&sums[1]) == nil || c.Len() != 64 {
+		t.Errorf("replacing an entry evicted another (len %d)", c.Len())
+	}
+}
+
+// TestCacheIsolation: a token cached by one verifier is accepted by another sharing the cache only as
+// far as that verifier's own configuration accepts it.
+func TestCacheIsolation(t *testing.T) {
+	t.Parallel()
+	cache := NewTokenCache(100)
+	f := newFixture(t, fixtureConfig{options: Options{Cache: cache}})
+	token := key("rsa1").sign(nil, accessClaims(f.clock.Now()))
+	first, err := f.verifier.Verify(verifyCtx(t), token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := f.verifier.Verify(verifyCtx(t), token); err != nil || again != first {
+		t.Fatalf("second Verify = %p, %v; want the cached identity %p", again, err, first)
+	}
+	if cache.Len() != 1 {
+		t.Fatalf("cache holds %d entries, want 1", cache.Len())
+	}
+
+	// A key set for the same issuer that serves another key under the same kid.
+	impostor := newFixture(t, fixtureConfig{keys: []*signingKey{key("rsa2").withKid(key("rsa1").kid)}})
+
+	pool := func(change func(*Issuer)) Issuer {
+		iss := Issuer{Kind: identity.KindUserPool, Issuer: testIssuer, ClientIDs: []string{testClient}, Keys: f.keys}
+		change(&iss)
+		return iss
+	}
+	tests := []struct {
+		name     string
+		issuer   Issuer
+		skew     time.Duration
+		advance  time.Duration
+		want     error
+		wantKind identity.Kind
+	}{
+		{name: "same configuration", issuer: pool(func(*Issuer) {}), wantKind: identity.KindUserPool},
+		{name: "another app client", issuer: pool(func(i *Issuer) { i.ClientIDs = []string{"other-client"} }), want: ErrAudience},
+		{name: "ID tokens only", issuer: pool(func(i *Issuer) { i.TokenUse = TokenUseID }), want: ErrTokenUse},
+		{name: "other algorithms", issuer: pool(func(i *Issuer) { i.Algorithms = []string{"ES256"} }), want: ErrAlgorithm},
+		{name: "the same iss with another key set", issuer: pool(func(i *Issuer) { i.Keys = impostor.keys }), want: ErrSignature},
+		{name: "the same key set as an OIDC issuer", issuer: pool(func(i *Issuer) { i.Kind = identity.KindOIDC; i.ClientIDs = []string{"x"} }), want: ErrAudience},
+		{name: "another issuer only", issuer: pool(func(i *Issuer) { i.Issuer = "https://other.example.com" }), want: ErrUnknownIssuer},
+		{name: "once expired", issuer: pool(func(*Issuer) {}), advance: time.Hour, want: ErrExpired},
+		{name: "expired but for a wider skew", issuer: pool(func(*Issuer) {}), advance: time.Hour, skew: 6 * time.Minute, wantKind: identity.KindUserPool},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			now := f.clock.Now().Add(tt.advance)
+			v, err := NewVerifier([]Issuer{tt.issuer}, Options{Cache: cache, ClockSkew: tt.skew, Now: func() time.Time { return now }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			id, err := v.Verify(verifyCtx(t), token)
+			if !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
+				t.Fatalf("Verify: %v, want %v", err, tt.want)
+			}
+			if err == nil && id.Kind != tt.wantKind {
+				t.Errorf("Kind = %s, want %s", id.Kind, tt.wantKind)
+			}
+		})
+	}
+	t.Run("the OIDC view does not leak into the user-pool view", func(t *testing.T) {
+		oidc, err := NewVerifier([]Issuer{pool(func(i *Issuer) { i.Kind = identity.KindOIDC; i.ClientIDs = []string{testClient} })},
+			Options{Cache: cache, Now: f.clock.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// An access token carries no aud: as an OIDC token it has no audience to accept.
+		if _, err := oidc.Verify(verifyCtx(t), token); !errors.Is(err, ErrAudience) {
+			t.Fatalf("as OIDC: %v, want ErrAudience", err)
+		}
+		id, err := f.verifier.Verify(verifyCtx(t), token)
+		if err != nil || id.Kind != identity.KindUserPool || id.TokenUse != "access" {
+			t.Fatalf("as a user pool again: %+v, %v", id, err)
+		}
+	})
+}
+
+// TestTokenCacheMemory pushes 100k distinct, realistic Cognito access tokens through a cache of the
+// default size (each entry built by the verifier's own claim decoding) and measures the heap.
+func TestTokenCacheMemory(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("builds 100k cache entries: too slow for -short and -race")
+	}
+	const tokens = 100_000
+	const limit = 64 << 20
+	c := NewTokenCache(0)
+	template := string(mustJSON(with(accessClaims(time.Now()), map[string]any{"sub": "%08d-0b1d-4c3e-9f8a-1b2c3d4e5f60", "jti": "%08d-5e6f-4a8b-9c0d-e1f2a3b4c5d6"})))
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := range tokens {
+		payload := []byte(fmt.Sprintf(template, i, i))
+		decoded, err := decodeClaims(payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vt, err := newVerifiedToken(identity.KindUserPool, decoded)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256([]byte(base64.RawURLEncoding.EncodeToString(payload)))
+		c.put(&sum, vt)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	grown := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	t.Logf("%d entries hold %.1f MiB (%d bytes each)", c.Len(), float64(grown)/(1<<20), grown/int64(c.Len()))
+	if grown > limit {
+		t.Errorf("the cache grew the heap by %d MiB after %d tokens, limit %d MiB", grown>>20, tokens, limit>>20)
+	}
+	runtime.KeepAlive(c)
+}

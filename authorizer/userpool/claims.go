@@ -1,0 +1,186 @@
+package userpool
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
+)
+
+// verifiedToken is a token whose signature verified, with what the per-verifier checks need. It is
+// immutable once built: cached ones are shared.
+type verifiedToken struct {
+	identity *identity.Identity
+	keys     *KeySet          // the KeySet that verified it
+	key      *verificationKey // the key that verified it
+	alg      string
+	tokenUse string
+	clientID string   // the client_id claim
+	audience []string // the aud claim
+	notAfter time.Time
+	// Zero when the claim is absent.
+	notBefore time.Time
+	issuedAt  time.Time
+}
+
+// decodeClaims decodes a JWT payload: one JSON object, numbers kept as json.Number.
+func decodeClaims(payload []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber()
+	var claims map[string]any
+	if err := dec.Decode(&claims); err != nil {
+		return nil, fmt.Errorf("%w: payload is not a JSON object", ErrMalformed)
+	}
+	if claims == nil {
+		return nil, fmt.Errorf("%w: payload is not a JSON object", ErrMalformed)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("%w: payload has data after its JSON object", ErrMalformed)
+	}
+	return claims, nil
+}
+
+// newVerifiedToken reads the claims that the checks and the identity need. kind is the kind of the
+// issuer that verified the token.
+func newVerifiedToken(kind identity.Kind, claims map[string]any) (*verifiedToken, error) {
+	iss, _ := claims["iss"].(string)
+	sub, ok := claims["sub"].(string)
+	if !ok || sub == "" {
+		return nil, fmt.Errorf("%w: sub claim missing or not a non-empty string", ErrMalformed)
+	}
+	t := &verifiedToken{}
+	var err error
+	var present bool
+	if t.notAfter, present, err = numericDate(claims, "exp"); err != nil {
+		return nil, err
+	} else if !present {
+		return nil, fmt.Errorf("%w: exp claim missing", ErrMalformed)
+	}
+	if t.notBefore, _, err = numericDate(claims, "nbf"); err != nil {
+		return nil, err
+	}
+	if t.issuedAt, _, err = numericDate(claims, "iat"); err != nil {
+		return nil, err
+	}
+	if v, ok := claims["client_id"]; ok {
+		if t.clientID, ok = v.(string); !ok {
+			return nil, fmt.Errorf("%w: client_id claim is not a string", ErrMalformed)
+		}
+	}
+	if t.audience, err = audience(claims["aud"]); err != nil {
+		return nil, err
+	}
+	t.tokenUse, _ = claims["token_use"].(string)
+
+	id := &identity.Identity{
+		Kind:          kind,
+		Authenticated: true,
+		Issuer:        iss,
+		Subject:       sub,
+		Username:      firstString(claims, "cognito:username", "username", "preferred_username"),
+		ClientID:      t.clientID,
+		Groups:        stringList(claims, false, "cognito:groups", "groups"),
+		Scopes:        stringList(claims, true, "scope", "scp"),
+		Claims:        claims,
+		ExpiresAt:     t.notAfter,
+	}
+	if id.ClientID == "" && len(t.audience) > 0 {
+		id.ClientID = t.audience[0]
+	}
+	if kind == identity.KindUserPool {
+		id.TokenUse = t.tokenUse
+	}
+	t.identity = id
+	return t, nil
+}
+
+// maxNumericDate is the year 10000: later dates are not real token lifetimes.
+const maxNumericDate = 253402300800
+
+// numericDate reads a NumericDate claim (seconds since the epoch, possibly fractional).
+func numericDate(claims map[string]any, name string) (time.Time, bool, error) {
+	v, ok := claims[name]
+	if !ok {
+		return time.Time{}, false, nil
+	}
+	n, ok := v.(json.Number)
+	if !ok {
+		return time.Time{}, true, fmt.Errorf("%w: %s claim is not a number", ErrMalformed, name)
+	}
+	if i, err := strconv.ParseInt(string(n), 10, 64); err == nil {
+		if i < 0 || i >= maxNumericDate {
+			return time.Time{}, true, fmt.Errorf("%w: %s claim is out of range", ErrMalformed, name)
+		}
+		return time.Unix(i, 0), true, nil
+	}
+	f, err := strconv.ParseFloat(string(n), 64)
+	if err != nil || math.IsNaN(f) || f < 0 || f >= maxNumericDate {
+		return time.Time{}, true, fmt.Errorf("%w: %s claim is out of range", ErrMalformed, name)
+	}
+	sec, frac := math.Modf(f)
+	return time.Unix(int64(sec), int64(frac*1e9)), true, nil
+}
+
+// audience reads aud, a string or an array of strings.
+func audience(v any) ([]string, error) {
+	switch aud := v.(type) {
+	case nil:
+		return nil, nil
+	case string:
+		return []string{aud}, nil
+	case []any:
+		out := make([]string, len(aud))
+		for i, a := range aud {
+			s, ok := a.(string)
+			if !ok {
+				return nil, fmt.Errorf("%w: aud claim holds a value that is not a string", ErrMalformed)
+			}
+			out[i] = s
+		}
+		return out, nil
+	default:
+		return nil, fmt.Errorf("%w: aud claim is neither a string nor an array of strings", ErrMalformed)
+	}
+}
+
+// firstString returns the first of the named claims that is a non-empty string.
+func firstString(claims map[string]any, names ...string) string {
+	for _, name := range names {
+		if s, ok := claims[name].(string); ok && s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// stringList returns the first of the named claims that is present, as a list: an array (its
+// non-string members ignored) or a string, split on spaces when split is set.
+func stringList(claims map[string]any, split bool, names ...string) []string {
+	for _, name := range names {
+		switch v := claims[name].(type) {
+		case string:
+			if split {
+				return strings.Fields(v)
+			}
+			if v == "" {
+				return nil
+			}
+			return []string{v}
+		case []any:
+			out := make([]string, 0, len(v))
+			for _, e := range v {
+				if s, ok := e.(string); ok {
+					out = append(out, s)
+				}
+			}
+			return out
+		}
+	}
+	return nil
+}

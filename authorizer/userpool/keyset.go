@@ -1,0 +1,410 @@
+package userpool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Defaults of KeySetConfig.
+const (
+	DefaultFetchTimeout       = 5 * time.Second
+	DefaultMaxAge             = time.Hour
+	DefaultStaleWindow        = 6 * time.Hour
+	DefaultMinRefetchInterval = 15 * time.Second
+	DefaultMaxResponseBytes   = 512 << 10
+)
+
+// maxRetryInterval caps the backoff between failed fetches.
+const maxRetryInterval = 5 * time.Minute
+
+// KeySetConfig says where a KeySet fetches its keys and how. Zero values take the defaults.
+type KeySetConfig struct {
+	// JWKSURL is the JWKS to fetch, e.g. CognitoJWKSURL(issuer). Exactly one of JWKSURL and Discovery is
+	// required.
+	JWKSURL string
+	// Discovery is an OIDC issuer URL: the JWKS URL is the jwks_uri of
+	// <Discovery>/.well-known/openid-configuration, whose issuer must equal Discovery exactly. Discovery
+	// runs in the background like any fetch, and again after a failed fetch.
+	Discovery string
+
+	// HTTPClient makes the requests; default: a client of its own (closed by Close).
+	HTTPClient *http.Client
+	// Timeout bounds each request, body included; default 5s.
+	Timeout time.Duration
+	// MaxAge is how often the keys are refreshed; default 1h.
+	MaxAge time.Duration
+	// StaleWindow is how long known keys stay in use past MaxAge while refreshing fails (an outage of the
+	// issuer); after it, tokens of the issuer get ErrKeysUnavailable until a fetch succeeds. Default 6h.
+	StaleWindow time.Duration
+	// MinRefetchInterval is the least time between two fetches started on demand (a token with an unknown
+	// kid, or no usable keys) and the first delay of the backoff after a failed fetch; default 15s.
+	MinRefetchInterval time.Duration
+	// MaxResponseBytes bounds the JWKS and discovery responses; default 512 KiB.
+	MaxResponseBytes int64
+	// Algorithms, if set, drops the keys that can verify none of these algorithms.
+	Algorithms []string
+	// Logger receives fetch failures and dropped keys; default: none.
+	Logger *zap.Logger
+	// Now is the clock of key lifetimes and of the refetch rate limit; default time.Now.
+	Now func() time.Time
+}
+
+// KeySet holds the public keys of one JWKS endpoint, fetched in the background when it is created and
+// refreshed every MaxAge; a token with an unknown kid triggers one deduplicated, rate-limited refetch.
+// One KeySet is meant to be shared by every verifier that trusts its endpoint. It is safe for concurrent
+// use. Close stops it.
+type KeySet struct {
+	cfg       KeySetConfig
+	source    string // the JWKS URL or the discovery issuer, for logs and errors
+	client    *http.Client
+	transport *http.Transport // ours to close, when HTTPClient was not given
+	log       *zap.Logger
+	now       func() time.Time
+
+	snapshot atomic.Pointer[keySnapshot]
+
+	mu          sync.Mutex
+	round       chan struct{} // closed when the next (or running) fetch has finished
+	requested   bool          // a fetch was requested on demand and has not started yet
+	fetching    bool
+	lastAttempt time.Time // start of the last fetch, for the on-demand rate limit
+	closed      bool
+
+	kick      chan struct{}
+	ctx       context.Context
+	cancel    context.CancelFunc
+	done      chan struct{}
+	closeOnce sync.Once
+
+	// Owned by the fetching goroutine.
+	jwksURL      string
+	discoveredAt time.Time
+	lastFailed   bool
+}
+
+// keySnapshot is the immutable result of one successful fetch.
+type keySnapshot struct {
+	keys        map[string]*verificationKey
+	fetchedAt   time.Time
+	usableUntil time.Time // fetchedAt + MaxAge + StaleWindow
+}
+
+// NewKeySet validates cfg and starts fetching the keys in the background. It returns at once: until the
+// first fetch succeeds, tokens of the issuer get ErrKeysUnavailable.
+func NewKeySet(cfg KeySetConfig) (*KeySet, error) {
+	if (cfg.JWKSURL == "") == (cfg.Discovery == "") {
+		return nil, errors.New("key set: exactly one of a JWKS URL and a discovery issuer is required")
+	}
+	source := cfg.JWKSURL
+	if cfg.Discovery != "" {
+		source = cfg.Discovery
+	}
+	if err := checkFetchURL(source); err != nil {
+		return nil, fmt.Errorf("key set: %w", err)
+	}
+	for name, d := range map[string]time.Duration{
+		"timeout": cfg.Timeout, "max age": cfg.MaxAge, "stale window": cfg.StaleWindow,
+		"minimum refetch interval": cfg.MinRefetchInterval,
+	} {
+		if d < 0 {
+			return nil, fmt.Errorf("key set %s: %s %v is negative", source, name, d)
+		}
+	}
+	if cfg.MaxResponseBytes < 0 {
+		return nil, fmt.Errorf("key set %s: maximum response size %d is negative", source, cfg.MaxResponseBytes)
+	}
+	if err := checkAlgorithms(cfg.Algorithms); err != nil {
+		return nil, fmt.Errorf("key set %s: %w", source, err)
+	}
+	cfg.Algorithms = append([]string(nil), cfg.Algorithms...)
+	setDefault(&cfg.Timeout, DefaultFetchTimeout)
+	setDefault(&cfg.MaxAge, DefaultMaxAge)
+	setDefault(&cfg.StaleWindow, DefaultStaleWindow)
+	setDefault(&cfg.MinRefetchInterval, DefaultMinRefetchInterval)
+	setDefault(&cfg.MaxResponseBytes, DefaultMaxResponseBytes)
+
+	k := &KeySet{
+		cfg:     cfg,
+		source:  source,
+		client:  cfg.HTTPClient,
+		log:     cfg.Logger,
+		now:     cfg.Now,
+		round:   make(chan struct{}),
+		kick:    make(chan struct{}, 1),
+		done:    make(chan struct{}),
+		jwksURL: cfg.JWKSURL,
+	}
+	if k.log == nil {
+		k.log = zap.NewNop()
+	}
+	if k.now == nil {
+		k.now = time.Now
+	}
+	if k.client == nil {
+		k.transport = http.DefaultTransport.(*http.Transport).Clone()
+		k.client = &http.Client{Transport: k.transport, Timeout: cfg.Timeout, CheckRedirect: limitRedirects}
+	}
+	k.ctx, k.cancel = context.WithCancel(context.Background())
+	go k.run()
+	return k, nil
+}
+
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}
+
+func limitRedirects(_ *http.Request, via []*http.Request) error {
+	if len(via) >= 3 {
+		return errors.New("stopped after 3 redirects")
+	}
+	return nil
+}
+
+// checkFetchURL accepts absolute http and https URLs with a host.
+func checkFetchURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("URL %s: %w", quote(s), err)
+	}
+	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("URL %s is not an absolute http(s) URL", quote(s))
+	}
+	return nil
+}
+
+// Close stops the background fetching and waits for it to end. Keys already fetched stay usable. It
+// is safe to call more than once.
+func (k *KeySet) Close() error {
+	k.closeOnce.Do(func() {
+		k.mu.Lock()
+		k.closed = true
+		k.mu.Unlock()
+		k.cancel()
+		<-k.done
+		if k.transport != nil {
+			k.transport.CloseIdleConnections()
+		}
+	})
+	return nil
+}
+
+// Destruct is Close, so that a KeySet can live in a caddy.UsagePool.
+func (k *KeySet) Destruct() error { return k.Close() }
+
+// Ready reports whether the KeySet holds usable keys.
+func (k *KeySet) Ready() bool {
+	s := k.snapshot.Load()
+	return s != nil && !k.now().After(s.usableUntil)
+}
+
+// lookup returns the key kid from the last fetch, without fetching.
+func (k *KeySet) lookup(kid string) (*verificationKey, error) {
+	s := k.snapshot.Load()
+	if s == nil {
+		return nil, fmt.Errorf("%w: no keys fetched yet from %s", ErrKeysUnavailable, k.source)
+	}
+	if k.now().After(s.usableUntil) {
+		return nil, fmt.Errorf("%w: keys from %s could not be refreshed since %s and were dropped",
+			ErrKeysUnavailable, k.source, s.fetchedAt.UTC().Format(time.RFC3339))
+	}
+	if key := s.keys[kid]; key != nil {
+		return key, nil
+	}
+	return nil, fmt.Errorf("%w: no key %s in %s", ErrUnknownKey, quote(kid), k.source)
+}
+
+// key returns the key kid, refetching once (deduplicated and rate-limited) when it is unknown or no
+// keys are usable.
+func (k *KeySet) key(ctx context.Context, kid string) (*verificationKey, error) {
+	key, err := k.lookup(kid)
+	if err == nil {
+		return key, nil
+	}
+	if k.refetch(ctx) {
+		key, err = k.lookup(kid)
+	}
+	return key, err
+}
+
+// refetch asks for a fetch and waits for it, unless the rate limit forbids one. Callers that come while
+// a fetch is pending or running share it. It reports whether a fetch ended while it waited.
+func (k *KeySet) refetch(ctx context.Context) bool {
+	k.mu.Lock()
+	if k.closed {
+		k.mu.Unlock()
+		return false
+	}
+	if !k.requested && !k.fetching {
+		if !k.lastAttempt.IsZero() && k.now().Sub(k.lastAttempt) < k.cfg.MinRefetchInterval {
+			k.mu.Unlock()
+			return false
+		}
+		k.requested = true
+		select {
+		case k.kick <- struct{}{}:
+		default:
+		}
+	}
+	done := k.round
+	k.mu.Unlock()
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+	case <-k.ctx.Done():
+	}
+	return false
+}
+
+// run fetches at once, then every MaxAge, on demand, and after failures with a backoff.
+func (k *KeySet) run() {
+	defer close(k.done)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	failures := 0
+	for {
+		select {
+		case <-k.ctx.Done():
+			return
+		case <-timer.C:
+		case <-k.kick:
+		}
+		wait := k.cfg.MaxAge
+		if err := k.fetchRound(); err != nil {
+			failures++
+			wait = k.retryDelay(failures)
+		} else {
+			failures = 0
+		}
+		timer.Reset(wait)
+	}
+}
+
+// retryDelay is the backoff after the nth failure in a row: MinRefetchInterval doubling up to
+// min(MaxAge, 5m), with up to 20% jitter so that a fleet does not retry in step.
+func (k *KeySet) retryDelay(failures int) time.Duration {
+	limit := max(min(maxRetryInterval, k.cfg.MaxAge), k.cfg.MinRefetchInterval)
+	d := k.cfg.MinRefetchInterval
+	for i := 1; i < failures && d < limit; i++ {
+		d *= 2
+	}
+	d = min(d, limit)
+	return d + rand.N(d/5+1)
+}
+
+// fetchRound runs one fetch and wakes those who waited for it.
+func (k *KeySet) fetchRound() error {
+	k.mu.Lock()
+	k.fetching, k.requested = true, false
+	select {
+	case <-k.kick:
+	default:
+	}
+	done := k.round
+	k.mu.Unlock()
+
+	started := k.now()
+	keys, err := k.fetch()
+	if err == nil {
+		fetched := k.now()
+		k.snapshot.Store(&keySnapshot{
+			keys:        keys,
+			fetchedAt:   fetched,
+			usableUntil: fetched.Add(k.cfg.MaxAge + k.cfg.StaleWindow),
+		})
+		k.log.Debug("fetched signing keys", zap.String("jwks", k.jwksURL), zap.Int("keys", len(keys)))
+	} else if k.ctx.Err() == nil {
+		k.logFailure(err)
+	}
+	k.lastFailed = err != nil
+
+	k.mu.Lock()
+	k.fetching = false
+	k.lastAttempt = started
+	k.round = make(chan struct{})
+	k.mu.Unlock()
+	close(done)
+	return err
+}
+
+func (k *KeySet) logFailure(err error) {
+	s := k.snapshot.Load()
+	switch {
+	case s == nil:
+		k.log.Error("fetching signing keys failed; tokens of this issuer cannot be verified until a fetch succeeds",
+			zap.String("source", k.source), zap.Error(err))
+	case k.now().After(s.usableUntil):
+		k.log.Error("fetching signing keys failed and the known keys are past their stale window; tokens of this issuer are refused",
+			zap.String("source", k.source), zap.Time("fetched_at", s.fetchedAt), zap.Error(err))
+	default:
+		k.log.Warn("refreshing signing keys failed; the known keys stay in use",
+			zap.String("source", k.source), zap.Time("usable_until", s.usableUntil), zap.Error(err))
+	}
+}
+
+// fetch gets and parses the JWKS, discovering its URL first when needed.
+func (k *KeySet) fetch() (map[string]*verificationKey, error) {
+	if k.cfg.Discovery != "" && (k.jwksURL == "" || k.lastFailed || k.now().Sub(k.discoveredAt) >= k.cfg.MaxAge) {
+		u, err := k.discover()
+		if err != nil {
+			return nil, err
+		}
+		k.jwksURL, k.discoveredAt = u, k.now()
+	}
+	body, err := k.get(k.jwksURL)
+	if err != nil {
+		return nil, fmt.Errorf("fetching JWKS %s: %w", k.jwksURL, err)
+	}
+	keys, err := parseJWKS(body, k.cfg.Algorithms, k.log.With(zap.String("jwks", k.jwksURL)))
+	if err != nil {
+		return nil, fmt.Errorf("JWKS %s: %w", k.jwksURL, err)
+	}
+	return keys, nil
+}
+
+// discover reads the jwks_uri of the discovery issuer.
+func (k *KeySet) discover() (string, error) {
+	u := strings.TrimSuffix(k.cfg.Discovery, "/") + "/.well-known/openid-configuration"
+	body, err := k.get(u)
+	if err != nil {
+		return "", fmt.Errorf("fetching discovery document %s: %w", u, err)
+	}
+	doc, err := parseDiscovery(body, k.cfg.Discovery)
+	if err != nil {
+		return "", fmt.Errorf("discovery document %s: %w", u, err)
+	}
+	return doc, nil
+}
+
+// get fetches u within the timeout and the size limit.
+func (k *KeySet) get(u string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(k.ctx, k.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := k.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("unexpected status %d", resp.StatusCode)
+	}
+	return readLimited(resp, k.cfg.MaxResponseBytes)
+}

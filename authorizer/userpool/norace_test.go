@@ -1,0 +1,5 @@
+//go:build !race
+
+package userpool
+
+const raceEnabled = false
