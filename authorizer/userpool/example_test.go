@@ -66,6 +66,50 @@ func ExampleVerifier() {
 	// 401 true
 }
 
+// Trust an OIDC provider found by discovery, sharing one KeySet and one TokenCache between two
+// verifiers (say, two routes) that accept different audiences.
+func ExampleNewKeySet_discovery() {
+	signingKey := mustKey()
+	mux := http.NewServeMux()
+	provider := httptest.NewServer(mux)
+	defer provider.Close()
+	mux.HandleFunc("/.well-known/openid-configuration", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintf(w, `{"issuer": %q, "jwks_uri": %q}`, provider.URL, provider.URL+"/keys")
+	})
+	mux.Handle("/keys", jwksHandler(signingKey, "k1"))
+
+	keys, err := userpool.NewKeySet(userpool.KeySetConfig{Discovery: provider.URL})
+	if err != nil {
+		panic(err)
+	}
+	defer keys.Close()
+	cache := userpool.NewTokenCache(0)
+	route := func(audience string) *userpool.Verifier {
+		v, err := userpool.NewVerifier([]userpool.Issuer{{
+			Kind: identity.KindOIDC, Issuer: provider.URL, ClientIDs: []string{audience}, Keys: keys,
+		}}, userpool.Options{Cache: cache})
+		if err != nil {
+			panic(err)
+		}
+		return v
+	}
+	orders, billing := route("orders-api"), route("billing-api")
+
+	tok, _ := jwt.NewBuilder().Issuer(provider.URL).Subject("auth0|42").Audience([]string{"orders-api"}).
+		Expiration(time.Now().Add(time.Hour)).Build()
+	hdr := jws.NewHeaders()
+	hdr.Set(jws.KeyIDKey, "k1")
+	signed, _ := jwt.Sign(tok, jwt.WithKey(jwa.RS256(), signingKey, jws.WithProtectedHeaders(hdr)))
+
+	id, err := orders.Verify(context.Background(), string(signed))
+	fmt.Println(id.Kind, id.Subject, err)
+	_, err = billing.Verify(context.Background(), string(signed))
+	fmt.Println(errors.Is(err, userpool.ErrAudience))
+	// Output:
+	// oidc auth0|42 <nil>
+	// true
+}
+
 // status is how a gateway answers a verification error.
 func status(err error) int {
 	switch {

@@ -79,21 +79,20 @@ func parseJWKS(body []byte, allowed []string, log *zap.Logger) (map[string]*veri
 func parseVerificationKey(raw json.RawMessage, allowed []string) (*verificationKey, error) {
 	var probe struct {
 		Kty string `json:"kty"`
-		Kid string `json:"kid"`
 	}
 	if err := json.Unmarshal(raw, &probe); err != nil {
-		return nil, errors.New("not a JSON object")
+		return nil, errors.New("not a JSON object with a string kty")
 	}
-	kid := probe.Kid
 	if probe.Kty == "oct" {
 		// Refused before parsing: a symmetric key would turn every holder of the JWKS into a token
 		// signer, and its parse errors could quote the secret.
-		return nil, fmt.Errorf("key %s: symmetric (oct) keys are never accepted", quote(kid))
+		return nil, errors.New("symmetric (oct) keys are never accepted")
 	}
 	jk, err := jwk.ParseKey(raw)
 	if err != nil {
-		return nil, fmt.Errorf("key %s: not a valid JWK: %w", quote(kid), err)
+		return nil, fmt.Errorf("not a valid JWK: %w", err)
 	}
+	kid, _ := jk.KeyID()
 	if kid == "" {
 		return nil, errors.New("key has no kid, so no token can name it")
 	}

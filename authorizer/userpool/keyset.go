@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -135,7 +136,7 @@ func NewKeySet(cfg KeySetConfig) (*KeySet, error) {
 
 	k := &KeySet{
 		cfg:     cfg,
-		source:  source,
+		source:  redact(source),
 		client:  cfg.HTTPClient,
 		log:     cfg.Logger,
 		now:     cfg.Now,
@@ -149,6 +150,10 @@ func NewKeySet(cfg KeySetConfig) (*KeySet, error) {
 	}
 	if k.now == nil {
 		k.now = time.Now
+	}
+	if u, _ := url.Parse(source); u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		k.log.Warn("signing keys are fetched over plain http: anyone on the network path can substitute them",
+			zap.String("source", k.source))
 	}
 	if k.client == nil {
 		k.transport = http.DefaultTransport.(*http.Transport).Clone()
@@ -171,6 +176,22 @@ func limitRedirects(_ *http.Request, via []*http.Request) error {
 		return errors.New("stopped after 3 redirects")
 	}
 	return nil
+}
+
+// redact hides a password in a URL meant for logs and errors.
+func redact(s string) string {
+	if u, err := url.Parse(s); err == nil {
+		return u.Redacted()
+	}
+	return s
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // checkFetchURL accepts absolute http and https URLs with a host.
@@ -282,6 +303,9 @@ func (k *KeySet) run() {
 		case <-timer.C:
 		case <-k.kick:
 		}
+		if k.ctx.Err() != nil {
+			return
+		}
 		wait := k.cfg.MaxAge
 		if err := k.fetchRound(); err != nil {
 			failures++
@@ -325,7 +349,7 @@ func (k *KeySet) fetchRound() error {
 			fetchedAt:   fetched,
 			usableUntil: fetched.Add(k.cfg.MaxAge + k.cfg.StaleWindow),
 		})
-		k.log.Debug("fetched signing keys", zap.String("jwks", k.jwksURL), zap.Int("keys", len(keys)))
+		k.log.Debug("fetched signing keys", zap.String("jwks", redact(k.jwksURL)), zap.Int("keys", len(keys)))
 	} else if k.ctx.Err() == nil {
 		k.logFailure(err)
 	}
@@ -364,13 +388,14 @@ func (k *KeySet) fetch() (map[string]*verificationKey, error) {
 		}
 		k.jwksURL, k.discoveredAt = u, k.now()
 	}
+	shown := redact(k.jwksURL)
 	body, err := k.get(k.jwksURL)
 	if err != nil {
-		return nil, fmt.Errorf("fetching JWKS %s: %w", k.jwksURL, err)
+		return nil, fmt.Errorf("fetching JWKS %s: %w", shown, err)
 	}
-	keys, err := parseJWKS(body, k.cfg.Algorithms, k.log.With(zap.String("jwks", k.jwksURL)))
+	keys, err := parseJWKS(body, k.cfg.Algorithms, k.log.With(zap.String("jwks", shown)))
 	if err != nil {
-		return nil, fmt.Errorf("JWKS %s: %w", k.jwksURL, err)
+		return nil, fmt.Errorf("JWKS %s: %w", shown, err)
 	}
 	return keys, nil
 }
@@ -380,11 +405,11 @@ func (k *KeySet) discover() (string, error) {
 	u := strings.TrimSuffix(k.cfg.Discovery, "/") + "/.well-known/openid-configuration"
 	body, err := k.get(u)
 	if err != nil {
-		return "", fmt.Errorf("fetching discovery document %s: %w", u, err)
+		return "", fmt.Errorf("fetching discovery document %s: %w", redact(u), err)
 	}
 	doc, err := parseDiscovery(body, k.cfg.Discovery)
 	if err != nil {
-		return "", fmt.Errorf("discovery document %s: %w", u, err)
+		return "", fmt.Errorf("discovery document %s: %w", redact(u), err)
 	}
 	return doc, nil
 }

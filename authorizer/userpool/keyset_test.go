@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
@@ -317,8 +318,8 @@ func TestJWKSDropsUnfitKeys(t *testing.T) {
 		{name: "no kid", bad: jwkWith(rsa2, map[string]any{"kid": nil}), want: "no kid"},
 		{name: "a private key", bad: privateJWK(rsa2), signer: rsa2, want: "private", wantErr: ErrUnknownKey},
 		{name: "unknown key type", bad: map[string]any{"kty": "XYZ", "kid": "x"}, want: "not a valid JWK"},
-		{name: "EC point off the curve", bad: jwkWith(key("ec"), map[string]any{"x": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAE"}), want: "ec-key-1"},
-		{name: "RSA key without its exponent", bad: jwkWith(rsa2, map[string]any{"e": nil}), signer: rsa2, want: "rsa-key-2", wantErr: ErrUnknownKey},
+		{name: "EC point off the curve", bad: jwkWith(key("ec"), map[string]any{"x": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAE"}), want: "not a valid JWK"},
+		{name: "RSA key without its exponent", bad: jwkWith(rsa2, map[string]any{"e": nil}), signer: rsa2, want: "not a valid JWK", wantErr: ErrUnknownKey},
 		{name: "outside the allowed algorithms", bad: rsa2.withAlg("PS256").jwk(), algs: []string{"RS256", "ES256"}, want: "allowed algorithms",
 			signer: rsa2.withAlg("PS256"), wantErr: ErrUnknownKey},
 		{name: "a second key under a taken kid", bad: rsa2.withKid(key("rsa1").kid).jwk(), want: "already taken",
@@ -560,4 +561,48 @@ func TestCloseLeavesNoGoroutine(t *testing.T) {
 		}
 	}
 	waitFor(t, "the key sets' goroutines to end", func() bool { return len(ourGoroutines()) == 0 })
+}
+
+type failingTransport struct{}
+
+func (failingTransport) RoundTrip(*http.Request) (*http.Response, error) {
+	return nil, errors.New("no network in this test")
+}
+
+func TestKeySetLogs(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		url      string
+		wantWarn bool
+	}{
+		{"https", "https://user:s3cr3t@jwks.example.com/keys", false},
+		{"plain http to a remote host", "http://user:s3cr3t@jwks.example.com/keys", true},
+		{"plain http to localhost", "http://user:s3cr3t@localhost:9229/local_abc/.well-known/jwks.json", false},
+		{"plain http to a loopback address", "http://user:s3cr3t@[::1]:9229/keys", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			core, logs := observer.New(zap.DebugLevel)
+			ks, err := NewKeySet(KeySetConfig{JWKSURL: tt.url, Logger: zap.New(core), HTTPClient: &http.Client{Transport: failingTransport{}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ks.Close()
+			waitFor(t, "the failed fetch", func() bool { return logged(logs, "fetching signing keys failed", "no network") })
+			if got := logged(logs, "plain http", ""); got != tt.wantWarn {
+				t.Errorf("plain http warning logged: %v, want %v", got, tt.wantWarn)
+			}
+			_, err = ks.key(verifyCtx(t), "k")
+			for _, e := range logs.All() {
+				if text := e.Message + fmt.Sprint(e.ContextMap()); strings.Contains(text, "s3cr3t") {
+					t.Errorf("log shows the password: %s", text)
+				}
+			}
+			if strings.Contains(err.Error(), "s3cr3t") {
+				t.Errorf("error shows the password: %v", err)
+			}
+		})
+	}
 }
