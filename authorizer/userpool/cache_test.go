@@ -120,6 +120,27 @@ func TestCacheIsolation(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a refused token is cached for the verifiers that accept it, an expired one is not", func(t *testing.T) {
+		other := key("rsa1").sign(nil, with(accessClaims(f.clock.Now()), map[string]any{"client_id": "other-client"}))
+		expired := key("rsa1").sign(nil, with(accessClaims(f.clock.Now()), map[string]any{"exp": f.clock.unix(-time.Hour)}))
+		before := cache.Len()
+		if _, err := f.verifier.Verify(verifyCtx(t), other); !errors.Is(err, ErrAudience) {
+			t.Fatalf("other client: %v, want ErrAudience", err)
+		}
+		if _, err := f.verifier.Verify(verifyCtx(t), expired); !errors.Is(err, ErrExpired) {
+			t.Fatalf("expired: %v, want ErrExpired", err)
+		}
+		if got := cache.Len(); got != before+1 {
+			t.Fatalf("cache grew by %d entries, want 1", got-before)
+		}
+		v, err := NewVerifier([]Issuer{pool(func(i *Issuer) { i.ClientIDs = []string{"other-client"} })}, Options{Cache: cache, Now: f.clock.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id, err := v.Verify(verifyCtx(t), other); err != nil || id.ClientID != "other-client" {
+			t.Fatalf("the other client's verifier: %+v, %v", id, err)
+		}
+	})
 	t.Run("the OIDC view does not leak into the user-pool view", func(t *testing.T) {
 		oidc, err := NewVerifier([]Issuer{pool(func(i *Issuer) { i.Kind = identity.KindOIDC; i.ClientIDs = []string{testClient} })},
 			Options{Cache: cache, Now: f.clock.Now})

@@ -172,11 +172,15 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*identity.Identity
 	if err != nil {
 		return nil, err
 	}
-	if err := v.accept(ti, t); err != nil {
-		return nil, err
-	}
-	if v.cache != nil {
+	err = v.accept(ti, t)
+	// A token whose signature verified is cached even when this verifier refuses it (another client,
+	// another token use): the checks run again on every hit, and a repeated refusal costs no signature
+	// verification. Expired tokens stay out: no verifier would take them.
+	if v.cache != nil && !errors.Is(err, ErrExpired) {
 		v.cache.put(&sum, t)
+	}
+	if err != nil {
+		return nil, err
 	}
 	return t.identity, nil
 }
