@@ -1,0 +1,186 @@
+// Package authorizer decides HTTP requests the way Amazon Cognito and API Gateway would: it finds the
+// credentials in a request (a user-pool or OIDC bearer token, or an AWS Signature Version 4 made with
+// identity-pool credentials), verifies them, and asks the policy. It knows nothing of Caddy: the Caddy
+// module turns its Decision into headers, placeholders or an error response.
+package authorizer
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
+	"github.com/caddy-cognito/caddy-cognito/authorizer/userpool"
+)
+
+// Config configures an Authorizer.
+type Config struct {
+	// Tokens verifies bearer tokens. Nil: requests with a bearer token are refused.
+	Tokens *userpool.Verifier
+	// AllowAnonymous lets requests without credentials through as identity.KindNone instead of
+	// answering 401.
+	AllowAnonymous bool
+	// TokenQuery and TokenCookie name a query parameter and a cookie that may carry the bearer token
+	// when the Authorization header is absent (browsers opening a WebSocket, for example). Empty: not
+	// looked at.
+	TokenQuery, TokenCookie string
+}
+
+// Authorizer decides requests. It is safe for concurrent use.
+type Authorizer struct {
+	cfg Config
+}
+
+// New returns an Authorizer for cfg.
+func New(cfg Config) *Authorizer {
+	return &Authorizer{cfg: cfg}
+}
+
+// Scheme is how a request presented its credentials; it shapes the error response (an OAuth bearer
+// challenge or an API Gateway SigV4 error).
+type Scheme uint8
+
+// The credential schemes.
+const (
+	SchemeNone Scheme = iota
+	SchemeBearer
+	SchemeSigV4
+)
+
+// Decision is the outcome of Authorize.
+type Decision struct {
+	// Allow says whether the request may reach the upstream.
+	Allow bool
+	// Identity is the verified caller (identity.KindNone for anonymous callers); nil when the
+	// credentials could not be verified.
+	Identity *identity.Identity
+	// Scheme is how the request presented its credentials.
+	Scheme Scheme
+	// Path is the request path the decision was made on; it is what the upstream receives.
+	Path string
+
+	// On deny:
+
+	// Status is the HTTP status to answer with.
+	Status int
+	// Code is the machine-readable error: an RFC 6750 error code for bearer callers (invalid_request,
+	// invalid_token, insufficient_scope), or an API Gateway error type for SigV4 callers; empty when
+	// there is nothing to say beyond the status (no credentials at all).
+	Code string
+	// Message is the generic message safe to show the client.
+	Message string
+	// Reason is the detailed reason, for the log only. It never contains a credential.
+	Reason error
+}
+
+// Errors the Decision's Reason can wrap, beyond those of the verifiers.
+var (
+	// ErrNoCredentials: the request carried no credentials and anonymous access is off.
+	ErrNoCredentials = errors.New("no credentials in the request")
+	// ErrAmbiguousCredentials: the request carried credentials in more than one place.
+	ErrAmbiguousCredentials = errors.New("credentials in more than one place")
+	// ErrUnsupportedScheme: the Authorization header used a scheme this authorizer does not accept.
+	ErrUnsupportedScheme = errors.New("unsupported authorization scheme")
+	// ErrBadPath: the request path is ambiguous (dot segments, encoded slashes, empty segments...), so
+	// the policy and the upstream could read it differently.
+	ErrBadPath = errors.New("ambiguous request path")
+)
+
+// Authorize decides r. It never panics and never allows a request whose credentials failed.
+func (a *Authorizer) Authorize(ctx context.Context, r *http.Request) *Decision {
+	path, err := DecisionPath(r)
+	if err != nil {
+		return &Decision{Status: http.StatusBadRequest, Code: "invalid_request", Message: "Bad Request", Reason: err}
+	}
+	cred, err := a.findCredentials(r)
+	if errors.Is(err, ErrUnsupportedScheme) {
+		// RFC 6750 3.1: a request without credentials of this scheme gets the bare challenge.
+		return &Decision{Path: path, Status: http.StatusUnauthorized, Message: "Unauthorized", Reason: err}
+	}
+	if err != nil {
+		return &Decision{Path: path, Scheme: cred.scheme, Status: http.StatusBadRequest, Code: "invalid_request",
+			Message: "Bad Request", Reason: err}
+	}
+	switch cred.scheme {
+	case SchemeBearer:
+		return a.bearer(ctx, path, cred.token)
+	default:
+		if !a.cfg.AllowAnonymous {
+			return &Decision{Path: path, Status: http.StatusUnauthorized, Message: "Unauthorized", Reason: ErrNoCredentials}
+		}
+		return &Decision{Allow: true, Path: path, Identity: identity.Anonymous()}
+	}
+}
+
+func (a *Authorizer) bearer(ctx context.Context, path, token string) *Decision {
+	d := &Decision{Path: path, Scheme: SchemeBearer}
+	if a.cfg.Tokens == nil {
+		d.Status, d.Code, d.Message, d.Reason = http.StatusUnauthorized, "invalid_token", "Unauthorized",
+			errors.New("bearer tokens are not accepted here: no user_pool or oidc issuer configured")
+		return d
+	}
+	id, err := a.cfg.Tokens.Verify(ctx, token)
+	if err != nil {
+		d.Reason = err
+		if errors.Is(err, userpool.ErrKeysUnavailable) {
+			// The gateway cannot decide: never an allow, never the caller's fault.
+			d.Status, d.Message = http.StatusServiceUnavailable, "Service Unavailable"
+			return d
+		}
+		d.Status, d.Code, d.Message = http.StatusUnauthorized, "invalid_token", "Unauthorized"
+		return d
+	}
+	d.Allow, d.Identity = true, id
+	return d
+}
+
+type credentials struct {
+	scheme Scheme
+	token  string
+}
+
+// findCredentials looks for exactly one credential in the request. Credentials in two places (two
+// Authorization headers, a header and a query token, a bearer token and a SigV4 signature) are refused
+// rather than resolved by precedence: the verifier and the upstream could otherwise disagree on whose
+// request this is.
+func (a *Authorizer) findCredentials(r *http.Request) (credentials, error) {
+	var found []credentials
+	auth := r.Header.Values("Authorization")
+	if len(auth) > 1 {
+		return credentials{}, ErrAmbiguousCredentials
+	}
+	if len(auth) == 1 {
+		scheme, rest, _ := strings.Cut(strings.TrimSpace(auth[0]), " ")
+		switch {
+		case strings.EqualFold(scheme, "Bearer"):
+			found = append(found, credentials{scheme: SchemeBearer, token: strings.TrimSpace(rest)})
+		default:
+			return credentials{}, ErrUnsupportedScheme
+		}
+	}
+	if a.cfg.TokenQuery != "" && r.URL.Query().Has(a.cfg.TokenQuery) {
+		q := r.URL.Query()[a.cfg.TokenQuery]
+		if len(q) > 1 {
+			return credentials{}, ErrAmbiguousCredentials
+		}
+		found = append(found, credentials{scheme: SchemeBearer, token: q[0]})
+	}
+	if a.cfg.TokenCookie != "" {
+		cookies := r.CookiesNamed(a.cfg.TokenCookie)
+		if len(cookies) > 1 {
+			return credentials{}, ErrAmbiguousCredentials
+		}
+		if len(cookies) == 1 {
+			found = append(found, credentials{scheme: SchemeBearer, token: cookies[0].Value})
+		}
+	}
+	switch len(found) {
+	case 0:
+		return credentials{scheme: SchemeNone}, nil
+	case 1:
+		return found[0], nil
+	default:
+		return credentials{scheme: found[0].scheme}, ErrAmbiguousCredentials
+	}
+}

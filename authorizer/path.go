@@ -1,0 +1,56 @@
+package authorizer
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+// DecisionPath returns the path a request is decided on: its decoded path, which Caddy hands unchanged
+// to the upstream. A path that a server could read in more than one way is refused with ErrBadPath,
+// because the policy and the upstream must never disagree about which resource is asked for:
+//
+//   - dot segments (`/public/../admin`, also encoded as `%2e%2e`): servers that resolve them would
+//     serve a path the policy never saw;
+//   - empty segments (`//admin`): some servers merge slashes, some do not;
+//   - encoded slashes or backslashes inside a segment (`%2F`, `%5C`, `\`): the decoded path and the
+//     raw path have different segments;
+//   - control characters, and anything not starting with `/`.
+func DecisionPath(r *http.Request) (string, error) {
+	p := r.URL.Path
+	if p == "" {
+		// An absolute-form request target without a path ("http://host") asks for the root.
+		p = "/"
+	}
+	if p[0] != '/' {
+		return "", fmt.Errorf("%w: does not start with /", ErrBadPath)
+	}
+	if raw := r.URL.RawPath; raw != "" && (containsFold(raw, "%2f") || containsFold(raw, "%5c")) {
+		return "", fmt.Errorf("%w: encoded slash in a segment", ErrBadPath)
+	}
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; c < 0x20 || c == 0x7f || c == '\\' {
+			return "", fmt.Errorf("%w: control character or backslash", ErrBadPath)
+		}
+	}
+	for seg := range strings.SplitSeq(p[1:], "/") {
+		if seg == "." || seg == ".." {
+			return "", fmt.Errorf("%w: dot segment", ErrBadPath)
+		}
+	}
+	// A trailing slash is a path of its own, not an ambiguity; an empty segment inside is.
+	if strings.Contains(p, "//") {
+		return "", fmt.Errorf("%w: empty segment", ErrBadPath)
+	}
+	return p, nil
+}
+
+// containsFold reports whether s contains the ASCII string sub, ignoring case, without allocating.
+func containsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,197 @@
+package caddymodule
+
+import (
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("cognito_authorizer", parseHandler)
+	// After basic_auth, like the other authentication handlers, and after rewrite and uri, so the
+	// decision is made on the path the upstream receives.
+	httpcaddyfile.RegisterDirectiveOrder("cognito_authorizer", httpcaddyfile.After, "basic_auth")
+}
+
+func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	var handler Handler
+	err := handler.UnmarshalCaddyfile(h.Dispenser)
+	return &handler, err
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	cognito_authorizer [<matcher>] {
+//		user_pool <user_pool_id> {
+//			client_id <id>...
+//			token_use access|id|any
+//			issuer <url>
+//			jwks_url <url>
+//		}
+//		oidc <issuer_url> {
+//			audience <aud>...
+//			jwks_url <url>
+//			algorithms <alg>...
+//		}
+//		allow_anonymous
+//		clock_skew <duration>
+//		token_query <name>
+//		token_cookie <name>
+//	}
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	return h.Config.unmarshalBlock(d)
+}
+
+// unmarshalBlock reads the subdirectives shared by the handler and the authentication provider.
+func (c *Config) unmarshalBlock(d *caddyfile.Dispenser) error {
+	seen := map[string]bool{}
+	once := func(name string) error {
+		if seen[name] {
+			return d.Errf("%s given twice", name)
+		}
+		seen[name] = true
+		return nil
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		switch name {
+		case "user_pool":
+			p, err := unmarshalUserPool(d)
+			if err != nil {
+				return err
+			}
+			c.UserPools = append(c.UserPools, p)
+		case "oidc":
+			o, err := unmarshalOIDC(d)
+			if err != nil {
+				return err
+			}
+			c.OIDC = append(c.OIDC, o)
+		case "allow_anonymous":
+			if err := once(name); err != nil {
+				return err
+			}
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			c.AllowAnonymous = true
+		case "clock_skew":
+			if err := once(name); err != nil {
+				return err
+			}
+			var v string
+			if !d.AllArgs(&v) {
+				return d.ArgErr()
+			}
+			dur, err := caddy.ParseDuration(v)
+			if err != nil {
+				return d.Errf("clock_skew: %v", err)
+			}
+			if dur < 0 || dur > 10*time.Minute {
+				return d.Errf("clock_skew must be between 0 and 10m, not %s", v)
+			}
+			c.ClockSkew = caddy.Duration(dur)
+		case "token_query", "token_cookie":
+			if err := once(name); err != nil {
+				return err
+			}
+			var v string
+			if !d.AllArgs(&v) {
+				return d.ArgErr()
+			}
+			if name == "token_query" {
+				c.TokenQuery = v
+			} else {
+				c.TokenCookie = v
+			}
+		case "identity_pool", "groups", "scopes", "policy", "decision", "shadow":
+			return d.Errf("%s is part of the cognito_authorizer contract but not available in this version yet", name)
+		default:
+			return d.Errf("unrecognized subdirective %q", name)
+		}
+	}
+	return nil
+}
+
+func unmarshalUserPool(d *caddyfile.Dispenser) (UserPool, error) {
+	var p UserPool
+	if !d.AllArgs(&p.ID) {
+		return p, d.Err("user_pool needs exactly one argument: the user pool id, e.g. us-east-1_AbC123")
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "client_id":
+			ids := d.RemainingArgs()
+			if len(ids) == 0 {
+				return p, d.ArgErr()
+			}
+			p.ClientIDs = append(p.ClientIDs, ids...)
+		case "token_use":
+			if !d.AllArgs(&p.TokenUse) {
+				return p, d.ArgErr()
+			}
+			switch p.TokenUse {
+			case "access", "id", "any":
+			default:
+				return p, d.Errf("token_use must be access, id or any, not %q", p.TokenUse)
+			}
+		case "issuer":
+			if !d.AllArgs(&p.Issuer) {
+				return p, d.ArgErr()
+			}
+		case "jwks_url":
+			if !d.AllArgs(&p.JWKSURL) {
+				return p, d.ArgErr()
+			}
+		default:
+			return p, d.Errf("unrecognized user_pool subdirective %q", d.Val())
+		}
+	}
+	if len(p.ClientIDs) == 0 {
+		return p, d.Errf("user_pool %s: at least one client_id is required", p.ID)
+	}
+	return p, nil
+}
+
+func unmarshalOIDC(d *caddyfile.Dispenser) (OIDCIssuer, error) {
+	var o OIDCIssuer
+	if !d.AllArgs(&o.Issuer) {
+		return o, d.Err("oidc needs exactly one argument: the issuer URL")
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "audience":
+			auds := d.RemainingArgs()
+			if len(auds) == 0 {
+				return o, d.ArgErr()
+			}
+			o.Audiences = append(o.Audiences, auds...)
+		case "jwks_url":
+			if !d.AllArgs(&o.JWKSURL) {
+				return o, d.ArgErr()
+			}
+		case "algorithms":
+			algs := d.RemainingArgs()
+			if len(algs) == 0 {
+				return o, d.ArgErr()
+			}
+			o.Algorithms = append(o.Algorithms, algs...)
+		default:
+			return o, d.Errf("unrecognized oidc subdirective %q", d.Val())
+		}
+	}
+	if len(o.Audiences) == 0 {
+		return o, d.Errf("oidc %s: at least one audience is required", o.Issuer)
+	}
+	return o, nil
+}
+
+// Interface guards.
+var _ caddyfile.Unmarshaler = (*Handler)(nil)

@@ -1,0 +1,143 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+)
+
+func adapt(t *testing.T, body string) ([]byte, error) {
+	t.Helper()
+	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(":8080 {\n"+body+"\n}\n"), nil)
+	return cfg, err
+}
+
+// block is a cognito_authorizer directive with the given block body.
+func block(body string) string {
+	return "cognito_authorizer {\n" + body + "\n}"
+}
+
+// findHandler returns the first handler object named name anywhere in an adapted config, and
+// whether the route holding it has a matcher.
+func findHandler(node any, name string, matched bool) (json.RawMessage, bool) {
+	switch n := node.(type) {
+	case map[string]any:
+		if n["handler"] == name {
+			b, _ := json.Marshal(n)
+			return b, matched
+		}
+		_, hasMatch := n["match"]
+		for _, v := range n {
+			if b, m := findHandler(v, name, matched || hasMatch); b != nil {
+				return b, m
+			}
+		}
+	case []any:
+		for _, v := range n {
+			if b, m := findHandler(v, name, matched); b != nil {
+				return b, m
+			}
+		}
+	}
+	return nil, false
+}
+
+func TestCaddyfileAdapts(t *testing.T) {
+	cfg, err := adapt(t, `
+	cognito_authorizer /api/* {
+		user_pool eu-west-1_AbC123 {
+			client_id one two
+			client_id three
+			token_use id
+		}
+		oidc https://example.eu.auth0.com/ {
+			audience https://api.example.com
+			algorithms RS256 ES256
+		}
+		allow_anonymous
+		clock_skew 30s
+		token_cookie session
+	}
+	respond ok`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc any
+	if err := json.Unmarshal(cfg, &doc); err != nil {
+		t.Fatal(err)
+	}
+	raw, matched := findHandler(doc, "cognito_authorizer", false)
+	if raw == nil || !matched {
+		t.Fatalf("no cognito_authorizer under a path matcher in %s", cfg)
+	}
+	var handler Handler
+	if err := json.Unmarshal(raw, &handler); err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		UserPools:      []UserPool{{ID: "eu-west-1_AbC123", ClientIDs: []string{"one", "two", "three"}, TokenUse: "id"}},
+		OIDC:           []OIDCIssuer{{Issuer: "https://example.eu.auth0.com/", Audiences: []string{"https://api.example.com"}, Algorithms: []string{"RS256", "ES256"}}},
+		AllowAnonymous: true,
+		ClockSkew:      caddy.Duration(30e9),
+		TokenCookie:    "session",
+	}
+	got, _ := json.Marshal(handler.Config)
+	wantJSON, _ := json.Marshal(want)
+	if string(got) != string(wantJSON) {
+		t.Errorf("adapted config\n got %s\nwant %s", got, wantJSON)
+	}
+}
+
+func TestCaddyfileErrors(t *testing.T) {
+	cases := []struct{ name, body, want string }{
+		{"unknown subdirective", block("frobnicate"), `unrecognized subdirective "frobnicate"`},
+		{"argument on the directive", "cognito_authorizer us-east-1_X {\n}", "wrong argument count"},
+		{"user_pool without id", block("user_pool {\nclient_id a\n}"), "user_pool needs exactly one argument"},
+		{"user_pool without client", block("user_pool us-east-1_AbC123"), "at least one client_id is required"},
+		{"bad token_use", block("user_pool us-east-1_AbC123 {\nclient_id a\ntoken_use refresh\n}"), `token_use must be access, id or any, not "refresh"`},
+		{"unknown user_pool subdirective", block("user_pool us-east-1_AbC123 {\nclient a\n}"), `unrecognized user_pool subdirective "client"`},
+		{"oidc without audience", block("oidc https://idp.example.com"), "at least one audience is required"},
+		{"clock_skew garbage", block("clock_skew soon"), "clock_skew"},
+		{"clock_skew too large", block("clock_skew 1h"), "between 0 and 10m"},
+		{"clock_skew twice", block("clock_skew 1s\nclock_skew 2s"), "clock_skew given twice"},
+		{"allow_anonymous with argument", block("allow_anonymous yes"), "wrong argument count"},
+		{"policy not yet available", block("policy ./authz.rego"), "policy is part of the cognito_authorizer contract but not available"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := adapt(t, tc.body)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error = %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// A configuration that adapts but cannot work is refused when Caddy provisions it, with a message
+// that says why: `caddy run` and `caddy reload` refuse it.
+func TestProvisionErrors(t *testing.T) {
+	cases := []struct{ name, body, want string }{
+		{"nothing accepted", "cognito_authorizer", "no credentials would ever be accepted"},
+		{"bad pool id", block("user_pool not-a-pool {\nclient_id a\n}"), "not-a-pool"},
+		{"issuer not a URL", block("user_pool us-east-1_AbC123 {\nclient_id a\nissuer ftp://x\n}"), `"ftp://x" is not an http(s) URL`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := adapt(t, tc.body+"\n\trespond ok")
+			if err != nil {
+				t.Fatalf("adapt: %v", err)
+			}
+			var c caddy.Config
+			if err := json.Unmarshal(cfg, &c); err != nil {
+				t.Fatal(err)
+			}
+			err = caddy.Validate(&c)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error = %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}

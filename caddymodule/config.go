@@ -1,0 +1,228 @@
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/caddy-cognito/caddy-cognito/authorizer"
+	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
+	"github.com/caddy-cognito/caddy-cognito/authorizer/userpool"
+)
+
+// Config is what the cognito_authorizer handler and the cognito authentication provider share: which
+// credentials they accept and how they decide.
+type Config struct {
+	// UserPools are the Amazon Cognito user pools whose tokens are accepted.
+	UserPools []UserPool `json:"user_pools,omitempty"`
+
+	// OIDC are the other OpenID Connect issuers (Auth0, Okta, Google, Keycloak...) whose tokens are
+	// accepted.
+	OIDC []OIDCIssuer `json:"oidc,omitempty"`
+
+	// AllowAnonymous lets requests without any credentials through, as identity kind "none". Default:
+	// they are answered 401. Requests with bad credentials are refused either way.
+	AllowAnonymous bool `json:"allow_anonymous,omitempty"`
+
+	// ClockSkew is the tolerance for token times (`exp`, `nbf`, `iat`). Default: 60s.
+	ClockSkew caddy.Duration `json:"clock_skew,omitempty"`
+
+	// TokenQuery names a query parameter that may carry the bearer token when there is no
+	// Authorization header (browsers opening WebSockets cannot set headers). Default: none, the token
+	// is only read from `Authorization: Bearer`. A query token ends up in access logs: prefer a cookie.
+	TokenQuery string `json:"token_query,omitempty"`
+
+	// TokenCookie names a cookie that may carry the bearer token when there is no Authorization
+	// header. Default: none.
+	TokenCookie string `json:"token_cookie,omitempty"`
+}
+
+// UserPool is an Amazon Cognito user pool whose tokens are accepted.
+type UserPool struct {
+	// ID is the user pool id, e.g. `us-east-1_AbC123`. The issuer
+	// (`https://cognito-idp.<region>.amazonaws.com/<id>`) and the JWKS URL are derived from it.
+	ID string `json:"id"`
+
+	// ClientIDs are the accepted app clients: the `client_id` of access tokens, the `aud` of ID tokens.
+	// At least one is required: a pool usually has several clients, and tokens of one must not open
+	// the API of another.
+	ClientIDs []string `json:"client_ids,omitempty"`
+
+	// TokenUse is the kind of token accepted: `access` (default), `id` or `any`.
+	TokenUse string `json:"token_use,omitempty"`
+
+	// Issuer overrides the derived issuer, e.g. `http://localhost:9229/local_abc` for cognito-local.
+	Issuer string `json:"issuer,omitempty"`
+
+	// JWKSURL overrides the derived JWKS URL (`<issuer>/.well-known/jwks.json`).
+	JWKSURL string `json:"jwks_url,omitempty"`
+}
+
+// OIDCIssuer is an OpenID Connect provider whose tokens are accepted.
+type OIDCIssuer struct {
+	// Issuer is the exact `iss` of its tokens, e.g. `https://example.eu.auth0.com/`.
+	Issuer string `json:"issuer"`
+
+	// Audiences are the accepted `aud` values (at least one).
+	Audiences []string `json:"audiences,omitempty"`
+
+	// JWKSURL is where its keys are. Default: the `jwks_uri` of
+	// `<issuer>/.well-known/openid-configuration`, discovered in the background.
+	JWKSURL string `json:"jwks_url,omitempty"`
+
+	// Algorithms are the accepted signature algorithms. Default: RS256.
+	Algorithms []string `json:"algorithms,omitempty"`
+}
+
+// gate is a provisioned Config: the authorizer and the shared resources it holds.
+type gate struct {
+	authz    *authorizer.Authorizer
+	logger   *zap.Logger
+	releases []func()
+}
+
+// provision builds the authorizer of c. On error, whatever was acquired is released.
+func (c *Config) provision(ctx caddy.Context) (*gate, error) {
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	g := &gate{logger: ctx.Logger()}
+	if err := g.build(c); err != nil {
+		g.cleanup()
+		return nil, err
+	}
+	return g, nil
+}
+
+// build creates the authorizer, recording in g what it acquires.
+func (g *gate) build(c *Config) (err error) {
+
+	var issuers []userpool.Issuer
+	for _, p := range c.UserPools {
+		iss := p.Issuer
+		if iss == "" {
+			if iss, err = userpool.CognitoIssuer(p.ID); err != nil {
+				return fmt.Errorf("user_pool %s: %w", p.ID, err)
+			}
+		}
+		jwks := p.JWKSURL
+		if jwks == "" {
+			jwks = userpool.CognitoJWKSURL(iss)
+		}
+		keys, err := g.acquireKeySet(userpool.KeySetConfig{JWKSURL: jwks, Algorithms: []string{"RS256"}})
+		if err != nil {
+			return fmt.Errorf("user_pool %s: %w", p.ID, err)
+		}
+		issuers = append(issuers, userpool.Issuer{
+			Kind: identity.KindUserPool, Issuer: iss, ClientIDs: p.ClientIDs, TokenUse: p.TokenUse,
+			Algorithms: []string{"RS256"}, Keys: keys,
+		})
+	}
+	for _, o := range c.OIDC {
+		algs := o.Algorithms
+		if len(algs) == 0 {
+			algs = []string{"RS256"}
+		}
+		kc := userpool.KeySetConfig{JWKSURL: o.JWKSURL, Algorithms: algs}
+		if kc.JWKSURL == "" {
+			kc.Discovery = o.Issuer
+		}
+		keys, err := g.acquireKeySet(kc)
+		if err != nil {
+			return fmt.Errorf("oidc %s: %w", o.Issuer, err)
+		}
+		issuers = append(issuers, userpool.Issuer{
+			Kind: identity.KindOIDC, Issuer: o.Issuer, ClientIDs: o.Audiences, Algorithms: algs, Keys: keys,
+		})
+	}
+
+	cfg := authorizer.Config{AllowAnonymous: c.AllowAnonymous, TokenQuery: c.TokenQuery, TokenCookie: c.TokenCookie}
+	if len(issuers) > 0 {
+		cache, err := g.acquireTokenCache()
+		if err != nil {
+			return err
+		}
+		cfg.Tokens, err = userpool.NewVerifier(issuers, userpool.Options{
+			ClockSkew: time.Duration(c.ClockSkew), Cache: cache,
+		})
+		if err != nil {
+			return err
+		}
+	}
+	g.authz = authorizer.New(cfg)
+	return nil
+}
+
+// validate checks what provision cannot fix.
+func (c *Config) validate() error {
+	if len(c.UserPools) == 0 && len(c.OIDC) == 0 && !c.AllowAnonymous {
+		return errors.New("no credentials would ever be accepted: configure a user_pool or an oidc issuer (or allow_anonymous)")
+	}
+	for _, p := range c.UserPools {
+		if p.ID == "" {
+			return errors.New("user_pool: the pool id is required")
+		}
+		if len(p.ClientIDs) == 0 {
+			return fmt.Errorf("user_pool %s: at least one client_id is required, so that tokens issued to other app clients of the pool are refused", p.ID)
+		}
+		switch p.TokenUse {
+		case "", "access", "id", "any":
+		default:
+			return fmt.Errorf("user_pool %s: token_use must be access, id or any, not %q", p.ID, p.TokenUse)
+		}
+		for _, u := range []string{p.Issuer, p.JWKSURL} {
+			if err := checkURL(u); err != nil {
+				return fmt.Errorf("user_pool %s: %w", p.ID, err)
+			}
+		}
+	}
+	for _, o := range c.OIDC {
+		if o.Issuer == "" {
+			return errors.New("oidc: the issuer URL is required")
+		}
+		if len(o.Audiences) == 0 {
+			return fmt.Errorf("oidc %s: at least one audience is required", o.Issuer)
+		}
+		for _, u := range []string{o.Issuer, o.JWKSURL} {
+			if err := checkURL(u); err != nil {
+				return fmt.Errorf("oidc %s: %w", o.Issuer, err)
+			}
+		}
+	}
+	if c.ClockSkew < 0 || time.Duration(c.ClockSkew) > 10*time.Minute {
+		return fmt.Errorf("clock_skew must be between 0 and 10m, not %s", time.Duration(c.ClockSkew))
+	}
+	if c.TokenQuery != "" && c.TokenCookie != "" {
+		// Not ambiguous (the authorizer refuses a request carrying both), but never needed.
+		return errors.New("token_query and token_cookie: choose one")
+	}
+	return nil
+}
+
+// checkURL accepts an empty string (not configured) or an absolute http(s) URL.
+func checkURL(u string) error {
+	if u == "" {
+		return nil
+	}
+	if !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
+		return fmt.Errorf("%q is not an http(s) URL", u)
+	}
+	return nil
+}
+
+func (g *gate) cleanup() {
+	for _, release := range g.releases {
+		release()
+	}
+	g.releases = nil
+}
+
+// Authorize decides r.
+func (g *gate) authorize(r *http.Request) *authorizer.Decision {
+	return g.authz.Authorize(r.Context(), r)
+}

@@ -1,0 +1,108 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/caddy-cognito/caddy-cognito/authorizer"
+)
+
+// deny answers a refused request: the challenge or error-type header, a JSON body with the generic
+// message, and one log line with the reason. When the server has handle_errors routes, they render
+// the error instead of the JSON body.
+func (g *gate) deny(w http.ResponseWriter, r *http.Request, d *authorizer.Decision) error {
+	g.logDeny(r, d)
+	// A denied request must not carry the client's identity claims anywhere further, not even into
+	// handle_errors routes that might proxy it.
+	stripIdentityHeaders(r.Header)
+
+	h := w.Header()
+	switch d.Scheme {
+	case authorizer.SchemeSigV4:
+		if d.Code != "" {
+			h.Set("X-Amzn-ErrorType", d.Code)
+		}
+	default:
+		if d.Status == http.StatusUnauthorized || d.Code == "insufficient_scope" || d.Code == "invalid_request" {
+			h.Set("WWW-Authenticate", bearerChallenge(d.Code))
+		}
+	}
+
+	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if repl != nil {
+		repl.Set("cognito.error.status", d.Status)
+		repl.Set("cognito.error.code", d.Code)
+		repl.Set("cognito.error.message", d.Message)
+	}
+	if hasErrorRoutes(r) {
+		return caddyhttp.Error(d.Status, errors.New(d.Message))
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(d.Status)
+	_, err := w.Write(errorBody(d.Message))
+	return err
+}
+
+// bearerChallenge is the RFC 6750 WWW-Authenticate value for an error code ("" for a request that
+// carried no bearer credentials).
+func bearerChallenge(code string) string {
+	if code == "" {
+		return "Bearer"
+	}
+	return `Bearer error="` + code + `"`
+}
+
+// errorBody is API Gateway's error body: {"message": "..."}.
+func errorBody(message string) []byte {
+	b, _ := json.Marshal(struct {
+		Message string `json:"message"`
+	}{message})
+	return b
+}
+
+// hasErrorRoutes reports whether the server has handle_errors routes to render errors.
+func hasErrorRoutes(r *http.Request) bool {
+	srv, ok := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
+	return ok && srv != nil && srv.Errors != nil && len(srv.Errors.Routes) > 0
+}
+
+func (g *gate) logDeny(r *http.Request, d *authorizer.Decision) {
+	level := zapcore.InfoLevel
+	if d.Status >= 500 {
+		level = zapcore.ErrorLevel
+	}
+	c := g.logger.Check(level, "request denied")
+	if c == nil {
+		return
+	}
+	fields := []zap.Field{
+		zap.Int("status", d.Status),
+		zap.String("code", d.Code),
+		zap.String("method", r.Method),
+		zap.String("host", r.Host),
+		zap.String("path", r.URL.Path),
+		zap.String("remote_ip", remoteIP(r)),
+	}
+	if d.Reason != nil {
+		fields = append(fields, zap.String("reason", d.Reason.Error()))
+	}
+	if d.Identity != nil {
+		fields = append(fields, zap.String("kind", string(d.Identity.Kind)), zap.String("user_id", d.Identity.UserID()))
+	}
+	c.Write(fields...)
+}
+
+// remoteIP is the client address as Caddy determined it (trusted proxies applied).
+func remoteIP(r *http.Request) string {
+	if addr, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && addr != "" {
+		return addr
+	}
+	return r.RemoteAddr
+}

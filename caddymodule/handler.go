@@ -1,0 +1,91 @@
+// Package caddymodule adapts the authorizer to Caddy: it registers the `cognito_authorizer` handler,
+// the `cognito` authentication provider and their Caddyfile directives, provisions the authorizer from
+// their configuration, and turns each decision into upstream headers and placeholders or an error
+// response.
+package caddymodule
+
+import (
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Handler is the `cognito_authorizer` HTTP handler: it verifies the credentials of every request
+// (Cognito user-pool and OIDC bearer tokens), decides, and either forwards the request with the
+// caller's identity (headers, placeholders) or answers with an error.
+//
+// On allow, every `X-Cognito-*` header the client sent is removed and the gateway's own are set
+// (`X-Cognito-Sub`, `X-Cognito-Username`, `X-Cognito-Groups`, `X-Cognito-Scopes`, `X-Cognito-Client-Id`,
+// `X-Cognito-Context`...); the placeholders `{http.auth.user.id}` and `{cognito.*}` are set.
+//
+// On deny: 401 with `WWW-Authenticate: Bearer` when there are no credentials or they are invalid, 403
+// when the caller may not have the resource, 503 when the gateway cannot decide (keys never fetched),
+// with a JSON body `{"message": "..."}`. The reason goes to the log, never to the client. If the server
+// has `handle_errors` routes, the error is handed to them instead, with `{cognito.error.code}` and
+// `{cognito.error.message}` set.
+//
+// CORS preflight requests pass untouched (but for the removal of client-sent `X-Cognito-*` headers).
+type Handler struct {
+	Config
+
+	gate *gate
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.cognito_authorizer",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision sets up the authorizer. JWKS are fetched in the background: an identity provider that is
+// down does not stop Caddy from starting (requests are answered 503 until its keys arrive).
+func (h *Handler) Provision(ctx caddy.Context) error {
+	g, err := h.Config.provision(ctx)
+	if err != nil {
+		return err
+	}
+	h.gate = g
+	return nil
+}
+
+// Cleanup releases the shared key sets and caches.
+func (h *Handler) Cleanup() error {
+	if h.gate != nil {
+		h.gate.cleanup()
+	}
+	return nil
+}
+
+// ServeHTTP decides the request.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if isPreflight(r) {
+		stripIdentityHeaders(r.Header)
+		return next.ServeHTTP(w, r)
+	}
+	d := h.gate.authorize(r)
+	if !d.Allow {
+		return h.gate.deny(w, r, d)
+	}
+	h.gate.forward(r, d)
+	return next.ServeHTTP(w, r)
+}
+
+// isPreflight reports whether r is a CORS preflight request, which browsers send without credentials.
+func isPreflight(r *http.Request) bool {
+	return r.Method == http.MethodOptions && r.Header.Get("Origin") != "" &&
+		r.Header.Get("Access-Control-Request-Method") != ""
+}
+
+// Interface guards.
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

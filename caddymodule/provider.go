@@ -1,0 +1,94 @@
+package caddymodule
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
+
+	"github.com/caddy-cognito/caddy-cognito/authorizer"
+)
+
+func init() {
+	caddy.RegisterModule(Provider{})
+}
+
+// Provider is the `cognito` provider of Caddy's `authentication` handler, for configurations that
+// compose several providers there. It verifies credentials like `cognito_authorizer` and sets the same
+// upstream headers and placeholders, plus `{http.auth.user.*}` (kind, sub, username, groups, scopes,
+// client_id, identity_id, identity_pool_id, role_arn).
+//
+// Caddy's authentication handler owns the response: every refusal is its 401 (with the provider's
+// WWW-Authenticate challenge). Use `cognito_authorizer` when you need 403 and 503 to be told apart.
+type Provider struct {
+	Config
+
+	gate *gate
+}
+
+// CaddyModule returns the Caddy module information.
+func (Provider) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.authentication.providers.cognito",
+		New: func() caddy.Module { return new(Provider) },
+	}
+}
+
+// Provision sets up the authorizer, as Handler.Provision does.
+func (p *Provider) Provision(ctx caddy.Context) error {
+	g, err := p.Config.provision(ctx)
+	if err != nil {
+		return err
+	}
+	p.gate = g
+	return nil
+}
+
+// Cleanup releases the shared key sets and caches.
+func (p *Provider) Cleanup() error {
+	if p.gate != nil {
+		p.gate.cleanup()
+	}
+	return nil
+}
+
+// Authenticate verifies the request's credentials.
+func (p *Provider) Authenticate(w http.ResponseWriter, r *http.Request) (caddyauth.User, bool, error) {
+	if isPreflight(r) {
+		stripIdentityHeaders(r.Header)
+		return caddyauth.User{}, true, nil
+	}
+	d := p.gate.authorize(r)
+	if !d.Allow {
+		p.gate.logDeny(r, d)
+		stripIdentityHeaders(r.Header)
+		if d.Scheme != authorizer.SchemeSigV4 {
+			w.Header().Set("WWW-Authenticate", bearerChallenge(d.Code))
+		}
+		return caddyauth.User{}, false, nil
+	}
+	p.gate.forward(r, d)
+	id := d.Identity
+	return caddyauth.User{
+		ID: id.UserID(),
+		Metadata: map[string]string{
+			"kind":             string(id.Kind),
+			"sub":              id.Subject,
+			"username":         id.Username,
+			"groups":           strings.Join(id.Groups, ","),
+			"scopes":           strings.Join(id.Scopes, " "),
+			"client_id":        id.ClientID,
+			"identity_id":      id.IdentityID,
+			"identity_pool_id": id.IdentityPoolID,
+			"role_arn":         id.RoleARN,
+		},
+	}, true, nil
+}
+
+// Interface guards.
+var (
+	_ caddy.Provisioner       = (*Provider)(nil)
+	_ caddy.CleanerUpper      = (*Provider)(nil)
+	_ caddyauth.Authenticator = (*Provider)(nil)
+)

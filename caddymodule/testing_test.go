@@ -1,0 +1,186 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	_ "github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+)
+
+// caddyMu serializes the tests of this package that run Caddy: it is one process-wide instance.
+var caddyMu sync.Mutex
+
+// echo is an upstream that answers with what it received.
+type echoed struct {
+	Method string              `json:"method"`
+	Path   string              `json:"path"`
+	Header map[string][]string `json:"header"`
+}
+
+func newEcho(t *testing.T) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(echoed{Method: r.Method, Path: r.URL.Path, Header: r.Header})
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// runCaddy adapts a Caddyfile site body and runs it in this process on a free loopback port, with
+// the access log written to a file. It returns the site's base URL and the log path. Caddy stops at
+// the end of the test.
+func runCaddy(t *testing.T, site string) (base, accessLog string) {
+	t.Helper()
+	caddyMu.Lock()
+	t.Cleanup(caddyMu.Unlock)
+	port := freePort(t)
+	dir := t.TempDir()
+	accessLog = filepath.Join(dir, "access.log")
+	caddyfile := fmt.Sprintf(`{
+	admin off
+	auto_https off
+	storage file_system %s
+	log {
+		output discard
+	}
+}
+http://127.0.0.1:%d {
+	log {
+		output file %s
+		format json
+	}
+%s
+}
+`, dir, port, accessLog, site)
+	cfg, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), nil)
+	if err != nil {
+		t.Fatalf("adapting Caddyfile: %v\n%s", err, caddyfile)
+	}
+	for _, w := range warnings {
+		t.Logf("Caddyfile warning: %s", w)
+	}
+	if err := caddy.Load(cfg, true); err != nil {
+		t.Fatalf("loading config: %v", err)
+	}
+	t.Cleanup(func() { _ = caddy.Stop() })
+	return fmt.Sprintf("http://127.0.0.1:%d", port), accessLog
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func do(t *testing.T, method, url string, header map[string]string) response {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	return doRequest(t, req)
+}
+
+func doRequest(t *testing.T, req *http.Request) response {
+	t.Helper()
+	client := &http.Client{Timeout: 10 * time.Second}
+	res, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return response{status: res.StatusCode, header: res.Header, body: body}
+}
+
+func (r response) echoed(t *testing.T) echoed {
+	t.Helper()
+	var e echoed
+	if err := json.Unmarshal(r.body, &e); err != nil {
+		t.Fatalf("upstream answer %q: %v", r.body, err)
+	}
+	return e
+}
+
+// readLog returns the JSON lines of a log file, waiting briefly for the writer to flush.
+func readLog(t *testing.T, path string, want int) []map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b, _ := os.ReadFile(path)
+		var lines []map[string]any
+		for line := range strings.SplitSeq(strings.TrimSpace(string(b)), "\n") {
+			if line == "" {
+				continue
+			}
+			var m map[string]any
+			if err := json.Unmarshal([]byte(line), &m); err != nil {
+				t.Fatalf("log line %q: %v", line, err)
+			}
+			lines = append(lines, m)
+		}
+		if len(lines) >= want || time.Now().After(deadline) {
+			return lines
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// runCaddyJSON runs one route made of handler (JSON), a response header showing the
+// {http.auth.user.*} placeholders, and a reverse proxy to upstream.
+func runCaddyJSON(t *testing.T, handler string, upstream string) (base, dir string) {
+	t.Helper()
+	caddyMu.Lock()
+	t.Cleanup(caddyMu.Unlock)
+	port := freePort(t)
+	dir = t.TempDir()
+	cfg := fmt.Sprintf(`{
+	"admin": {"disabled": true},
+	"logging": {"logs": {"default": {"writer": {"output": "discard"}}}},
+	"storage": {"module": "file_system", "root": %q},
+	"apps": {"http": {"servers": {"test": {
+		"listen": ["127.0.0.1:%d"],
+		"automatic_https": {"disable": true},
+		"routes": [{"handle": [
+			%s,
+			{"handler": "headers", "response": {"set": {"X-User": ["{http.auth.user.id}|{http.auth.user.groups}"]}}},
+			{"handler": "reverse_proxy", "upstreams": [{"dial": %q}]}
+		]}]
+	}}}}
+}`, dir, port, handler, strings.TrimPrefix(upstream, "http://"))
+	if err := caddy.Load([]byte(cfg), true); err != nil {
+		t.Fatalf("loading config: %v", err)
+	}
+	t.Cleanup(func() { _ = caddy.Stop() })
+	return fmt.Sprintf("http://127.0.0.1:%d", port), dir
+}
