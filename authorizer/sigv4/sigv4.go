@@ -540,5 +540,8 @@ func requestTarget(r *http.Request) (path, rawQuery string, err error) {
 		t = rest[j:]
 	}
 	path, rawQuery, _ = strings.Cut(t, "?")
+	if path == "" {
+		path = "/"
+	}
 	return path, rawQuery, nil
 }
