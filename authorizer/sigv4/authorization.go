@@ -158,13 +158,29 @@ func presignedParams(q *query, a *authParams) *Error {
 	return nil
 }
 
-// parseAmzDate parses the ISO 8601 basic format AWS signs with, and nothing looser.
+// parseAmzDate parses the ISO 8601 basic format AWS signs with (20060102T150405Z), and nothing
+// looser: fixed width, UTC only, no leap second.
 func parseAmzDate(s string) (time.Time, bool) {
 	if len(s) != len(amzDateLayout) || s[8] != 'T' || s[15] != 'Z' || !isDigits(s[:8]) || !isDigits(s[9:15]) {
 		return time.Time{}, false
 	}
-	t, err := time.Parse(amzDateLayout, s)
-	return t, err == nil
+	num := func(i, j int) int {
+		n := 0
+		for ; i < j; i++ {
+			n = n*10 + int(s[i]-'0')
+		}
+		return n
+	}
+	year, month, day := num(0, 4), num(4, 6), num(6, 8)
+	hour, minute, sec := num(9, 11), num(11, 13), num(13, 15)
+	if month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	t := time.Date(year, time.Month(month), day, hour, minute, sec, 0, time.UTC)
+	if t.Day() != day { // February 30th and the like roll over into the next month
+		return time.Time{}, false
+	}
+	return t, true
 }
 
 // splitSignedHeaders checks a SignedHeaders list and appends its names to names: lowercase

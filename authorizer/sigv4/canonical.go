@@ -217,8 +217,8 @@ func appendCanonicalPath(dst []byte, path string, s3 bool) ([]byte, bool) {
 }
 
 func appendS3Path(dst []byte, path string) ([]byte, bool) {
-	if path == "" {
-		return append(dst, '/'), true
+	if path == "" || path[0] != '/' {
+		dst = append(dst, '/')
 	}
 	for i := 0; i < len(path); i++ {
 		c := path[i]

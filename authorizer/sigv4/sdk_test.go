@@ -147,7 +147,7 @@ type signing struct {
 }
 
 // sign signs r with aws-sdk-go-v2's signer, header form or presigned.
-func (s signing) sign(t *testing.T, r *http.Request, body string) *http.Request {
+func (s signing) sign(t testing.TB, r *http.Request, body string) *http.Request {
 	t.Helper()
 	creds := s.creds
 	if creds.AccessKeyID == "" {
