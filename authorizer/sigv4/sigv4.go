@@ -103,6 +103,7 @@ type scratch struct {
 	q      query
 	names  []string
 	values [][]string
+	hash   [32]byte // SHA-256 of the last canonical request, for the log
 }
 
 // Result is a verified request.
@@ -290,7 +291,7 @@ func (v *Verifier) verify(r *http.Request) (*Result, *Error) {
 		// The signed header's hash: check the signature first, so a forged request costs no body read.
 		sc.buf = append(sc.buf, claimed...)
 		if !v.matches(sc, &a, &key, &want) {
-			return nil, refuse(ErrSignatureMismatch, msgMismatch, "")
+			return nil, mismatch(&a, sc)
 		}
 		if claimed != unsignedPayload {
 			sum, e := hashBody(r, v.opts.MaxBodyBytes)
@@ -315,7 +316,7 @@ func (v *Verifier) verify(r *http.Request) (*Result, *Error) {
 				sc.buf = append(sc.buf[:prefix], unsignedPayload...)
 			}
 			if !unsigned || !v.matches(sc, &a, &key, &want) {
-				return nil, refuse(ErrSignatureMismatch, msgMismatch, "")
+				return nil, mismatch(&a, sc)
 			}
 		}
 	}
@@ -341,6 +342,7 @@ func (v *Verifier) verify(r *http.Request) (*Result, *Error) {
 // constant time.
 func (v *Verifier) matches(sc *scratch, a *authParams, key, want *[32]byte) bool {
 	sum := sha256.Sum256(sc.buf)
+	sc.hash = sum
 	sts := append(sc.sts[:0], make([]byte, 64)...) // HMAC block space
 	sts = append(sts, algorithm+"\n"...)
 	sts = append(sts, a.amzDate...)
@@ -354,6 +356,14 @@ func (v *Verifier) matches(sc *scratch, a *authParams, key, want *[32]byte) bool
 	}
 	got := signBlock(key, sts)
 	return subtle.ConstantTimeCompare(got[:], want[:]) == 1
+}
+
+// mismatch logs what helps a client developer compare with their signer's debug output: the
+// access key id and the hash of the canonical request (the canonical request itself holds
+// the session token when it is signed as a header, so it is not logged).
+func mismatch(a *authParams, sc *scratch) *Error {
+	return refuse(ErrSignatureMismatch, msgMismatch, "access key %s, scope %s, canonical request SHA-256 %x",
+		a.accessKeyID, a.scope, sc.hash)
 }
 
 func (v *Verifier) putScratch(sc *scratch) {
