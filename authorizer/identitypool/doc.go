@@ -1,0 +1,16 @@
+// Package identitypool serves an Amazon Cognito identity pool: the Cognito Identity API (GetId,
+// GetCredentialsForIdentity, GetOpenIdToken; AWS JSON 1.1), wire-compatible so that stock AWS SDKs and the
+// AWS CLI obtain temporary credentials from it, for guests and for holders of user-pool or OpenID Connect
+// logins.
+//
+// It keeps no database. Identity ids are derived from (pool, provider, sub) with a keyed MAC, or, for
+// guests, carry a MAC of their own. Credentials are `ASIA...` access key ids whose session token is a
+// sealed envelope (AES-256-GCM, key id in clear) holding the secret, the identity, the role and the
+// principal tags, so a SigV4 verifier that shares the pool's KeyRing opens it with
+// KeyRing.OpenSessionToken and needs neither storage nor network per request.
+//
+// The KeyRing keeps the pool's keys in a Storage (Caddy's, in production) shared by every instance,
+// generated on first use under the storage lock and rotated on a schedule.
+//
+// The package does not import Caddy; the cognito_identity_pool directive adapts it.
+package identitypool
