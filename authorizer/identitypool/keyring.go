@@ -73,6 +73,9 @@ type KeyRing struct {
 	log                                            *zap.Logger
 
 	set atomic.Pointer[keySet]
+	// tokenBufs holds buffers for decoding session tokens: a decoded token of the longest accepted length,
+	// then room for the additional data (header and pool id).
+	tokenBufs sync.Pool
 
 	// reloadMu deduplicates reloads and rotations; lastReload (unix nanoseconds) rate-limits reloads
 	// caused by unknown key ids; lastRotateTry rate-limits rotations retried after a storage failure.
@@ -184,6 +187,10 @@ func NewKeyRing(ctx context.Context, s Storage, poolID string, opts KeyRingOptio
 	}
 	if k.now == nil {
 		k.now = time.Now
+	}
+	k.tokenBufs.New = func() any {
+		b := make([]byte, base64.RawURLEncoding.DecodedLen(maxSessionTokenLen)+sessionHeaderSize+len(poolID))
+		return &b
 	}
 	if k.log == nil {
 		k.log = zap.NewNop()

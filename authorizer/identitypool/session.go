@@ -87,9 +87,10 @@ var (
 //
 //	version (1) | key id (8) | nonce (12) | AES-256-GCM(payload) | tag (16)
 //
-// with version and key id, in clear, authenticated as additional data. The payload is
+// with version, key id and the pool id authenticated as additional data (the pool id is not in the token:
+// a token of another pool fails authentication). The payload is
 //
-//	expires (8, unix seconds, big-endian) | access key id | secret | identity id | pool id | role ARN |
+//	expires (8, unix seconds, big-endian) | access key id | secret | identity id | role ARN |
 //	auth provider | tag count | (key | value)... | login count | provider...
 //
 // where every string is a uvarint length and its bytes.
@@ -137,7 +138,7 @@ func (k *KeyRing) SealSession(ctx context.Context, s *Session) (string, error) {
 	buf[0] = sessionVersion
 	copy(buf[1:], g.id[:])
 	rand.Read(buf[sessionHeaderSize:])
-	buf = g.aead.Seal(buf, buf[sessionHeaderSize:], payload, buf[:sessionHeaderSize])
+	buf = g.aead.Seal(buf, buf[sessionHeaderSize:], payload, append(buf[:sessionHeaderSize:sessionHeaderSize], k.poolID...))
 	return base64.RawURLEncoding.EncodeToString(buf), nil
 }
 
@@ -149,10 +150,18 @@ func (k *KeyRing) OpenSessionToken(ctx context.Context, token string) (*Session,
 	if len(token) < minSessionTokenLen || len(token) > maxSessionTokenLen {
 		return nil, fmt.Errorf("%w: %d characters", ErrMalformedSessionToken, len(token))
 	}
-	buf, err := base64.RawURLEncoding.DecodeString(token)
+	// Decode into a pooled buffer: decodeSession copies what it keeps.
+	bp := k.tokenBufs.Get().(*[]byte)
+	defer k.tokenBufs.Put(bp)
+	buf := (*bp)[:base64.RawURLEncoding.DecodedLen(len(token))]
+	n, err := base64.RawURLEncoding.Decode(buf, []byte(token))
 	if err != nil {
 		return nil, fmt.Errorf("%w: not base64url", ErrMalformedSessionToken)
 	}
+	// The additional data (header and pool id) goes after the token, in the buffer's spare room.
+	aad := append(buf[n:n], buf[:sessionHeaderSize]...)
+	aad = append(aad, k.poolID...)
+	buf = buf[:n]
 	if buf[0] != sessionVersion {
 		return nil, fmt.Errorf("%w: version %d", ErrMalformedSessionToken, buf[0])
 	}
@@ -163,7 +172,7 @@ func (k *KeyRing) OpenSessionToken(ctx context.Context, token string) (*Session,
 		return nil, fmt.Errorf("%w: %s", ErrUnknownSessionKey, base64.RawURLEncoding.EncodeToString(id[:]))
 	}
 	sealed := buf[sessionHeaderSize+nonceSize:]
-	payload, err := g.aead.Open(sealed[:0], buf[sessionHeaderSize:sessionHeaderSize+nonceSize], sealed, buf[:sessionHeaderSize])
+	payload, err := g.aead.Open(sealed[:0], buf[sessionHeaderSize:sessionHeaderSize+nonceSize], sealed, aad)
 	if err != nil {
 		return nil, fmt.Errorf("%w: authentication failed", ErrInvalidSessionToken)
 	}
@@ -171,9 +180,7 @@ func (k *KeyRing) OpenSessionToken(ctx context.Context, token string) (*Session,
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrMalformedSessionToken, err)
 	}
-	if s.PoolID != k.poolID {
-		return nil, fmt.Errorf("%w: sealed for pool %q", ErrInvalidSessionToken, s.PoolID)
-	}
+	s.PoolID = k.poolID
 	if s.Expires.After(k.retainUntil(g.activates)) {
 		// Authentic, yet outlives its key: never sealed by this code.
 		return nil, fmt.Errorf("%w: expiry beyond its key's lifetime", ErrInvalidSessionToken)
@@ -185,7 +192,7 @@ func (k *KeyRing) OpenSessionToken(ctx context.Context, token string) (*Session,
 }
 
 func encodeSession(s *Session) ([]byte, error) {
-	strs := []string{s.AccessKeyID, s.SecretAccessKey, s.IdentityID, s.PoolID, s.RoleARN, s.AuthenticationProvider}
+	strs := []string{s.AccessKeyID, s.SecretAccessKey, s.IdentityID, s.RoleARN, s.AuthenticationProvider}
 	size := 8 + 2*binary.MaxVarintLen16
 	for _, v := range strs {
 		size += binary.MaxVarintLen16 + len(v)
@@ -279,7 +286,6 @@ func decodeSession(payload []byte) (*Session, error) {
 		AccessKeyID:            r.string(),
 		SecretAccessKey:        r.string(),
 		IdentityID:             r.string(),
-		PoolID:                 r.string(),
 		RoleARN:                r.string(),
 		AuthenticationProvider: r.string(),
 	}

@@ -3,6 +3,7 @@ package identitypool
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -176,17 +177,27 @@ func TestOpenEveryByteTampered(t *testing.T) {
 
 func TestOpenWrongPool(t *testing.T) {
 	t.Parallel()
-	// Two rings holding the same keys under different pool ids (a storage document copied from one pool
-	// to another) still refuse each other's tokens: the pool id sealed inside is checked.
+	// A storage document copied from one pool to another gives both the same keys; their tokens still
+	// fail authentication in the other pool, whose id is part of the sealed data.
 	clock := newClock()
-	k := newTestRing(t, nil, testPoolID, clock)
+	storage := NewMemoryStorage()
+	k := newTestRing(t, storage, testPoolID, clock)
+	data, err := storage.Load(t.Context(), k.storageKey)
+	must(t, err)
+	var doc storedKeyRing
+	must(t, json.Unmarshal(data, &doc))
+	doc.PoolID = otherPoolID
+	copied := NewMemoryStorage()
+	otherKey := strings.ReplaceAll(k.storageKey, "1cf667a2-49a6-454b-9e45-23199d2c39c4", "00000000-1111-2222-3333-444444444444")
+	data, _ = json.Marshal(doc)
+	must(t, copied.Store(t.Context(), otherKey, data))
+	other := newTestRing(t, copied, otherPoolID, clock)
+	if other.set.Load().newest.kid != k.set.Load().newest.kid {
+		t.Fatal("the copied document was not used")
+	}
 	tok, err := k.SealSession(t.Context(), typicalSession(clock))
 	must(t, err)
-	clone := &KeyRing{poolID: otherPoolID, now: clock.Now, maxTTL: k.maxTTL, rotation: k.rotation,
-		refetchEvery: time.Hour, log: zap.NewNop(), storage: NewMemoryStorage()}
-	clone.set.Store(k.set.Load())
-	clone.lastReload.Store(clock.Now().UnixNano())
-	if _, err := clone.OpenSessionToken(t.Context(), tok); !errors.Is(err, ErrInvalidSessionToken) {
+	if _, err := other.OpenSessionToken(t.Context(), tok); !errors.Is(err, ErrInvalidSessionToken) {
 		t.Fatalf("open by another pool = %v, want ErrInvalidSessionToken", err)
 	}
 }
