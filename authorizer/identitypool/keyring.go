@@ -86,6 +86,7 @@ type KeyRing struct {
 
 // keySet is one immutable view of the ring, swapped atomically as a whole.
 type keySet struct {
+	identityKey                       []byte
 	identityAuthKey, identityGuestKey []byte
 	generations                       map[keyID]*generation
 	// byActivation lists the generations, the latest activation first.
@@ -252,6 +253,15 @@ func (k *KeyRing) update(ctx context.Context, force bool) error {
 	changed := false
 	if doc == nil {
 		doc = &storedKeyRing{Version: storedVersion, PoolID: k.poolID, IdentityKey: randomBytes(identityKeySize)}
+		if set := k.set.Load(); set != nil {
+			// The document vanished from storage while this instance holds the keys: write them back
+			// rather than start over, which would change every identity id and orphan every credential.
+			k.log.Warn("identity pool keys missing from storage; restoring them", zap.String("pool", k.poolID))
+			doc.IdentityKey = set.identityKey
+			for _, g := range set.byActivation {
+				doc.Generations = append(doc.Generations, g.raw)
+			}
+		}
 		changed = true
 	}
 	kept := doc.Generations[:0]
@@ -387,6 +397,7 @@ func newStoredGeneration(now, activates time.Time) (storedGeneration, error) {
 func (k *KeyRing) buildSet(doc *storedKeyRing) (*keySet, error) {
 	now := k.now()
 	set := &keySet{
+		identityKey:      doc.IdentityKey,
 		identityAuthKey:  deriveKey(doc.IdentityKey, "caddy-cognito authenticated identity id v1"),
 		identityGuestKey: deriveKey(doc.IdentityKey, "caddy-cognito guest identity id v1"),
 		generations:      make(map[keyID]*generation, len(doc.Generations)),

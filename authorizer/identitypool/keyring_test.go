@@ -255,6 +255,46 @@ func TestKeyRingStorageOutage(t *testing.T) {
 	}
 }
 
+// TestKeyRingRecovers covers storage left in odd states: a document whose generations all expired while
+// no instance ran, and a document deleted under a running instance.
+func TestKeyRingRecovers(t *testing.T) {
+	t.Parallel()
+	t.Run("every generation expired", func(t *testing.T) {
+		clock := newClock()
+		storage := NewMemoryStorage()
+		old := newTestRing(t, storage, testPoolID, clock)
+		guest := old.newGuestIdentityID()
+		clock.Advance(30 * 24 * time.Hour)
+		k := newTestRing(t, storage, testPoolID, clock)
+		if k.set.Load().newest.kid == old.set.Load().newest.kid {
+			t.Fatal("an expired generation was kept")
+		}
+		if _, err := k.SealSession(t.Context(), typicalSession(clock)); err != nil {
+			t.Fatalf("the new generation does not seal at once: %v", err)
+		}
+		if err := k.checkGuestIdentityID(guest); err != nil {
+			t.Fatalf("identity ids changed: %v", err)
+		}
+	})
+	t.Run("document deleted", func(t *testing.T) {
+		clock := newClock()
+		storage := NewMemoryStorage()
+		k := newTestRing(t, storage, testPoolID, clock)
+		tok, err := k.SealSession(t.Context(), typicalSession(clock))
+		must(t, err)
+		id := k.authenticatedIdentityID(testUserPoolName, "u")
+		storage.values = map[string][]byte{} // an operator wiped the storage
+		must(t, k.Rotate(t.Context()))
+		fresh := newTestRing(t, storage, testPoolID, clock)
+		if got := fresh.authenticatedIdentityID(testUserPoolName, "u"); got != id {
+			t.Fatalf("identity id changed from %s to %s", id, got)
+		}
+		if _, err := fresh.OpenSessionToken(t.Context(), tok); err != nil {
+			t.Fatalf("credentials issued before the wipe: %v", err)
+		}
+	})
+}
+
 func TestNewKeyRingErrors(t *testing.T) {
 	t.Parallel()
 	clock := newClock()
