@@ -217,8 +217,9 @@ func (k *KeyRing) PoolID() string { return k.poolID }
 // MaxCredentialsTTL is the longest lifetime the ring accepts for what it seals.
 func (k *KeyRing) MaxCredentialsTTL() time.Duration { return k.maxTTL }
 
-// Rotate makes a new key generation the one that seals and signs, whatever the age of the current one,
-// and stores it. Older generations keep verifying until what they sealed has expired.
+// Rotate stores a new key generation, whatever the age of the current one; it takes over sealing and
+// signing RefetchInterval later (at once if nothing else can seal). Older generations keep verifying
+// until what they sealed has expired.
 func (k *KeyRing) Rotate(ctx context.Context) error {
 	k.reloadMu.Lock()
 	defer k.reloadMu.Unlock()

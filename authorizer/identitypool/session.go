@@ -108,8 +108,9 @@ const (
 
 var minSessionTokenLen = base64.RawURLEncoding.EncodedLen(sessionHeaderSize + nonceSize + 8 + tagSize)
 
-// SealSession seals the session into a session token with the newest key. The session must belong to the
-// ring's pool, have a 40-character secret, and expire within MaxCredentialsTTL.
+// SealSession seals the session into a session token with the active key generation, rotating first if
+// one is due. The session must belong to the ring's pool, have a 20-character access key id and a
+// 40-character secret, and expire within MaxCredentialsTTL.
 func (k *KeyRing) SealSession(ctx context.Context, s *Session) (string, error) {
 	now := k.now()
 	switch {
