@@ -9,45 +9,19 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
-	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
+	"github.com/caddy-cognito/caddy-cognito/authorizer/userpool"
 )
-
-// cachingVerifier remembers verified tokens, as authorizer/userpool's verified-token cache does, so the
-// "cached login" benchmark measures the pool's own cost rather than an RSA verification.
-type cachingVerifier struct {
-	LoginVerifier
-	mu   sync.Mutex
-	seen map[string]*identity.Identity
-}
-
-func (c *cachingVerifier) Verify(ctx context.Context, token string) (*identity.Identity, error) {
-	c.mu.Lock()
-	id, ok := c.seen[token]
-	c.mu.Unlock()
-	if ok {
-		return id, nil
-	}
-	id, err := c.LoginVerifier.Verify(ctx, token)
-	if err == nil {
-		c.mu.Lock()
-		c.seen[token] = id
-		c.mu.Unlock()
-	}
-	return id, err
-}
 
 func BenchmarkGetCredentials(b *testing.B) {
 	e := newTestEnv(b, nil)
-	cached := newTestEnv(b, func(c *Config) {
-		c.Logins[testUserPoolName] = &cachingVerifier{LoginVerifier: c.Logins[testUserPoolName], seen: map[string]*identity.Identity{}}
-	})
+	// The user pool's verifier with its verified-token cache, as the Caddy module configures it.
+	cached := newTestEnvCached(b, userpool.NewTokenCache(0), nil)
 	body := func(v any) []byte {
 		data, _ := json.Marshal(v)
 		return data

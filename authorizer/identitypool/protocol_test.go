@@ -24,7 +24,7 @@ func TestProtocolErrors(t *testing.T) {
 
 	good := e.userPool.token(t, "user-1", nil)
 	otherUser := e.userPool.token(t, "user-2", nil)
-	expired := e.userPool.tokenWith(t, e.userPool.key, "user-1", e.clock.Now().Add(-time.Minute), nil)
+	expired := e.userPool.tokenWith(t, e.userPool.key, "user-1", e.clock.Now().Add(-10*time.Minute), nil)
 	forged := e.userPool.tokenWith(t, rsaKeys()[1], "user-1", e.clock.Now().Add(time.Hour), nil) // signed by a key the pool does not trust
 	wrongAud := func() string {
 		i := *e.userPool
@@ -32,7 +32,8 @@ func TestProtocolErrors(t *testing.T) {
 		return i.token(t, "user-1", nil)
 	}()
 	objectClaim := e.userPool.token(t, "user-1", map[string]any{"address": map[string]any{"street": "x"}})
-	tokens := []string{good, otherUser, expired, forged, wrongAud, objectClaim}
+	accessToken := e.userPool.token(t, "user-1", map[string]any{"token_use": "access", "client_id": testClientID})
+	tokens := []string{good, otherUser, expired, forged, wrongAud, objectClaim, accessToken}
 
 	authID := e.mustOK(t, "GetId", map[string]any{"IdentityPoolId": testPoolID, "Logins": map[string]string{testUserPoolName: good}})["IdentityId"]
 	guestID := e.mustOK(t, "GetId", map[string]any{"IdentityPoolId": testPoolID})["IdentityId"].(string)
@@ -87,6 +88,7 @@ func TestProtocolErrors(t *testing.T) {
 		{"expired login token", e, http.MethodPost, jsonContentType, target("GetId"), getID(map[string]string{testUserPoolName: expired}), 400, errTypeNotAuthorized, "Invalid login token"},
 		{"forged login token", e, http.MethodPost, jsonContentType, target("GetId"), getID(map[string]string{testUserPoolName: forged}), 400, errTypeNotAuthorized, "Invalid login token"},
 		{"login token of another app client", e, http.MethodPost, jsonContentType, target("GetId"), getID(map[string]string{testUserPoolName: wrongAud}), 400, errTypeNotAuthorized, "Invalid login token"},
+		{"access token instead of an ID token", e, http.MethodPost, jsonContentType, target("GetId"), getID(map[string]string{testUserPoolName: accessToken}), 400, errTypeNotAuthorized, "Invalid login token"},
 		{"user-pool token under the OIDC provider", e, http.MethodPost, jsonContentType, target("GetId"), getID(map[string]string{testOIDCName: good}), 400, errTypeNotAuthorized, "Invalid login token"},
 		{"garbage login token", e, http.MethodPost, jsonContentType, target("GetId"), getID(map[string]string{testUserPoolName: "not.a.jwt"}), 400, errTypeNotAuthorized, "Invalid login token"},
 		{"one bad login among good ones", e, http.MethodPost, jsonContentType, target("GetId"), getID(map[string]string{testUserPoolName: good, testOIDCName: forged}), 400, errTypeNotAuthorized, testOIDCName},
