@@ -40,6 +40,12 @@ func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //		clock_skew <duration>
 //		token_query <name>
 //		token_cookie <name>
+//		assertion [<header>] {
+//			issuer <iss>
+//			audience <aud>
+//			ttl <duration>
+//			jwks_path <path>
+//		}
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
@@ -111,6 +117,15 @@ func (c *Config) unmarshalBlock(d *caddyfile.Dispenser) error {
 			} else {
 				c.TokenCookie = v
 			}
+		case "assertion":
+			if err := once(name); err != nil {
+				return err
+			}
+			a, err := unmarshalAssertion(d)
+			if err != nil {
+				return err
+			}
+			c.Assertion = a
 		case "identity_pool", "groups", "scopes", "policy", "decision", "shadow":
 			return d.Errf("%s is part of the cognito_authorizer contract but not available in this version yet", name)
 		default:
@@ -191,6 +206,48 @@ func unmarshalOIDC(d *caddyfile.Dispenser) (OIDCIssuer, error) {
 		return o, d.Errf("oidc %s: at least one audience is required", o.Issuer)
 	}
 	return o, nil
+}
+
+func unmarshalAssertion(d *caddyfile.Dispenser) (*Assertion, error) {
+	a := new(Assertion)
+	if d.NextArg() {
+		a.Header = d.Val()
+		if d.NextArg() {
+			return nil, d.ArgErr()
+		}
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "issuer":
+			if !d.AllArgs(&a.Issuer) {
+				return nil, d.ArgErr()
+			}
+		case "audience":
+			if !d.AllArgs(&a.Audience) {
+				return nil, d.ArgErr()
+			}
+		case "ttl":
+			var v string
+			if !d.AllArgs(&v) {
+				return nil, d.ArgErr()
+			}
+			dur, err := caddy.ParseDuration(v)
+			if err != nil {
+				return nil, d.Errf("assertion ttl: %v", err)
+			}
+			a.TTL = caddy.Duration(dur)
+		case "jwks_path":
+			if !d.AllArgs(&a.JWKSPath) {
+				return nil, d.ArgErr()
+			}
+		default:
+			return nil, d.Errf("unrecognized assertion subdirective %q", d.Val())
+		}
+	}
+	if err := a.validate(); err != nil {
+		return nil, d.Err(err.Error())
+	}
+	return a, nil
 }
 
 // Interface guards.

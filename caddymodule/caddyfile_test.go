@@ -104,6 +104,9 @@ func TestCaddyfileErrors(t *testing.T) {
 		{"clock_skew too large", block("clock_skew 1h"), "between 0 and 10m"},
 		{"clock_skew twice", block("clock_skew 1s\nclock_skew 2s"), "clock_skew given twice"},
 		{"allow_anonymous with argument", block("allow_anonymous yes"), "wrong argument count"},
+		{"assertion header outside X-Cognito-", block("assertion X-Auth"), "must start with X-Cognito-"},
+		{"assertion ttl too long", block("assertion {\nttl 2h\n}"), "between 1s and 1h"},
+		{"assertion twice", block("assertion\nassertion"), "assertion given twice"},
 		{"policy not yet available", block("policy ./authz.rego"), "policy is part of the cognito_authorizer contract but not available"},
 	}
 	for _, tc := range cases {

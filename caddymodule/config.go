@@ -40,6 +40,10 @@ type Config struct {
 	// TokenCookie names a cookie that may carry the bearer token when there is no Authorization
 	// header. Default: none.
 	TokenCookie string `json:"token_cookie,omitempty"`
+
+	// Assertion, when set, adds a signed identity assertion (a short-lived JWT) to every allowed
+	// request, and serves its keys.
+	Assertion *Assertion `json:"assertion,omitempty"`
 }
 
 // UserPool is an Amazon Cognito user pool whose tokens are accepted.
@@ -81,9 +85,10 @@ type OIDCIssuer struct {
 
 // gate is a provisioned Config: the authorizer and the shared resources it holds.
 type gate struct {
-	authz    *authorizer.Authorizer
-	logger   *zap.Logger
-	releases []func()
+	authz     *authorizer.Authorizer
+	assertion *assertionSigner
+	logger    *zap.Logger
+	releases  []func()
 }
 
 // provision builds the authorizer of c. On error, whatever was acquired is released.
@@ -92,7 +97,7 @@ func (c *Config) provision(ctx caddy.Context) (*gate, error) {
 		return nil, err
 	}
 	g := &gate{logger: ctx.Logger()}
-	if err := g.build(c); err != nil {
+	if err := g.build(ctx, c); err != nil {
 		g.cleanup()
 		return nil, err
 	}
@@ -100,7 +105,7 @@ func (c *Config) provision(ctx caddy.Context) (*gate, error) {
 }
 
 // build creates the authorizer, recording in g what it acquires.
-func (g *gate) build(c *Config) (err error) {
+func (g *gate) build(ctx caddy.Context, c *Config) (err error) {
 
 	var issuers []userpool.Issuer
 	for _, p := range c.UserPools {
@@ -155,6 +160,11 @@ func (g *gate) build(c *Config) (err error) {
 		}
 	}
 	g.authz = authorizer.New(cfg)
+	if c.Assertion != nil {
+		if g.assertion, err = newAssertionSigner(ctx, c.Assertion); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -197,6 +207,11 @@ func (c *Config) validate() error {
 	if c.ClockSkew < 0 || time.Duration(c.ClockSkew) > 10*time.Minute {
 		return fmt.Errorf("clock_skew must be between 0 and 10m, not %s", time.Duration(c.ClockSkew))
 	}
+	if c.Assertion != nil {
+		if err := c.Assertion.validate(); err != nil {
+			return err
+		}
+	}
 	if c.TokenQuery != "" && c.TokenCookie != "" {
 		// Not ambiguous (the authorizer refuses a request carrying both), but never needed.
 		return errors.New("token_query and token_cookie: choose one")
@@ -222,7 +237,17 @@ func (g *gate) cleanup() {
 	g.releases = nil
 }
 
-// Authorize decides r.
-func (g *gate) authorize(r *http.Request) *authorizer.Decision {
-	return g.authz.Authorize(r.Context(), r)
+// authorize decides r. An allowed identity that needs an assertion gets it here: a gateway that cannot
+// sign one cannot vouch for the caller, so it answers 503 rather than forward an unvouched request.
+func (g *gate) authorize(r *http.Request) (*authorizer.Decision, string) {
+	d := g.authz.Authorize(r.Context(), r)
+	if !d.Allow || g.assertion == nil || d.Identity.Kind == identity.KindNone {
+		return d, ""
+	}
+	token, err := g.assertion.assertion(r.Context(), d.Identity)
+	if err != nil {
+		return &authorizer.Decision{Scheme: d.Scheme, Path: d.Path, Identity: d.Identity,
+			Status: http.StatusServiceUnavailable, Message: "Service Unavailable", Reason: err}, ""
+	}
+	return d, token
 }

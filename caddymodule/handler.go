@@ -65,15 +65,18 @@ func (h *Handler) Cleanup() error {
 
 // ServeHTTP decides the request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if h.gate.assertion != nil && h.gate.assertion.serveJWKS(w, r) {
+		return nil
+	}
 	if isPreflight(r) {
 		stripIdentityHeaders(r.Header)
 		return next.ServeHTTP(w, r)
 	}
-	d := h.gate.authorize(r)
+	d, assertion := h.gate.authorize(r)
 	if !d.Allow {
 		return h.gate.deny(w, r, d)
 	}
-	h.gate.forward(r, d)
+	h.gate.forward(r, d, assertion)
 	return next.ServeHTTP(w, r)
 }
 

@@ -59,7 +59,7 @@ func (p *Provider) Authenticate(w http.ResponseWriter, r *http.Request) (caddyau
 		stripIdentityHeaders(r.Header)
 		return caddyauth.User{}, true, nil
 	}
-	d := p.gate.authorize(r)
+	d, assertion := p.gate.authorize(r)
 	if !d.Allow {
 		p.gate.logDeny(r, d)
 		stripIdentityHeaders(r.Header)
@@ -68,7 +68,7 @@ func (p *Provider) Authenticate(w http.ResponseWriter, r *http.Request) (caddyau
 		}
 		return caddyauth.User{}, false, nil
 	}
-	p.gate.forward(r, d)
+	p.gate.forward(r, d, assertion)
 	id := d.Identity
 	return caddyauth.User{
 		ID: id.UserID(),

@@ -57,12 +57,16 @@ func stripIdentityHeaders(h http.Header) {
 	}
 }
 
-// forward prepares an allowed request for the upstream: identity headers and placeholders.
-func (g *gate) forward(r *http.Request, d *authorizer.Decision) {
+// forward prepares an allowed request for the upstream: identity headers, the signed assertion (when
+// configured) and placeholders.
+func (g *gate) forward(r *http.Request, d *authorizer.Decision, assertion string) {
 	stripIdentityHeaders(r.Header)
 	id := d.Identity
 	for _, hv := range upstreamHeaders(id) {
 		r.Header[hv.name] = []string{hv.value}
+	}
+	if assertion != "" {
+		r.Header[g.assertion.header] = []string{assertion}
 	}
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		repl.Set("http.auth.user.id", id.UserID())

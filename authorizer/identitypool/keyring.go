@@ -23,6 +23,7 @@ import (
 
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jwk"
+	"github.com/lestrrat-go/jwx/v3/jwt"
 	"go.uber.org/zap"
 )
 
@@ -65,6 +66,8 @@ type KeyRingOptions struct {
 type KeyRing struct {
 	storage Storage
 	poolID  string
+	// name identifies the ring in logs and errors: the pool id, or "signing keys <name>".
+	name string
 	// storageKey holds the key set; lockName serializes writers across instances.
 	storageKey, lockName string
 
@@ -154,18 +157,35 @@ var ErrNoSealingKey = errors.New("no usable sealing key")
 // storage lock while doing so, so instances that start together agree on one key set. A key generation
 // due for rotation is rotated at once.
 func NewKeyRing(ctx context.Context, s Storage, poolID string, opts KeyRingOptions) (*KeyRing, error) {
-	if s == nil {
-		return nil, errors.New("creating key ring: storage is nil")
-	}
 	region, uuid, err := splitPoolID(poolID)
 	if err != nil {
 		return nil, fmt.Errorf("creating key ring: %w", err)
 	}
+	return newKeyRing(ctx, s, poolID, poolID, "caddy-cognito/identity-pools/"+region+"_"+uuid+"/keys.json",
+		"caddy-cognito-identity-pool-keys-"+region+"_"+uuid, opts)
+}
+
+// NewSigningKeyRing is a key ring that only signs JWTs (SignJWT) and publishes their keys (JWKS), kept
+// in storage under name like a pool's, so every instance on the storage signs with keys the others
+// publish. The gateway's identity assertions use one. name is 1 to 64 characters of [a-z0-9-].
+func NewSigningKeyRing(ctx context.Context, s Storage, name string, opts KeyRingOptions) (*KeyRing, error) {
+	if name == "" || len(name) > 64 || strings.Trim(name, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" {
+		return nil, fmt.Errorf("creating key ring: name %q is not 1 to 64 characters of [a-z0-9-]", truncate(name, 70))
+	}
+	return newKeyRing(ctx, s, "", "signing keys "+name, "caddy-cognito/signing-keys/"+name+"/keys.json",
+		"caddy-cognito-signing-keys-"+name, opts)
+}
+
+func newKeyRing(ctx context.Context, s Storage, poolID, name, storageKey, lockName string, opts KeyRingOptions) (*KeyRing, error) {
+	if s == nil {
+		return nil, errors.New("creating key ring: storage is nil")
+	}
 	k := &KeyRing{
 		storage:        s,
 		poolID:         poolID,
-		storageKey:     "caddy-cognito/identity-pools/" + region + "_" + uuid + "/keys.json",
-		lockName:       "caddy-cognito-identity-pool-keys-" + region + "_" + uuid,
+		name:           name,
+		storageKey:     storageKey,
+		lockName:       lockName,
 		rotation:       orDefault(opts.RotationInterval, 24*time.Hour),
 		maxTTL:         orDefault(opts.MaxCredentialsTTL, 12*time.Hour),
 		refetchEvery:   orDefault(opts.RefetchInterval, 30*time.Second),
@@ -199,7 +219,7 @@ func NewKeyRing(ctx context.Context, s Storage, poolID string, opts KeyRingOptio
 	k.reloadMu.Lock()
 	defer k.reloadMu.Unlock()
 	if err := k.update(ctx, false); err != nil {
-		return nil, fmt.Errorf("creating key ring for %s: %w", poolID, err)
+		return nil, fmt.Errorf("creating key ring %s: %w", storageKey, err)
 	}
 	return k, nil
 }
@@ -224,7 +244,7 @@ func (k *KeyRing) Rotate(ctx context.Context) error {
 	k.reloadMu.Lock()
 	defer k.reloadMu.Unlock()
 	if err := k.update(ctx, true); err != nil {
-		return fmt.Errorf("rotating keys of %s: %w", k.poolID, err)
+		return fmt.Errorf("rotating keys of %s: %w", k.name, err)
 	}
 	return nil
 }
@@ -242,7 +262,7 @@ func (k *KeyRing) update(ctx context.Context, force bool) error {
 		uctx, ucancel := context.WithTimeout(context.Background(), k.storageTimeout)
 		defer ucancel()
 		if err := k.storage.Unlock(uctx, k.lockName); err != nil {
-			k.log.Error("unlocking identity pool keys", zap.String("pool", k.poolID), zap.Error(err))
+			k.log.Error("unlocking identity pool keys", zap.String("key_ring", k.name), zap.Error(err))
 		}
 	}()
 
@@ -257,7 +277,7 @@ func (k *KeyRing) update(ctx context.Context, force bool) error {
 		if set := k.set.Load(); set != nil {
 			// The document vanished from storage while this instance holds the keys: write them back
 			// rather than start over, which would change every identity id and orphan every credential.
-			k.log.Warn("identity pool keys missing from storage; restoring them", zap.String("pool", k.poolID))
+			k.log.Warn("identity pool keys missing from storage; restoring them", zap.String("key_ring", k.name))
 			doc.IdentityKey = set.identityKey
 			for _, g := range set.byActivation {
 				doc.Generations = append(doc.Generations, g.raw)
@@ -290,7 +310,7 @@ func (k *KeyRing) update(ctx context.Context, force bool) error {
 		}
 		doc.Generations = append(doc.Generations, g)
 		changed = true
-		k.log.Info("new identity pool key generation", zap.String("pool", k.poolID),
+		k.log.Info("new identity pool key generation", zap.String("key_ring", k.name),
 			zap.String("kid", base64.RawURLEncoding.EncodeToString(g.ID)))
 	}
 	set, err := k.buildSet(doc)
@@ -341,7 +361,7 @@ func (k *KeyRing) refetch(ctx context.Context) bool {
 		return false
 	}
 	if err := k.reload(ctx); err != nil {
-		k.log.Warn("reloading identity pool keys", zap.String("pool", k.poolID), zap.Error(err))
+		k.log.Warn("reloading identity pool keys", zap.String("key_ring", k.name), zap.Error(err))
 		return false
 	}
 	return true
@@ -495,14 +515,14 @@ func (k *KeyRing) current(ctx context.Context) (*generation, error) {
 		if now.Sub(k.lastRotateTry) >= k.refetchEvery {
 			k.lastRotateTry = now
 			if err := k.update(ctx, false); err != nil {
-				k.log.Error("rotating identity pool keys", zap.String("pool", k.poolID), zap.Error(err))
+				k.log.Error("rotating identity pool keys", zap.String("key_ring", k.name), zap.Error(err))
 			}
 		}
 		k.reloadMu.Unlock()
 	}
 	g := k.set.Load().active(now)
 	if g == nil || !now.Before(k.sealUntil(g.activates)) {
-		return nil, fmt.Errorf("%w: pool %s could not rotate its keys", ErrNoSealingKey, k.poolID)
+		return nil, fmt.Errorf("%w: %s could not rotate its keys", ErrNoSealingKey, k.name)
 	}
 	return g, nil
 }
@@ -516,6 +536,19 @@ func (k *KeyRing) generation(ctx context.Context, id keyID) *generation {
 		return nil
 	}
 	return k.set.Load().generations[id]
+}
+
+// SignJWT signs t with the newest active key generation (ES256, its key id in `kid`).
+func (k *KeyRing) SignJWT(ctx context.Context, t jwt.Token) (string, error) {
+	g, err := k.current(ctx)
+	if err != nil {
+		return "", err
+	}
+	signed, err := jwt.Sign(t, jwt.WithKey(jwa.ES256(), g.signer))
+	if err != nil {
+		return "", fmt.Errorf("signing a JWT: %w", err)
+	}
+	return string(signed), nil
 }
 
 // JWKS returns the public keys that verify the pool's OpenID tokens, as a JSON Web Key Set. Keys another

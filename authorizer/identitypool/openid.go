@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jwt"
 )
 
@@ -18,10 +17,6 @@ import (
 const awsTagsClaim = "https://aws.amazon.com/tags"
 
 func (p *Pool) signOpenIDToken(ctx context.Context, identityID string, logins []login, tags map[string]string) (string, error) {
-	g, err := p.cfg.Keys.current(ctx)
-	if err != nil {
-		return "", fmt.Errorf("signing an OpenID token: %w", err)
-	}
 	now := p.cfg.Now()
 	amr := []string{"unauthenticated"}
 	if len(logins) > 0 {
@@ -48,11 +43,11 @@ func (p *Pool) signOpenIDToken(ctx context.Context, identityID string, logins []
 			return "", fmt.Errorf("building an OpenID token: %w", err)
 		}
 	}
-	signed, err := jwt.Sign(t, jwt.WithKey(jwa.ES256(), g.signer))
+	signed, err := p.cfg.Keys.SignJWT(ctx, t)
 	if err != nil {
 		return "", fmt.Errorf("signing an OpenID token: %w", err)
 	}
-	return string(signed), nil
+	return signed, nil
 }
 
 func (p *Pool) openIDConfiguration() []byte {

@@ -1,0 +1,177 @@
+package caddymodule
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/lestrrat-go/jwx/v3/jwt"
+
+	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
+	"github.com/caddy-cognito/caddy-cognito/authorizer/identitypool"
+)
+
+// Assertion configures the signed identity assertion: a short-lived ES256 JWT of the caller's identity
+// that the gateway adds to every allowed request, so an upstream can check that the identity came from
+// the gateway rather than trust a header any client on its network could send. Its keys are kept in
+// Caddy's storage and rotated daily, so every instance on shared storage signs with keys every instance
+// publishes; the JWKS is served by the handler at JWKSPath.
+//
+// Claims: `iss`, `aud` (when configured), `sub` (the user id), `iat`, `nbf`, `exp`, and the identity:
+// `kind`, `authenticated`, `username`, `groups`, `scopes`, `client_id`, `token_use`, `token_iss`,
+// `identity_id`, `identity_pool_id`, `role_arn`, `principal_tags`, `login_providers`. Requests allowed
+// anonymously carry no assertion.
+type Assertion struct {
+	// Header is the request header that carries the assertion upstream. Default: X-Cognito-Assertion.
+	Header string `json:"header,omitempty"`
+
+	// Issuer is the `iss` of assertions. Default: caddy-cognito.
+	Issuer string `json:"issuer,omitempty"`
+
+	// Audience, when set, is the `aud` of assertions: the upstream it is meant for.
+	Audience string `json:"audience,omitempty"`
+
+	// TTL is how long an assertion is valid (never past the caller's own credentials). Default: 60s; at
+	// most 1h.
+	TTL caddy.Duration `json:"ttl,omitempty"`
+
+	// JWKSPath is the path at which the handler serves the assertion keys (a JWKS), without
+	// authentication. Default: /.well-known/cognito-assertion/jwks.json.
+	JWKSPath string `json:"jwks_path,omitempty"`
+}
+
+const (
+	defaultAssertionHeader   = "X-Cognito-Assertion"
+	defaultAssertionIssuer   = "caddy-cognito"
+	defaultAssertionTTL      = time.Minute
+	defaultAssertionJWKSPath = "/.well-known/cognito-assertion/jwks.json"
+	maxAssertionTTL          = time.Hour
+)
+
+func (a *Assertion) validate() error {
+	if a.Header != "" && !strings.HasPrefix(strings.ToLower(a.Header), "x-cognito-") {
+		// Only X-Cognito-* headers are stripped from client requests: any other name could be spoofed.
+		return fmt.Errorf("assertion header %q must start with X-Cognito-, the namespace removed from client requests", a.Header)
+	}
+	if a.TTL < 0 || time.Duration(a.TTL) > maxAssertionTTL {
+		return fmt.Errorf("assertion ttl must be between 1s and 1h, not %s", time.Duration(a.TTL))
+	}
+	if a.JWKSPath != "" && !strings.HasPrefix(a.JWKSPath, "/") {
+		return fmt.Errorf("assertion jwks_path %q must start with /", a.JWKSPath)
+	}
+	return nil
+}
+
+// assertionSigner signs assertions and serves their keys.
+type assertionSigner struct {
+	header, issuer, audience, jwksPath string
+	ttl                                time.Duration
+	keys                               *identitypool.KeyRing
+	now                                func() time.Time
+}
+
+func newAssertionSigner(ctx caddy.Context, a *Assertion) (*assertionSigner, error) {
+	s := &assertionSigner{
+		header: a.Header, issuer: a.Issuer, audience: a.Audience, jwksPath: a.JWKSPath,
+		ttl: time.Duration(a.TTL), now: time.Now,
+	}
+	if s.header == "" {
+		s.header = defaultAssertionHeader
+	}
+	s.header = http.CanonicalHeaderKey(s.header)
+	if s.issuer == "" {
+		s.issuer = defaultAssertionIssuer
+	}
+	if s.ttl == 0 {
+		s.ttl = defaultAssertionTTL
+	}
+	if s.jwksPath == "" {
+		s.jwksPath = defaultAssertionJWKSPath
+	}
+	keys, err := identitypool.NewSigningKeyRing(ctx, ctx.Storage(), "assertion", identitypool.KeyRingOptions{
+		MaxCredentialsTTL: max(15*time.Minute, s.ttl), Logger: ctx.Logger(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("assertion keys: %w", err)
+	}
+	s.keys = keys
+	return s, nil
+}
+
+// signed is one assertion, reused for the identity until refreshAt.
+type signed struct {
+	token     string
+	refreshAt time.Time
+}
+
+// assertion returns the assertion for id. Signing costs an ECDSA signature, so an assertion is reused
+// for the same identity for half its lifetime.
+func (s *assertionSigner) assertion(ctx context.Context, id *identity.Identity) (string, error) {
+	slot := id.Memo(s, func() any { return new(atomic.Pointer[signed]) }).(*atomic.Pointer[signed])
+	now := s.now()
+	if cur := slot.Load(); cur != nil && now.Before(cur.refreshAt) {
+		return cur.token, nil
+	}
+	exp := now.Add(s.ttl)
+	if !id.ExpiresAt.IsZero() && id.ExpiresAt.Before(exp) {
+		exp = id.ExpiresAt
+	}
+	if !exp.After(now) {
+		return "", errors.New("signing an identity assertion: the credentials have expired")
+	}
+	b := jwt.NewBuilder().Issuer(s.issuer).Subject(id.UserID()).IssuedAt(now).NotBefore(now).Expiration(exp).
+		Claim("kind", string(id.Kind)).Claim("authenticated", id.Authenticated)
+	if s.audience != "" {
+		b = b.Audience([]string{s.audience})
+	}
+	for name, v := range map[string]string{
+		"username": id.Username, "client_id": id.ClientID, "token_use": id.TokenUse, "token_iss": id.Issuer,
+		"identity_id": id.IdentityID, "identity_pool_id": id.IdentityPoolID, "role_arn": id.RoleARN,
+	} {
+		if v != "" {
+			b = b.Claim(name, v)
+		}
+	}
+	if len(id.Groups) > 0 {
+		b = b.Claim("groups", id.Groups)
+	}
+	if len(id.Scopes) > 0 {
+		b = b.Claim("scopes", id.Scopes)
+	}
+	if len(id.PrincipalTags) > 0 {
+		b = b.Claim("principal_tags", id.PrincipalTags)
+	}
+	if len(id.LoginProviders) > 0 {
+		b = b.Claim("login_providers", id.LoginProviders)
+	}
+	t, err := b.Build()
+	if err != nil {
+		return "", fmt.Errorf("building an identity assertion: %w", err)
+	}
+	t.Options().Enable(jwt.FlattenAudience)
+	token, err := s.keys.SignJWT(ctx, t)
+	if err != nil {
+		return "", fmt.Errorf("signing an identity assertion: %w", err)
+	}
+	slot.Store(&signed{token: token, refreshAt: now.Add(exp.Sub(now) / 2)})
+	return token, nil
+}
+
+// serveJWKS answers requests for the assertion keys; it reports whether r was one.
+func (s *assertionSigner) serveJWKS(w http.ResponseWriter, r *http.Request) bool {
+	if r.URL.Path != s.jwksPath || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+		return false
+	}
+	w.Header().Set("Content-Type", "application/jwk-set+json")
+	w.Header().Set("Cache-Control", "max-age=300")
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodGet {
+		_, _ = w.Write(s.keys.JWKS(r.Context()))
+	}
+	return true
+}

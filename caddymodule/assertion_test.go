@@ -1,0 +1,88 @@
+package caddymodule
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/lestrrat-go/jwx/v3/jwk"
+	"github.com/lestrrat-go/jwx/v3/jwt"
+
+	"github.com/caddy-cognito/caddy-cognito/internal/testidp"
+)
+
+func TestSignedAssertion(t *testing.T) {
+	idp := testidp.New(t)
+	echo := newEcho(t)
+	base, _ := runCaddy(t, site(idp, echo.URL, `		assertion {
+			audience orders-service
+			ttl 2m
+		}`))
+
+	token := idp.AccessToken(t, nil)
+	req, _ := http.NewRequest("GET", base+"/orders", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("X-Cognito-Assertion", "forged")
+	res := doRequest(t, req)
+	if res.status != 200 {
+		t.Fatalf("status %d: %s", res.status, res.body)
+	}
+	got := res.echoed(t).Header["X-Cognito-Assertion"]
+	if len(got) != 1 || got[0] == "forged" {
+		t.Fatalf("upstream assertion = %q", got)
+	}
+
+	// The upstream verifies it with the keys the gateway publishes, without credentials.
+	jwks := do(t, "GET", base+"/.well-known/cognito-assertion/jwks.json", nil)
+	if jwks.status != 200 || jwks.header.Get("Content-Type") != "application/jwk-set+json" {
+		t.Fatalf("JWKS: %d %s", jwks.status, jwks.body)
+	}
+	set, err := jwk.Parse(jwks.body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims, err := jwt.Parse([]byte(got[0]), jwt.WithKeySet(set), jwt.WithIssuer("caddy-cognito"),
+		jwt.WithAudience("orders-service"), jwt.WithValidate(true))
+	if err != nil {
+		t.Fatalf("assertion does not verify: %v", err)
+	}
+	if sub, _ := claims.Subject(); sub != testidp.Subject {
+		t.Errorf("sub = %q", sub)
+	}
+	var kind, username string
+	var groups []any
+	_ = claims.Get("kind", &kind)
+	_ = claims.Get("username", &username)
+	_ = claims.Get("groups", &groups)
+	if kind != "user_pool" || username != "alice@example.com" || len(groups) != 2 {
+		t.Errorf("kind=%q username=%q groups=%v", kind, username, groups)
+	}
+	iat, _ := claims.IssuedAt()
+	exp, _ := claims.Expiration()
+	if d := exp.Sub(iat); d != 2*60e9 {
+		t.Errorf("assertion lifetime %s, want 2m", d)
+	}
+	if strings.Contains(got[0], token) {
+		t.Error("the assertion embeds the caller's token")
+	}
+
+	// Signing is reused for the same identity within half the lifetime.
+	if again := doRequest(t, mustRequest(t, base+"/orders", token)).echoed(t).Header["X-Cognito-Assertion"]; len(again) != 1 || again[0] != got[0] {
+		t.Error("a second request of the same caller got a new assertion")
+	}
+	// Another caller gets their own.
+	other := idp.AccessToken(t, map[string]any{"sub": "another-sub", "username": "bob"})
+	if theirs := doRequest(t, mustRequest(t, base+"/orders", other)).echoed(t).Header["X-Cognito-Assertion"]; len(theirs) != 1 || theirs[0] == got[0] {
+		t.Error("two callers share an assertion")
+	}
+}
+
+func mustRequest(t *testing.T, url, token string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	return req
+}
