@@ -7,10 +7,13 @@ package authorizer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
+	"github.com/caddy-cognito/caddy-cognito/authorizer/identitypool"
+	"github.com/caddy-cognito/caddy-cognito/authorizer/sigv4"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/userpool"
 )
 
@@ -18,6 +21,9 @@ import (
 type Config struct {
 	// Tokens verifies bearer tokens. Nil: requests with a bearer token are refused.
 	Tokens *userpool.Verifier
+	// Signatures verifies requests signed with AWS Signature Version 4 (with identity-pool credentials:
+	// see SessionCredentials). Nil: signed requests are refused.
+	Signatures *sigv4.Verifier
 	// AllowAnonymous lets requests without credentials through as identity.KindNone instead of
 	// answering 401.
 	AllowAnonymous bool
@@ -87,29 +93,97 @@ var (
 	ErrBadPath = errors.New("ambiguous request path")
 )
 
-// Authorize decides r. It never panics and never allows a request whose credentials failed.
-func (a *Authorizer) Authorize(ctx context.Context, r *http.Request) *Decision {
+// Authorize decides r, the request as it will reach the upstream. sent is the same request as the
+// client sent it, before any rewrite (nil if there was none): SigV4 signatures are checked against it.
+// It may share r's header and body. Authorize never panics and never allows a request whose credentials
+// failed.
+func (a *Authorizer) Authorize(ctx context.Context, r, sent *http.Request) *Decision {
+	if sent == nil {
+		sent = r
+	}
 	path, err := DecisionPath(r)
 	if err != nil {
 		return &Decision{Status: http.StatusBadRequest, Code: "invalid_request", Message: "Bad Request", Reason: err}
 	}
-	cred, err := a.findCredentials(r)
+	cred, err := a.findCredentials(sent)
 	if errors.Is(err, ErrUnsupportedScheme) {
 		// RFC 6750 3.1: a request without credentials of this scheme gets the bare challenge.
 		return &Decision{Path: path, Status: http.StatusUnauthorized, Message: "Unauthorized", Reason: err}
 	}
 	if err != nil {
-		return &Decision{Path: path, Scheme: cred.scheme, Status: http.StatusBadRequest, Code: "invalid_request",
-			Message: "Bad Request", Reason: err}
+		return &Decision{Path: path, Status: http.StatusBadRequest, Code: "invalid_request", Message: "Bad Request", Reason: err}
 	}
 	switch cred.scheme {
 	case SchemeBearer:
 		return a.bearer(ctx, path, cred.token)
-	default:
-		if !a.cfg.AllowAnonymous {
-			return &Decision{Path: path, Status: http.StatusUnauthorized, Message: "Unauthorized", Reason: ErrNoCredentials}
-		}
+	case SchemeSigV4:
+		return a.signed(path, r, sent)
+	}
+	switch {
+	case a.cfg.AllowAnonymous:
 		return &Decision{Allow: true, Path: path, Identity: identity.Anonymous()}
+	case a.cfg.Tokens == nil && a.cfg.Signatures != nil:
+		// Only SigV4 is accepted here: answer as API Gateway's IAM authorization does.
+		return &Decision{Path: path, Scheme: SchemeSigV4, Status: http.StatusForbidden,
+			Code: "MissingAuthenticationTokenException", Message: "Missing Authentication Token", Reason: ErrNoCredentials}
+	default:
+		return &Decision{Path: path, Status: http.StatusUnauthorized, Message: "Unauthorized", Reason: ErrNoCredentials}
+	}
+}
+
+// signed verifies a SigV4 request against the request as sent, then hands the buffered body (restored
+// by the verifier on sent) to r.
+func (a *Authorizer) signed(path string, r, sent *http.Request) *Decision {
+	d := &Decision{Path: path, Scheme: SchemeSigV4}
+	if a.cfg.Signatures == nil {
+		if a.cfg.Tokens == nil {
+			d.Status, d.Code, d.Message = http.StatusForbidden, "IncompleteSignatureException", "Forbidden"
+		} else {
+			// Only bearer tokens are accepted here: challenge for one.
+			d.Scheme, d.Status, d.Message = SchemeNone, http.StatusUnauthorized, "Unauthorized"
+		}
+		d.Reason = errors.New("SigV4 requests are not accepted here: no identity_pool configured")
+		return d
+	}
+	res, err := a.cfg.Signatures.Verify(sent)
+	r.Body = sent.Body
+	if err != nil {
+		d.Reason = err
+		var e *sigv4.Error
+		if errors.As(err, &e) {
+			d.Status, d.Code, d.Message = e.Status, e.Type, e.Message
+		} else {
+			d.Status, d.Message = http.StatusInternalServerError, "Internal server error"
+		}
+		return d
+	}
+	if res.Credential == nil || res.Credential.Identity == nil {
+		d.Status, d.Message, d.Reason = http.StatusInternalServerError, "Internal server error",
+			errors.New("the credential source returned no identity")
+		return d
+	}
+	d.Allow, d.Identity = true, res.Credential.Identity
+	return d
+}
+
+// SessionCredentials resolves the access keys of SigV4 requests through the session tokens an identity
+// pool issued: the token is opened with the pool's key ring, and the access key id it seals must be
+// the one that signed. Identity-pool credentials always carry a session token.
+func SessionCredentials(keys *identitypool.KeyRing) sigv4.CredentialSource {
+	return func(ctx context.Context, accessKeyID, sessionToken string) (*sigv4.Credential, error) {
+		if sessionToken == "" {
+			return nil, fmt.Errorf("%w: no session token (identity-pool credentials always have one)", sigv4.ErrUnknownCredential)
+		}
+		s, err := keys.OpenSessionToken(ctx, sessionToken)
+		switch {
+		case errors.Is(err, identitypool.ErrExpiredSessionToken):
+			return nil, fmt.Errorf("%w: %w", sigv4.ErrExpiredCredential, err)
+		case err != nil:
+			return nil, fmt.Errorf("%w: %w", sigv4.ErrUnknownCredential, err)
+		case s.AccessKeyID != accessKeyID:
+			return nil, fmt.Errorf("%w: access key %s is not the one its session token was issued with", sigv4.ErrUnknownCredential, accessKeyID)
+		}
+		return &sigv4.Credential{SecretAccessKey: s.SecretAccessKey, Expires: s.Expires, Identity: s.Identity()}, nil
 	}
 }
 
@@ -155,9 +229,15 @@ func (a *Authorizer) findCredentials(r *http.Request) (credentials, error) {
 		switch {
 		case strings.EqualFold(scheme, "Bearer"):
 			found = append(found, credentials{scheme: SchemeBearer, token: strings.TrimSpace(rest)})
+		case scheme == "AWS4-HMAC-SHA256":
+			found = append(found, credentials{scheme: SchemeSigV4})
 		default:
 			return credentials{}, ErrUnsupportedScheme
 		}
+	}
+	// A presigned URL; the verifier itself refuses a request signed both ways.
+	if (len(found) == 0 || found[0].scheme != SchemeSigV4) && sigv4.IsSigned(r) {
+		found = append(found, credentials{scheme: SchemeSigV4})
 	}
 	if a.cfg.TokenQuery != "" && r.URL.Query().Has(a.cfg.TokenQuery) {
 		q := r.URL.Query()[a.cfg.TokenQuery]
@@ -181,6 +261,6 @@ func (a *Authorizer) findCredentials(r *http.Request) (credentials, error) {
 	case 1:
 		return found[0], nil
 	default:
-		return credentials{scheme: found[0].scheme}, ErrAmbiguousCredentials
+		return credentials{}, ErrAmbiguousCredentials
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/dustin/go-humanize"
 )
 
 func init() {
@@ -35,6 +36,12 @@ func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //			audience <aud>...
 //			jwks_url <url>
 //			algorithms <alg>...
+//		}
+//		identity_pool <identity_pool_id> {
+//			service <name>
+//			max_body <size>
+//			unsigned_payload
+//			clock_skew <duration>
 //		}
 //		allow_anonymous
 //		clock_skew <duration>
@@ -126,7 +133,16 @@ func (c *Config) unmarshalBlock(d *caddyfile.Dispenser) error {
 				return err
 			}
 			c.Assertion = a
-		case "identity_pool", "groups", "scopes", "policy", "decision", "shadow":
+		case "identity_pool":
+			if err := once(name); err != nil {
+				return err
+			}
+			p, err := unmarshalIdentityPool(d)
+			if err != nil {
+				return err
+			}
+			c.IdentityPool = p
+		case "groups", "scopes", "policy", "decision", "shadow":
 			return d.Errf("%s is part of the cognito_authorizer contract but not available in this version yet", name)
 		default:
 			return d.Errf("unrecognized subdirective %q", name)
@@ -206,6 +222,49 @@ func unmarshalOIDC(d *caddyfile.Dispenser) (OIDCIssuer, error) {
 		return o, d.Errf("oidc %s: at least one audience is required", o.Issuer)
 	}
 	return o, nil
+}
+
+func unmarshalIdentityPool(d *caddyfile.Dispenser) (*IdentityPool, error) {
+	p := new(IdentityPool)
+	if !d.AllArgs(&p.ID) {
+		return nil, d.Err("identity_pool needs exactly one argument: the identity pool id, e.g. us-east-1:0a1b2c3d-...")
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "service":
+			if !d.AllArgs(&p.Service) {
+				return nil, d.ArgErr()
+			}
+		case "max_body":
+			var v string
+			if !d.AllArgs(&v) {
+				return nil, d.ArgErr()
+			}
+			size, err := humanize.ParseBytes(v)
+			if err != nil || size == 0 || size > 1<<30 {
+				return nil, d.Errf("identity_pool max_body: %q is not a size between 1B and 1GiB", v)
+			}
+			p.MaxBodyBytes = int64(size)
+		case "unsigned_payload":
+			if d.NextArg() {
+				return nil, d.ArgErr()
+			}
+			p.AllowUnsignedPayload = true
+		case "clock_skew":
+			var v string
+			if !d.AllArgs(&v) {
+				return nil, d.ArgErr()
+			}
+			dur, err := caddy.ParseDuration(v)
+			if err != nil || dur < 0 || dur > 15*time.Minute {
+				return nil, d.Errf("identity_pool clock_skew must be a duration between 0 and 15m, not %q", v)
+			}
+			p.ClockSkew = caddy.Duration(dur)
+		default:
+			return nil, d.Errf("unrecognized identity_pool subdirective %q", d.Val())
+		}
+	}
+	return p, nil
 }
 
 func unmarshalAssertion(d *caddyfile.Dispenser) (*Assertion, error) {

@@ -8,10 +8,13 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
+	"github.com/caddy-cognito/caddy-cognito/authorizer/identitypool"
+	"github.com/caddy-cognito/caddy-cognito/authorizer/sigv4"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/userpool"
 )
 
@@ -20,6 +23,10 @@ import (
 type Config struct {
 	// UserPools are the Amazon Cognito user pools whose tokens are accepted.
 	UserPools []UserPool `json:"user_pools,omitempty"`
+
+	// IdentityPool, when set, accepts requests signed with AWS Signature Version 4 using credentials
+	// issued by this identity pool (served by a `cognito_identity_pool` on the same Caddy storage).
+	IdentityPool *IdentityPool `json:"identity_pool,omitempty"`
 
 	// OIDC are the other OpenID Connect issuers (Auth0, Okta, Google, Keycloak...) whose tokens are
 	// accepted.
@@ -65,6 +72,27 @@ type UserPool struct {
 
 	// JWKSURL overrides the derived JWKS URL (`<issuer>/.well-known/jwks.json`).
 	JWKSURL string `json:"jwks_url,omitempty"`
+}
+
+// IdentityPool is the identity pool whose credentials may sign requests (SigV4).
+type IdentityPool struct {
+	// ID is the identity pool id, e.g. `us-east-1:0a1b2c3d-...`. Signatures must be scoped to its region.
+	ID string `json:"id"`
+
+	// Service is the service name signatures must be scoped to. Default: `execute-api`, as for API
+	// Gateway.
+	Service string `json:"service,omitempty"`
+
+	// MaxBodyBytes is the largest body read to check a signature's payload hash (bodies are buffered and
+	// handed on to the upstream). Larger bodies are refused with 413. Default: 10 MiB, API Gateway's limit.
+	MaxBodyBytes int64 `json:"max_body_bytes,omitempty"`
+
+	// AllowUnsignedPayload accepts `UNSIGNED-PAYLOAD` as the payload hash (S3-style clients). Default:
+	// off, the body is always covered by the signature.
+	AllowUnsignedPayload bool `json:"allow_unsigned_payload,omitempty"`
+
+	// ClockSkew is how far a signature's date may be from the gateway's clock. Default: 5m, as AWS.
+	ClockSkew caddy.Duration `json:"clock_skew,omitempty"`
 }
 
 // OIDCIssuer is an OpenID Connect provider whose tokens are accepted.
@@ -147,6 +175,20 @@ func (g *gate) build(ctx caddy.Context, c *Config) (err error) {
 	}
 
 	cfg := authorizer.Config{AllowAnonymous: c.AllowAnonymous, TokenQuery: c.TokenQuery, TokenCookie: c.TokenCookie}
+	if p := c.IdentityPool; p != nil {
+		keys, err := identitypool.NewKeyRing(ctx, ctx.Storage(), p.ID, identitypool.KeyRingOptions{Logger: g.logger})
+		if err != nil {
+			return fmt.Errorf("identity_pool %s: %w", p.ID, err)
+		}
+		region, _, _ := strings.Cut(p.ID, ":")
+		cfg.Signatures, err = sigv4.NewVerifier(authorizer.SessionCredentials(keys), sigv4.Options{
+			Region: region, Service: p.Service, MaxBodyBytes: p.MaxBodyBytes,
+			AllowUnsignedPayload: p.AllowUnsignedPayload, ClockSkew: time.Duration(p.ClockSkew),
+		})
+		if err != nil {
+			return fmt.Errorf("identity_pool %s: %w", p.ID, err)
+		}
+	}
 	if len(issuers) > 0 {
 		cache, err := g.acquireTokenCache()
 		if err != nil {
@@ -170,8 +212,16 @@ func (g *gate) build(ctx caddy.Context, c *Config) (err error) {
 
 // validate checks what provision cannot fix.
 func (c *Config) validate() error {
-	if len(c.UserPools) == 0 && len(c.OIDC) == 0 && !c.AllowAnonymous {
-		return errors.New("no credentials would ever be accepted: configure a user_pool or an oidc issuer (or allow_anonymous)")
+	if len(c.UserPools) == 0 && len(c.OIDC) == 0 && c.IdentityPool == nil && !c.AllowAnonymous {
+		return errors.New("no credentials would ever be accepted: configure a user_pool, an oidc issuer or an identity_pool (or allow_anonymous)")
+	}
+	if p := c.IdentityPool; p != nil {
+		if region, rest, ok := strings.Cut(p.ID, ":"); !ok || region == "" || rest == "" {
+			return fmt.Errorf("identity_pool %q: not an identity pool id (<region>:<uuid>)", p.ID)
+		}
+		if p.MaxBodyBytes < 0 || p.ClockSkew < 0 || time.Duration(p.ClockSkew) > 15*time.Minute {
+			return fmt.Errorf("identity_pool %s: max_body must be positive and clock_skew between 0 and 15m", p.ID)
+		}
 	}
 	for _, p := range c.UserPools {
 		if p.ID == "" {
@@ -219,6 +269,18 @@ func (c *Config) validate() error {
 	return nil
 }
 
+// sentRequest is r as the client sent it, before Caddy's rewrites: its original method and target, with
+// r's header and body. nil when nothing was rewritten.
+func sentRequest(r *http.Request) *http.Request {
+	orig, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request)
+	if !ok || (orig.RequestURI == r.RequestURI && orig.Method == r.Method && orig.URL != nil && *orig.URL == *r.URL) {
+		return nil
+	}
+	sent := *r
+	sent.Method, sent.RequestURI, sent.URL = orig.Method, orig.RequestURI, orig.URL
+	return &sent
+}
+
 // checkURL accepts an empty string (not configured) or an absolute http(s) URL.
 func checkURL(u string) error {
 	if u == "" {
@@ -240,7 +302,7 @@ func (g *gate) cleanup() {
 // authorize decides r. An allowed identity that needs an assertion gets it here: a gateway that cannot
 // sign one cannot vouch for the caller, so it answers 503 rather than forward an unvouched request.
 func (g *gate) authorize(r *http.Request) (*authorizer.Decision, string) {
-	d := g.authz.Authorize(r.Context(), r)
+	d := g.authz.Authorize(r.Context(), r, sentRequest(r))
 	if !d.Allow || g.assertion == nil || d.Identity.Kind == identity.KindNone {
 		return d, ""
 	}
