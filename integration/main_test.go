@@ -23,6 +23,7 @@ var harness struct {
 	node   string
 	aws    string
 	curl   string
+	wrk    string
 	python string // a python3 that imports botocore
 
 	caddyOnce   sync.Once
@@ -74,6 +75,9 @@ func setUp() error {
 	}
 	if harness.curl, err = exec.LookPath("curl"); err != nil {
 		missing = append(missing, "curl: apt-get install curl")
+	}
+	if harness.wrk, err = exec.LookPath("wrk"); err != nil {
+		missing = append(missing, "wrk (to check the load script's wrk scripts): apt-get install wrk")
 	}
 	if harness.python = findPythonWithBotocore(); harness.python == "" {
 		missing = append(missing, "python3 with botocore: apt-get install python3-botocore")
