@@ -270,6 +270,7 @@ func TestCheckNPMPackages(t *testing.T) {
 	}{
 		{name: "all pinned versions installed", installed: map[string]string{"cognito-local": "5.3.0", "aws4": "1.13.2"}},
 		{name: "one missing", installed: map[string]string{"aws4": "1.13.2"}, wantErr: "cognito-local not installed"},
+		{name: "nothing installed", installed: nil, wantErr: "none installed"},
 		{name: "stale version", installed: map[string]string{"cognito-local": "3.23.2", "aws4": "1.13.2"}, wantErr: "cognito-local 3.23.2 installed, 5.3.0 pinned"},
 	}
 	for _, tt := range tests {

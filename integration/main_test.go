@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -98,6 +99,9 @@ func checkNPMPackages(dir string) error {
 	if err := readJSONFile(filepath.Join(dir, "package.json"), &manifest); err != nil {
 		return err
 	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules")); err != nil {
+		return errors.New("none installed")
+	}
 	var problems []string
 	for name, want := range manifest.Dependencies {
 		var installed struct {
@@ -114,6 +118,7 @@ func checkNPMPackages(dir string) error {
 		}
 	}
 	if len(problems) > 0 {
+		slices.Sort(problems)
 		return errors.New(strings.Join(problems, "; "))
 	}
 	return nil
