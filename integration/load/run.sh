@@ -37,10 +37,12 @@ free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# wait_http URL LOG: until something answers HTTP at URL (any status), or fail showing LOG.
+# wait_http URL LOG PID: until something answers HTTP at URL (any status), or fail showing LOG when
+# the process PID has exited or 30 s have passed.
 wait_http() {
 	for _ in $(seq 1 300); do
 		curl -s -o /dev/null --max-time 1 "$1" && return 0
+		kill -0 "$3" 2>/dev/null || break
 		sleep 0.1
 	done
 	cat "$2" >&2
@@ -72,7 +74,7 @@ upstream_port=$(free_port)
 "$work/upstream" -addr "127.0.0.1:$upstream_port" >"$work/upstream.log" 2>&1 &
 pids+=($!)
 export UPSTREAM=127.0.0.1:$upstream_port
-wait_http "http://$UPSTREAM/" "$work/upstream.log"
+wait_http "http://$UPSTREAM/" "$work/upstream.log" $!
 
 # A user pool in cognito-local, with a signed-in user, for the variants that mention one.
 uses_user_pool=false
@@ -91,7 +93,7 @@ if $uses_user_pool; then
 		exec node "$start_js") >"$work/cognito.log" 2>&1 &
 	pids+=($!)
 	endpoint=http://127.0.0.1:$cognito_port
-	wait_http "$endpoint/" "$work/cognito.log"
+	wait_http "$endpoint/" "$work/cognito.log" $!
 	idp() {
 		env AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true \
 			AWS_PAGER= AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=AKIDLOAD AWS_SECRET_ACCESS_KEY=load-dummy \
@@ -112,6 +114,7 @@ if $uses_user_pool; then
 	USER_POOL_ISSUER=$endpoint/$USER_POOL_ID
 	USER_POOL_JWKS_URL=$USER_POOL_ISSUER/.well-known/jwks.json
 	export USER_POOL_ID USER_POOL_CLIENT_ID USER_POOL_ISSUER USER_POOL_JWKS_URL ACCESS_TOKEN ID_TOKEN
+	echo "user pool $USER_POOL_ID in cognito-local, client $USER_POOL_CLIENT_ID, $user signed in"
 fi
 
 # One Caddy per variant, all running before the first measurement.
@@ -125,7 +128,7 @@ for name in "${names[@]}"; do
 		exec "$CADDY" run --config Caddyfile --adapter caddyfile) >"$dir/log" 2>&1 &
 	pids+=($!)
 	url[$name]=http://127.0.0.1:$port/
-	wait_http "${url[$name]}" "$dir/log"
+	wait_http "${url[$name]}" "$dir/log" $!
 done
 
 # measure NAME DURATION: runs wrk against the variant and prints its requests/s, or fails when any
