@@ -35,12 +35,15 @@ var harness struct {
 
 func TestMain(m *testing.M) {
 	flag.Parse()
+	code := 1
 	if err := setUp(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+	} else {
+		code = m.Run()
 	}
-	code := m.Run()
-	os.RemoveAll(harness.tmp)
+	if harness.tmp != "" {
+		os.RemoveAll(harness.tmp)
+	}
 	os.Exit(code)
 }
 
