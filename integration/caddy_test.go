@@ -22,10 +22,6 @@ func caddyBinary(t *testing.T) string {
 	t.Helper()
 	requireEndToEnd(t)
 	harness.caddyOnce.Do(buildCaddy)
-	if harness.caddyAbsent {
-		// TODO(lead): remove this skip (and caddyAbsent) when cmd/caddy lands.
-		t.Skip("needs the Caddy binary built from cmd/caddy, which is not in the repository yet")
-	}
 	if harness.caddyErr != nil {
 		t.Fatal(harness.caddyErr)
 	}
@@ -33,10 +29,6 @@ func caddyBinary(t *testing.T) string {
 }
 
 func buildCaddy() {
-	if _, err := os.Stat(filepath.Join(harness.root, "cmd", "caddy")); os.IsNotExist(err) {
-		harness.caddyAbsent = true
-		return
-	}
 	if err := readBuildInputs(harness.root); err != nil {
 		harness.caddyErr = err
 		return

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -230,6 +231,19 @@ func (p *userPool) SignInWith(t *testing.T, clientID, email string) tokens {
 		t.Fatalf("signing %s in to pool %s: a challenge (%s) instead of tokens", email, p.ID, out.ChallengeName)
 	}
 	return tokens{Access: aws.ToString(r.AccessToken), ID: aws.ToString(r.IdToken), Refresh: aws.ToString(r.RefreshToken)}
+}
+
+// userPoolBlock is the `user_pool` subdirective of cognito_authorizer that accepts this pool's first
+// app client, with issuer and JWKS URL given (cognito-local's discovery document names the wrong port),
+// plus the given subdirective lines (e.g. "token_use any").
+func (p *userPool) userPoolBlock(lines ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "user_pool %s {\n\tclient_id %s\n\tissuer %s\n\tjwks_url %s\n", p.ID, p.ClientID, p.Issuer, p.JWKSURL)
+	for _, l := range lines {
+		b.WriteString("\t" + l + "\n")
+	}
+	b.WriteString("}")
+	return b.String()
 }
 
 // String names the pool in failure messages.

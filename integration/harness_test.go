@@ -334,16 +334,23 @@ func verifyRS256(t *testing.T, token string, pub *rsa.PublicKey) (header, claims
 		t.Fatalf("the token's signature does not verify with the JWKS key: %v", err)
 	}
 	for i, v := range []*map[string]any{&header, &claims} {
-		raw, err := base64.RawURLEncoding.DecodeString(parts[i])
-		if err != nil {
-			t.Fatalf("decoding token part %d: %v", i, err)
-		}
-		if err := json.Unmarshal(raw, v); err != nil {
+		if err := json.Unmarshal([]byte(decodeSegment(t, parts[i])), v); err != nil {
 			t.Fatalf("decoding token part %d: %v", i, err)
 		}
 	}
 	return header, claims
 }
+
+func decodeSegment(t *testing.T, segment string) string {
+	t.Helper()
+	raw, err := base64.RawURLEncoding.DecodeString(segment)
+	if err != nil {
+		t.Fatalf("decoding a JWT segment: %v", err)
+	}
+	return string(raw)
+}
+
+func encodeSegment(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
 
 // jsonEqual compares two values by their JSON encoding.
 func jsonEqual(a, b any) bool { return toJSON(a) == toJSON(b) }

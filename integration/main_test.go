@@ -27,10 +27,9 @@ var harness struct {
 	wrk    string
 	python string // a python3 that imports botocore
 
-	caddyOnce   sync.Once
-	caddyBin    string
-	caddyAbsent bool  // cmd/caddy does not exist yet
-	caddyErr    error // the build failed; the error holds the compiler's output
+	caddyOnce sync.Once
+	caddyBin  string
+	caddyErr  error // the build failed; the error holds the compiler's output
 }
 
 func TestMain(m *testing.M) {
