@@ -63,11 +63,11 @@ func TestForwardsIdentityUpstream(t *testing.T) {
 		}
 	}
 	ctx := decodeContext(t, got["X-Cognito-Context"])
-	jwtCtx := ctx["authorizer"].(map[string]any)["jwt"].(map[string]any)
-	claims := jwtCtx["claims"].(map[string]any)
+	claims := ctx["authorizer"].(map[string]any)["claims"].(map[string]any)
 	if claims["email"] != "alice@example.com" || claims["cognito:groups"] != "[admins ops,eu]" || claims["client_id"] != "client-1" {
 		t.Errorf("context claims = %v", claims)
 	}
+	jwtCtx := ctx["authorizer"].(map[string]any)["jwt"].(map[string]any)
 	if scopes, _ := json.Marshal(jwtCtx["scopes"]); string(scopes) != `["orders/read","orders/write"]` {
 		t.Errorf("context jwt.scopes = %s", scopes)
 	}

@@ -160,18 +160,19 @@ func escape(s string, must func(byte) bool) string {
 }
 
 // contextJSON is X-Cognito-Context: the identity in the shape of API Gateway's requestContext, so
-// backends moving off API Gateway read the same fields. Token callers get `authorizer.jwt.claims` and
-// `authorizer.jwt.scopes`, as an HTTP API JWT authorizer gives them (claim values as strings); a REST
-// API's Cognito authorizer put the same claims at `authorizer.claims`. Identity-pool callers get
-// `identity`, as IAM authorization gives it. The claims are there once: every byte of this header is
-// paid for by every proxied request.
+// backends moving off API Gateway read the same fields. Token callers get `authorizer` (as a REST API
+// Cognito authorizer gives `claims`, and an HTTP API JWT authorizer gives `jwt.claims` and
+// `jwt.scopes`, claim values as strings); identity-pool callers get `identity` (as IAM authorization
+// gives it).
 func contextJSON(id *identity.Identity) []byte {
 	type jwtContext struct {
 		Claims map[string]string `json:"claims"`
 		Scopes []string          `json:"scopes"`
 	}
 	type authorizerContext struct {
-		JWT jwtContext `json:"jwt"`
+		PrincipalID string            `json:"principalId"`
+		Claims      map[string]string `json:"claims"`
+		JWT         jwtContext        `json:"jwt"`
 	}
 	type identityContext struct {
 		CognitoIdentityID             string `json:"cognitoIdentityId"`
@@ -190,7 +191,12 @@ func contextJSON(id *identity.Identity) []byte {
 	}
 	switch id.Kind {
 	case identity.KindUserPool, identity.KindOIDC:
-		ctx.Authorizer = &authorizerContext{JWT: jwtContext{Claims: stringClaims(id.Claims), Scopes: id.Scopes}}
+		claims := stringClaims(id.Claims)
+		ctx.Authorizer = &authorizerContext{
+			PrincipalID: id.Subject,
+			Claims:      claims,
+			JWT:         jwtContext{Claims: claims, Scopes: id.Scopes},
+		}
 	case identity.KindIdentityPool:
 		ctx.Identity = &identityContext{
 			CognitoIdentityID:             id.IdentityID,

@@ -1,0 +1,235 @@
+package caddymodule
+
+import (
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("cognito_identity_pool", parseIdentityPool)
+	// Before the authentication handlers (and so before cognito_authorizer): clients call the pool to get
+	// credentials, so they have none yet.
+	httpcaddyfile.RegisterDirectiveOrder("cognito_identity_pool", httpcaddyfile.Before, "basic_auth")
+}
+
+func parseIdentityPool(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	var handler IdentityPoolEndpoint
+	err := handler.UnmarshalCaddyfile(h.Dispenser)
+	return &handler, err
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	cognito_identity_pool [<matcher>] <identity_pool_id> {
+//		login <provider_name> {
+//			client_id <id>...
+//			audience <aud>...
+//			issuer <url>
+//			jwks_url <url>
+//			algorithms <alg>...
+//		}
+//		authenticated_role <role_arn>
+//		unauthenticated_role <role_arn>
+//		role_mapping <provider_name> token|rules {
+//			rule <claim> equals|contains|starts_with|not_equal <value> <role_arn>
+//			ambiguous authenticated_role|deny
+//		}
+//		principal_tag <tag> <claim>
+//		credentials_ttl <duration>
+//		issuer <url>
+//	}
+//
+// The handler answers every request it gets, so give it a matcher that covers the endpoint path and what
+// lies below it. Among a site's other directives, its order puts it before cognito_authorizer:
+//
+//	api.example.com {
+//		cognito_identity_pool /identity* us-east-1:1cf667a2-49a6-454b-9e45-23199d2c39c4 {
+//			...
+//		}
+//		cognito_authorizer {
+//			...
+//		}
+//		reverse_proxy backend:8080
+//	}
+//
+// With `handle` blocks, which run after the authentication directives of the site, keep
+// cognito_authorizer inside the API's block, or it would demand credentials of clients coming for them:
+//
+//	handle /identity* {
+//		cognito_identity_pool us-east-1:1cf667a2-49a6-454b-9e45-23199d2c39c4 { ... }
+//	}
+//	handle {
+//		cognito_authorizer { ... }
+//		reverse_proxy backend:8080
+//	}
+func (h *IdentityPoolEndpoint) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // directive name
+	if !d.AllArgs(&h.IdentityPoolID) {
+		return d.Err("cognito_identity_pool needs exactly one argument: the identity pool id, e.g. us-east-1:1cf667a2-49a6-454b-9e45-23199d2c39c4")
+	}
+	seen := map[string]bool{}
+	once := func(name string) error {
+		if seen[name] {
+			return d.Errf("%s given twice", name)
+		}
+		seen[name] = true
+		return nil
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		switch name {
+		case "login":
+			l, err := unmarshalLogin(d)
+			if err != nil {
+				return err
+			}
+			h.Logins = append(h.Logins, l)
+		case "authenticated_role", "unauthenticated_role", "issuer":
+			if err := once(name); err != nil {
+				return err
+			}
+			var v string
+			if !d.AllArgs(&v) {
+				return d.ArgErr()
+			}
+			switch name {
+			case "authenticated_role":
+				h.AuthenticatedRole = v
+			case "unauthenticated_role":
+				h.UnauthenticatedRole = v
+			default:
+				h.Issuer = v
+			}
+		case "role_mapping":
+			provider, m, err := unmarshalRoleMapping(d)
+			if err != nil {
+				return err
+			}
+			if _, dup := h.RoleMappings[provider]; dup {
+				return d.Errf("role_mapping %s given twice", provider)
+			}
+			if h.RoleMappings == nil {
+				h.RoleMappings = map[string]RoleMapping{}
+			}
+			h.RoleMappings[provider] = m
+		case "principal_tag":
+			var tag, claim string
+			if !d.AllArgs(&tag, &claim) {
+				return d.Err("principal_tag needs two arguments: the tag name and the claim it takes its value from")
+			}
+			if _, dup := h.PrincipalTags[tag]; dup {
+				return d.Errf("principal_tag %s given twice", tag)
+			}
+			if h.PrincipalTags == nil {
+				h.PrincipalTags = map[string]string{}
+			}
+			h.PrincipalTags[tag] = claim
+		case "credentials_ttl":
+			if err := once(name); err != nil {
+				return err
+			}
+			var v string
+			if !d.AllArgs(&v) {
+				return d.ArgErr()
+			}
+			dur, err := caddy.ParseDuration(v)
+			if err != nil {
+				return d.Errf("credentials_ttl: %v", err)
+			}
+			if dur <= 0 {
+				return d.Errf("credentials_ttl must be positive, not %s", v)
+			}
+			h.CredentialsTTL = caddy.Duration(dur)
+		default:
+			return d.Errf("unrecognized cognito_identity_pool subdirective %q", name)
+		}
+	}
+	return nil
+}
+
+func unmarshalLogin(d *caddyfile.Dispenser) (Login, error) {
+	var l Login
+	if !d.AllArgs(&l.Provider) {
+		return l, d.Err("login needs exactly one argument: the provider name, e.g. cognito-idp.us-east-1.amazonaws.com/us-east-1_AbC123")
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "client_id", "audience":
+			ids := d.RemainingArgs()
+			if len(ids) == 0 {
+				return l, d.ArgErr()
+			}
+			l.ClientIDs = append(l.ClientIDs, ids...)
+		case "issuer":
+			if !d.AllArgs(&l.Issuer) {
+				return l, d.ArgErr()
+			}
+		case "jwks_url":
+			if !d.AllArgs(&l.JWKSURL) {
+				return l, d.ArgErr()
+			}
+		case "algorithms":
+			algs := d.RemainingArgs()
+			if len(algs) == 0 {
+				return l, d.ArgErr()
+			}
+			l.Algorithms = append(l.Algorithms, algs...)
+		default:
+			return l, d.Errf("unrecognized login subdirective %q", d.Val())
+		}
+	}
+	if len(l.ClientIDs) == 0 {
+		return l, d.Errf("login %s: at least one client_id (or audience) is required", l.Provider)
+	}
+	return l, nil
+}
+
+func unmarshalRoleMapping(d *caddyfile.Dispenser) (string, RoleMapping, error) {
+	var provider string
+	var m RoleMapping
+	if !d.AllArgs(&provider, &m.Type) {
+		return "", m, d.Err("role_mapping needs two arguments: the provider name and the mapping type, token or rules")
+	}
+	if m.Type != "token" && m.Type != "rules" {
+		return "", m, d.Errf("role_mapping type must be token or rules, not %q", m.Type)
+	}
+	ambiguousSeen := false
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "rule":
+			if m.Type != "rules" {
+				return "", m, d.Err("a token role_mapping takes no rules: the role comes from the login token")
+			}
+			var r MappingRule
+			if !d.AllArgs(&r.Claim, &r.Match, &r.Value, &r.RoleARN) {
+				return "", m, d.Err("rule needs four arguments: <claim> equals|contains|starts_with|not_equal <value> <role_arn>")
+			}
+			if _, ok := matchTypes[r.Match]; !ok {
+				return "", m, d.Errf("rule match must be equals, contains, starts_with or not_equal, not %q", r.Match)
+			}
+			m.Rules = append(m.Rules, r)
+		case "ambiguous":
+			if ambiguousSeen {
+				return "", m, d.Err("ambiguous given twice")
+			}
+			ambiguousSeen = true
+			if !d.AllArgs(&m.Ambiguous) {
+				return "", m, d.ArgErr()
+			}
+			if m.Ambiguous != "authenticated_role" && m.Ambiguous != "deny" {
+				return "", m, d.Errf("ambiguous must be authenticated_role or deny, not %q", m.Ambiguous)
+			}
+		default:
+			return "", m, d.Errf("unrecognized role_mapping subdirective %q", d.Val())
+		}
+	}
+	if m.Type == "rules" && len(m.Rules) == 0 {
+		return "", m, d.Errf("role_mapping %s rules: at least one rule is required", provider)
+	}
+	return provider, m, nil
+}
+
+// Interface guards.
+var _ caddyfile.Unmarshaler = (*IdentityPoolEndpoint)(nil)
