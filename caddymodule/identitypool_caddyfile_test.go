@@ -226,7 +226,7 @@ func TestIdentityPoolProvisionErrors(t *testing.T) {
 			"a user pool provider name is"},
 		{"algorithms on a user pool", poolBlock(login(testUserPoolLogin, "algorithms HS256\n") + "authenticated_role " + userRoleARN),
 			"algorithms applies to OIDC providers only"},
-		{"HMAC for an OIDC provider", poolBlock(login("idp.example", "algorithms HS256\n") + "authenticated_role " + userRoleARN), "HS256"},
+		{"HMAC for an OIDC provider", poolBlock(login("idp.example", "algorithms HS256\n") + "authenticated_role " + userRoleARN), `algorithm "HS256" is never allowed`},
 		{"jwks_url not http", poolBlock(login(testUserPoolLogin, "jwks_url file:///etc/passwd\n") + "authenticated_role " + userRoleARN),
 			`"file:///etc/passwd" is not an http(s) URL`},
 		{"nobody gets credentials", poolBlock(""), "neither logins nor an unauthenticated role"},
