@@ -13,7 +13,6 @@ import (
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
-	"github.com/caddy-cognito/caddy-cognito/authorizer/identitypool"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/sigv4"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/userpool"
 )
@@ -176,7 +175,7 @@ func (g *gate) build(ctx caddy.Context, c *Config) (err error) {
 
 	cfg := authorizer.Config{AllowAnonymous: c.AllowAnonymous, TokenQuery: c.TokenQuery, TokenCookie: c.TokenCookie}
 	if p := c.IdentityPool; p != nil {
-		keys, err := identitypool.NewKeyRing(ctx, ctx.Storage(), p.ID, identitypool.KeyRingOptions{Logger: g.logger})
+		keys, err := acquireKeyRing(ctx, p.ID)
 		if err != nil {
 			return fmt.Errorf("identity_pool %s: %w", p.ID, err)
 		}

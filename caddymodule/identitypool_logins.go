@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/caddyserver/caddy/v2"
-
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identitypool"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/userpool"
@@ -135,32 +133,4 @@ func loginVerifiers(sources []loginSource) (map[string]identitypool.LoginVerifie
 		out[src.provider] = v
 	}
 	return out, releases, nil
-}
-
-// sharedKeySet returns the process-wide KeySet for cfg, creating it on first use, and the function that
-// releases it. Its UsagePool key is the one gate.acquireKeySet uses, so the authorizer and the identity
-// pool fetch a JWKS they both trust once; gate.acquireKeySet may call this.
-func sharedKeySet(cfg userpool.KeySetConfig) (*userpool.KeySet, func(), error) {
-	cfg.Logger = caddy.Log().Named("http.handlers.cognito_authorizer.jwks")
-	key := fmt.Sprintf("jwks|%s|%s|%s", cfg.JWKSURL, cfg.Discovery, strings.Join(cfg.Algorithms, ","))
-	v, _, err := shared.LoadOrNew(key, func() (caddy.Destructor, error) {
-		return userpool.NewKeySet(cfg)
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("loading keys: %w", err)
-	}
-	return v.(*userpool.KeySet), func() { _, _ = shared.Delete(key) }, nil
-}
-
-// sharedTokenCache returns the process-wide cache of verified tokens (the one gate.acquireTokenCache
-// returns) and the function that releases it.
-func sharedTokenCache() (*userpool.TokenCache, func(), error) {
-	const key = "tokens"
-	v, _, err := shared.LoadOrNew(key, func() (caddy.Destructor, error) {
-		return userpool.NewTokenCache(userpool.DefaultTokenCacheEntries), nil
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	return v.(*userpool.TokenCache), func() { _, _ = shared.Delete(key) }, nil
 }

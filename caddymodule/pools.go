@@ -14,10 +14,31 @@ import (
 // refetches every JWKS nor starts new goroutines; the last release stops them.
 var shared = caddy.NewUsagePool()
 
-// acquireKeySet returns the shared KeySet for cfg, creating it on first use. Its limits are the
-// userpool defaults: a 5s timeout, a refresh every hour, a 6h stale window, a refetch on an unknown
-// kid at most every 15s, responses up to 512 KiB.
+// acquireKeySet returns the shared KeySet for cfg and records its release.
 func (g *gate) acquireKeySet(cfg userpool.KeySetConfig) (*userpool.KeySet, error) {
+	keys, release, err := sharedKeySet(cfg)
+	if err != nil {
+		return nil, err
+	}
+	g.releases = append(g.releases, release)
+	return keys, nil
+}
+
+// acquireTokenCache returns the shared token cache and records its release.
+func (g *gate) acquireTokenCache() (*userpool.TokenCache, error) {
+	cache, release, err := sharedTokenCache()
+	if err != nil {
+		return nil, err
+	}
+	g.releases = append(g.releases, release)
+	return cache, nil
+}
+
+// sharedKeySet returns the process-wide KeySet for cfg, creating it on first use, and the function that
+// releases it. The authorizer and the identity pool both call it, so a JWKS they both trust is fetched
+// once. Its limits are the userpool defaults: a 5s timeout, a refresh every hour, a 6h stale window, a
+// refetch on an unknown kid at most every 15s, responses up to 512 KiB.
+func sharedKeySet(cfg userpool.KeySetConfig) (*userpool.KeySet, func(), error) {
 	// Key sets outlive the configuration that created them, so they log through Caddy's default logger
 	// rather than this configuration's.
 	cfg.Logger = caddy.Log().Named("http.handlers.cognito_authorizer.jwks")
@@ -26,23 +47,22 @@ func (g *gate) acquireKeySet(cfg userpool.KeySetConfig) (*userpool.KeySet, error
 		return userpool.NewKeySet(cfg)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("loading keys: %w", err)
+		return nil, nil, fmt.Errorf("loading keys: %w", err)
 	}
-	g.releases = append(g.releases, func() { _, _ = shared.Delete(key) })
-	return v.(*userpool.KeySet), nil
+	return v.(*userpool.KeySet), func() { _, _ = shared.Delete(key) }, nil
 }
 
-// acquireTokenCache returns the process-wide cache of verified tokens (10,000 entries, about 22 MiB
-// when full). One cache serves every verifier safely: an entry is only accepted for the key set that
-// verified it, and each verifier checks its own audiences and times on every hit.
-func (g *gate) acquireTokenCache() (*userpool.TokenCache, error) {
+// sharedTokenCache returns the process-wide cache of verified tokens (10,000 entries, about 22 MiB when
+// full) and the function that releases it. One cache serves every verifier safely: an entry is only
+// accepted for the key set that verified it, and each verifier checks its own audiences and times on
+// every hit.
+func sharedTokenCache() (*userpool.TokenCache, func(), error) {
 	const key = "tokens"
 	v, _, err := shared.LoadOrNew(key, func() (caddy.Destructor, error) {
 		return userpool.NewTokenCache(userpool.DefaultTokenCacheEntries), nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	g.releases = append(g.releases, func() { _, _ = shared.Delete(key) })
-	return v.(*userpool.TokenCache), nil
+	return v.(*userpool.TokenCache), func() { _, _ = shared.Delete(key) }, nil
 }

@@ -98,6 +98,9 @@ func TestSigV4ThroughCaddy(t *testing.T) {
 			t.Errorf("upstream %s = %q, want %q", k, got, v)
 		}
 	}
+	if got := e.Header["X-Amz-Security-Token"]; got != nil {
+		t.Errorf("the session token reached the upstream")
+	}
 	ident := decodeContext(t, e.Header["X-Cognito-Context"])["identity"].(map[string]any)
 	for k, v := range map[string]string{
 		"cognitoIdentityId": want["X-Cognito-Identity-Id"], "cognitoIdentityPoolId": testPoolID,
