@@ -5,34 +5,30 @@
 #   - `groups`: the caller must be in at least one of them (an empty list: no requirement);
 #   - `scopes`: the caller's token must grant at least one of them (an empty list: no requirement);
 #   - `claims`: every claim rule must hold (see claim_rule_holds).
-#   Checks run in that order after authentication, and the first that fails gives the deny, with
-#   `rule` naming it: "authentication" (401, an anonymous caller on a route with any requirement),
-#   "groups" (403), "scopes" (403, mapped to `error="insufficient_scope"`), "claims" (403).
 #   A route with no requirement at all admits every caller the authorizer lets reach the policy,
-#   anonymous ones included.
+#   anonymous ones included; a route with any requirement refuses anonymous callers with 401.
+#   On a deny, `rule` names the first check that failed, in this order: "authentication" (401),
+#   "groups" (403), "scopes" (403, which the authorizer maps to error="insufficient_scope"),
+#   "claims" (403). Anything malformed or undefined ends in the default deny (403, rule "policy").
 #
 #   Your own policy can reuse it: `import data.cognito.builtin` and build on `builtin.decision`.
 package cognito.builtin
 
 import data.cognito.lib
 
-# decision is the built-in decision: {"allow": true}, or a deny with status, rule and reason. It allows
-# only when every check positively holds; anything undefined along the way ends in the default deny.
 default decision := {"allow": false, "status": 403, "rule": "policy", "reason": "denied by the built-in policy"}
 
 decision := {"allow": true} if {
-	not authentication_required
-	groups_satisfied
-	scopes_satisfied
-	claims_satisfied
+	allowed
 } else := deny(401, "authentication", "authentication required") if {
-	authentication_required
-} else := deny(403, "groups", sprintf("caller is in none of the required groups %v", [groups])) if {
-	not groups_satisfied
-} else := deny(403, "scopes", sprintf("token grants none of the required scopes %v", [scopes])) if {
-	not scopes_satisfied
+	lib.is_anonymous
+	not open_route
+} else := deny(403, "groups", sprintf("caller is in none of the required groups %v", [input.config.groups])) if {
+	not groups_held
+} else := deny(403, "scopes", sprintf("token grants none of the required scopes %v", [input.config.scopes])) if {
+	not scopes_held
 } else := deny(403, "claims", claim_failure_reason) if {
-	not claims_satisfied
+	not claims_hold
 }
 
 # allow is decision.allow, for policies that only want the boolean.
@@ -40,36 +36,66 @@ allow := decision.allow
 
 deny(status, rule, reason) := {"allow": false, "status": status, "rule": rule, "reason": reason}
 
-groups := object.get(input, ["config", "groups"], [])
-
-scopes := object.get(input, ["config", "scopes"], [])
-
-claims := object.get(input, ["config", "claims"], [])
-
-# authentication_required is true for an anonymous caller on a route that asks anything of the caller.
-authentication_required if {
-	lib.is_anonymous
-	has_requirements
+# allowed is true when the caller meets every requirement of the route. It is spelled out once per
+# combination of group and scope requirements, each body a plain conjunction that rule indexing
+# picks, because this is the path of every allowed request and every rule it evaluates costs time on
+# every request. (Issue 5's IAM policies will add their condition to each body.)
+allowed if {
+	input.config.groups == []
+	input.config.scopes == []
+	input.config.claims == []
 }
 
-# has_requirements is true when the route asks anything of the caller. (Issue 5's IAM policies will add
-# theirs here.)
-has_requirements if count(groups) > 0
+allowed if {
+	input.identity.kind != "none"
+	input.config.groups == []
+	input.config.scopes == []
+	claims_hold
+}
 
-has_requirements if count(scopes) > 0
+allowed if {
+	input.identity.kind != "none"
+	input.config.groups == []
+	input.config.scopes[_] == input.identity.scopes[_]
+	claims_hold
+}
 
-has_requirements if count(claims) > 0
+allowed if {
+	input.identity.kind != "none"
+	input.config.groups[_] == input.identity.groups[_]
+	input.config.scopes == []
+	claims_hold
+}
 
-groups_satisfied if count(groups) == 0
+allowed if {
+	input.identity.kind != "none"
+	input.config.groups[_] == input.identity.groups[_]
+	input.config.scopes[_] == input.identity.scopes[_]
+	claims_hold
+}
 
-groups_satisfied if lib.is_member_of_any(groups)
+# open_route is true for a route without any requirement.
+open_route if {
+	input.config.groups == []
+	input.config.scopes == []
+	input.config.claims == []
+}
 
-scopes_satisfied if count(scopes) == 0
+# The checks one by one, to name the one that failed on a deny.
 
-scopes_satisfied if lib.has_any_scope(scopes)
+groups_held if input.config.groups == []
 
-claims_satisfied if {
-	every rule in claims {
+groups_held if lib.is_member_of_any(input.config.groups)
+
+scopes_held if input.config.scopes == []
+
+scopes_held if lib.has_any_scope(input.config.scopes)
+
+claims_hold if input.config.claims == []
+
+claims_hold if {
+	is_array(input.config.claims)
+	every rule in input.config.claims {
 		claim_rule_holds(rule)
 	}
 }
@@ -81,8 +107,8 @@ claims_satisfied if {
 # - {"from": "query", "name": n}: query parameter n, which must have exactly one value;
 # - {"from": "value", "values": [...]}: any of the listed values.
 # A value taken from the request must be non-empty: an empty segment never matches an empty claim.
-# Header and query values with several values never match, so a client cannot pass its own tenant next
-# to another one and hope the upstream reads the other.
+# A header or query parameter sent several times never matches, so a client cannot send its own
+# tenant next to another one and hope that the upstream reads the other.
 claim_rule_holds(rule) if {
 	rule.from == "segment"
 	claim_matches(rule.claim, input.request.path_segments[rule.segment])
@@ -111,12 +137,10 @@ claim_matches(name, value) if {
 	lib.claim_equals(name, value)
 }
 
-failed_claim_rules := [rule | some rule in claims; not claim_rule_holds(rule)]
-
 default claim_failure_reason := "a claim rule failed"
 
 claim_failure_reason := sprintf("claim %v does not match %s", [rule.claim, source(rule)]) if {
-	rule := failed_claim_rules[0]
+	rule := [r | some r in input.config.claims; not claim_rule_holds(r)][0]
 }
 
 source(rule) := sprintf("path segment %d", [rule.segment]) if rule.from == "segment"

@@ -40,8 +40,10 @@ test_no_requirements_admits_everyone if {
 	decide(guest, none) == allowed
 }
 
-test_missing_config_is_no_requirement if {
-	builtin.decision == allowed with input as {"request": request, "identity": alice}
+test_missing_config_fails_closed if {
+	d := builtin.decision with input as {"request": request, "identity": alice}
+	d.allow == false
+	d.status == 403
 }
 
 test_anonymous_with_a_requirement_is_401 if {
@@ -146,8 +148,34 @@ test_malformed_claim_rule_fails_closed if {
 
 test_malformed_config_fails_closed if {
 	decide(alice, config("admins", [], [])).allow == false
+	decide(alice, config([], "orders/read", [])).allow == false
 	decide(alice, config([], [], "nope")).allow == false
+	decide(alice, config([], [], {"claim": "custom:tenant_id", "from": "value", "values": ["t1"]})).allow == false
+	decide(anonymous, config("", [], [])).allow == false
 }
+
+# The allow path is spelled out per combination of requirements; check every combination against
+# the rules stated plainly, for a member and for an anonymous caller.
+test_every_combination_of_requirements if {
+	tenant := {"claim": "custom:tenant_id", "from": "segment", "segment": 1}
+	other := {"claim": "custom:tenant_id", "from": "value", "values": ["t9"]}
+	every groups in [[], ["admins"], ["ops"], ["ops", "admins"]] {
+		every scopes in [[], ["orders/read"], ["orders/write"]] {
+			every claims in [[], [tenant], [other], [tenant, other]] {
+				decide(alice, config(groups, scopes, claims)).allow == expected_allow(groups, scopes, claims)
+				decide(anonymous, config(groups, scopes, claims)).allow == ({count(groups), count(scopes), count(claims)} == {0})
+			}
+		}
+	}
+}
+
+expected_allow(groups, scopes, claims) := {
+	satisfied(groups, alice.groups),
+	satisfied(scopes, alice.scopes),
+	count([c | some c in claims; c.values == ["t9"]]) == 0,
+} == {true}
+
+satisfied(required, held) := true if count(required) == 0 else := count({x | some x in required; x in held}) > 0
 
 test_allow_mirrors_decision if {
 	builtin.allow with input as {"request": request, "identity": alice, "config": none}

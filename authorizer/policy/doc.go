@@ -1,0 +1,42 @@
+// Package policy decides requests with embedded OPA: every request the authorizer lets through is
+// decided by a Rego policy, the built-in one (package policies) or the user's.
+//
+// An Engine is built once per policy configuration (New) and shared by every route that uses it; each
+// route converts its settings once (NewRules) and passes them with every request (Input.Rules).
+// Decide builds the input document, evaluates the decision with a query prepared once per policy
+// version, and validates what the policy returned.
+//
+// # The input document
+//
+//	{
+//	  "request":  {"method": "GET", "host": "api.example.com", "path": "/orders/42",
+//	               "path_segments": ["orders", "42"], "query": {"k": ["v"]},
+//	               "headers": {"content-type": ["application/json"]}, "remote_ip": "203.0.113.9"},
+//	  "identity": {"kind": "user_pool", "authenticated": true, "issuer": "...", "subject": "...",
+//	               "username": "...", "client_id": "...", "token_use": "access", "groups": ["admins"],
+//	               "scopes": ["orders/read"], "claims": {...}, "identity_id": "", "identity_pool_id": "",
+//	               "role_arn": "", "principal_tags": {}, "login_providers": [], "expires_at": 1700000000},
+//	  "config":   {"groups": ["admins"], "scopes": [], "claims": []}
+//	}
+//
+// Header names are lowercase and values lists; query values are lists. Credentials never enter it:
+// the headers Authorization, Proxy-Authorization, Cookie and X-Amz-Security-Token, the query
+// parameters X-Amz-Signature, X-Amz-Security-Token and X-Amz-Credential (in any case), and whatever a
+// route's Redaction adds. Every identity key is present for every kind (empty when it does not
+// apply); kind "none" is an anonymous caller. The identity object is converted once per identity
+// (identity.Identity.Memo), config once per route.
+//
+// # The decision
+//
+// A boolean, or an object {"allow": bool, "status": 4xx/5xx, "reason": "...", "rule": "...",
+// "headers": {"X-Name": "value"}}; see Decision for what each part may hold. Anything else, an
+// undefined decision or an evaluation error is an error: the caller fails closed.
+//
+// # Bundles and decision logs
+//
+// Config.OPAConfig is OPA's own configuration, handed to OPA's sdk: bundles are polled and activated
+// atomically (a request in flight finishes on the policy it started with; the next one sees the new
+// policy), the last good bundle stays active while the server is down or serves a broken one, and
+// decision logs go where OPA sends them, with the configured mask policy applied and credential
+// headers of the result masked whatever that policy does.
+package policy

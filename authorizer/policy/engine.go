@@ -1,0 +1,383 @@
+package policy
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/metrics"
+	"github.com/open-policy-agent/opa/v1/plugins"
+	"github.com/open-policy-agent/opa/v1/plugins/logs"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/sdk"
+	"github.com/open-policy-agent/opa/v1/storage"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+	"github.com/open-policy-agent/opa/v1/topdown"
+	"github.com/open-policy-agent/opa/v1/topdown/cache"
+	"go.uber.org/zap"
+
+	"github.com/caddy-cognito/caddy-cognito/policies"
+)
+
+// DefaultDecision is the decision an Engine queries unless Config.Decision says otherwise.
+const DefaultDecision = "data.cognito.authz.decision"
+
+// DefaultReadyTimeout is how long New waits for OPA's plugins (the first bundle) by default.
+const DefaultReadyTimeout = 30 * time.Second
+
+// Bounds for OPA's inter-query caches (http.send responses, compiled regular expressions), which are
+// unbounded unless OPA's configuration says otherwise.
+const (
+	defaultInterQueryCacheBytes   = 16 << 20
+	defaultInterQueryValueEntries = 10_000
+)
+
+// Config says which policy an Engine runs and how OPA around it is configured.
+type Config struct {
+	// Paths are Rego files, directories of Rego and JSON/YAML data files, or bundles (.tar.gz), all
+	// loaded together. Empty: the built-in policy. The embedded library (data.cognito.lib,
+	// data.cognito.builtin) is always loaded, so your Rego can import it.
+	Paths []string
+	// Decision is the rule queried for every request, a ground reference under data. Default
+	// "data.cognito.authz.decision".
+	Decision string
+	// OPAConfig is OPA's own configuration (JSON or YAML), as for `opa run --config-file`: services,
+	// bundles (polled, activated atomically, the last good one kept when the server is down or serves
+	// a broken bundle), decision_logs, status, discovery, keys, caching. Empty: none.
+	OPAConfig []byte
+	// ReadyTimeout bounds how long New waits for OPA's plugins to be ready (bundles downloaded and
+	// activated) when OPAConfig configures any; New fails after it. Default 30s. Negative: do not
+	// wait; until the first bundle activates, decisions the bundle defines fail with ErrUndefined.
+	ReadyTimeout time.Duration
+	// StrictBuiltinErrors makes an error in a built-in function (a failed to_number, a bad regex) an
+	// evaluation error, which fails the request with a 5xx, instead of an undefined expression, which
+	// the policy's defaults decide on.
+	StrictBuiltinErrors bool
+	// Logger receives OPA's own logs (bundle activations, plugin status, print() output, console
+	// decision logs). Nil: no logs.
+	Logger *zap.Logger
+}
+
+// Engine decides requests with embedded OPA. It compiles the policy once, prepares the decision query
+// once per policy version (bundle activations swap it atomically, without failing requests in flight)
+// and is safe for concurrent use; many routes share one Engine, each with its own Rules.
+type Engine struct {
+	name     string   // the policy, as errors name it
+	decision string   // the decision reference, as errors name it
+	ref      ast.Ref  // the decision reference
+	query    ast.Body // the decision reference as a query
+	logPath  string   // the decision, as decision logs name it
+	strict   bool
+	terms    *inputTerms
+
+	opa        *sdk.OPA
+	manager    *plugins.Manager
+	queryCache cache.InterQueryCache
+	valueCache cache.InterQueryValueCache
+	stopCaches context.CancelFunc
+	prepareMu  sync.Mutex
+	prepared   atomic.Pointer[rego.PreparedEvalQuery]
+}
+
+// New loads and compiles the policy and starts OPA. Every problem that can be known before the first
+// request is an error here, never later: a file that does not parse or compile (the error quotes OPA's,
+// with file and line), a malformed decision reference, a decision the policy does not define, an
+// invalid OPA configuration, bundles that are not ready within ReadyTimeout. Close the Engine when
+// done with it.
+func New(ctx context.Context, cfg Config) (*Engine, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	decision := cfg.Decision
+	if decision == "" {
+		decision = DefaultDecision
+	}
+	ref, err := parseDecisionRef(decision)
+	if err != nil {
+		return nil, err
+	}
+	src, err := load(cfg.Paths)
+	if err != nil {
+		return nil, err
+	}
+	path, _ := storage.NewPathForRef(ref)
+	e := &Engine{
+		name:     src.name,
+		decision: ref.String(),
+		ref:      ref,
+		query:    ast.NewBody(ast.NewExpr(ast.NewTerm(ref))),
+		logPath:  strings.TrimPrefix(path.String(), "/"),
+		strict:   cfg.StrictBuiltinErrors,
+		terms:    newInputTerms(),
+	}
+
+	opaConfig := cfg.OPAConfig
+	if len(bytes.TrimSpace(opaConfig)) == 0 {
+		opaConfig = []byte("{}")
+	}
+	ready := make(chan struct{})
+	// OPA's plugins outlive New's context: they run until Close.
+	opaCtx := context.WithoutCancel(ctx)
+	e.opa, err = sdk.New(opaCtx, sdk.Options{
+		Config:        bytes.NewReader(opaConfig),
+		Logger:        opaLogger{log},
+		ConsoleLogger: opaLogger{log.Named("decision_log")},
+		Ready:         ready,
+		Store:         inmem.New(),
+		RegoVersion:   ast.RegoV1,
+		ManagerOpts: []func(*plugins.Manager){
+			plugins.InitFiles(src.files),
+			plugins.InitBundles(src.bundles),
+			func(m *plugins.Manager) {
+				// Registered before any plugin starts, so no bundle activation can be missed.
+				e.manager = m
+				m.RegisterCompilerTrigger(func(storage.Transaction) { e.prepared.Store(nil) })
+			},
+		},
+	})
+	if err != nil {
+		e.stopOPA(ctx)
+		return nil, fmt.Errorf("starting OPA with %s: %w", e.name, err)
+	}
+
+	cacheCtx, stopCaches := context.WithCancel(opaCtx)
+	e.stopCaches = stopCaches
+	cacheConfig := boundedCacheConfig(e.manager.InterQueryBuiltinCacheConfig())
+	e.queryCache = cache.NewInterQueryCacheWithContext(cacheCtx, cacheConfig)
+	e.valueCache = cache.NewInterQueryValueCache(cacheCtx, cacheConfig)
+
+	if err := e.waitReady(ctx, ready, cfg.ReadyTimeout); err != nil {
+		e.Close(ctx)
+		return nil, err
+	}
+	if err := e.check(ctx, ready); err != nil {
+		e.Close(ctx)
+		return nil, err
+	}
+	return e, nil
+}
+
+// parseDecisionRef accepts a ground reference under data, e.g. data.cognito.authz.decision or
+// data.apps["orders"].allow.
+func parseDecisionRef(s string) (ast.Ref, error) {
+	ref, err := ast.ParseRef(s)
+	if err != nil {
+		return nil, fmt.Errorf("decision %.128q: %w", s, err)
+	}
+	if !ref.HasPrefix(ast.DefaultRootRef) || len(ref) < 2 || !ref.IsGround() {
+		return nil, fmt.Errorf("decision %.128q: want a reference under data, like %s", s, DefaultDecision)
+	}
+	if _, err := storage.NewPathForRef(ref); err != nil {
+		return nil, fmt.Errorf("decision %.128q: %w", s, err)
+	}
+	return ref, nil
+}
+
+// waitReady waits for OPA's plugins (bundle downloads) when OPA's configuration has any.
+func (e *Engine) waitReady(ctx context.Context, ready <-chan struct{}, timeout time.Duration) error {
+	if timeout == 0 {
+		timeout = DefaultReadyTimeout
+	}
+	if timeout < 0 {
+		return nil
+	}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case <-ready:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("starting OPA with %s: %w", e.name, ctx.Err())
+	case <-timer.C:
+	}
+	var waiting []string
+	for name, s := range e.manager.PluginStatus() {
+		if s != nil && s.State != plugins.StateOK {
+			w := name + " " + string(s.State)
+			if s.Message != "" {
+				w += ": " + s.Message
+			}
+			waiting = append(waiting, w)
+		}
+	}
+	slices.Sort(waiting)
+	return fmt.Errorf("starting OPA with %s: not ready after %v, waiting for %s", e.name, timeout, strings.Join(waiting, "; "))
+}
+
+// check prepares the decision query once, so a query that does not compile is an error at New, and,
+// when the policy is all there (OPA is ready), checks that it defines the decision, so a misspelled
+// decision is an error at New rather than a 5xx on every request.
+func (e *Engine) check(ctx context.Context, ready <-chan struct{}) error {
+	store := e.manager.Store
+	txn, err := store.NewTransaction(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %w", e.name, err)
+	}
+	defer store.Abort(ctx, txn)
+	if _, err := e.preparedQuery(ctx, txn); err != nil {
+		return fmt.Errorf("%s, decision %s: %w", e.name, e.decision, err)
+	}
+	select {
+	case <-ready:
+	default:
+		return nil
+	}
+	if len(e.manager.GetCompiler().GetRules(e.ref)) > 0 {
+		return nil
+	}
+	path, _ := storage.NewPathForRef(e.ref)
+	if _, err := store.Read(ctx, txn, path); err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s does not define decision %s: %w", e.name, e.decision, ErrUndefined)
+}
+
+// preparedQuery returns the decision query prepared for the policy visible in txn. A bundle
+// activation commits while no read transaction is open and clears the prepared query in the same
+// commit, so a prepared query loaded under an open transaction always belongs to that transaction's
+// policy and data.
+func (e *Engine) preparedQuery(ctx context.Context, txn storage.Transaction) (*rego.PreparedEvalQuery, error) {
+	if pq := e.prepared.Load(); pq != nil {
+		return pq, nil
+	}
+	e.prepareMu.Lock()
+	defer e.prepareMu.Unlock()
+	if pq := e.prepared.Load(); pq != nil {
+		return pq, nil
+	}
+	compiler := e.manager.GetCompiler()
+	pq, err := rego.New(
+		rego.ParsedQuery(e.queryFor(compiler)),
+		rego.Compiler(compiler),
+		rego.Store(e.manager.Store),
+		rego.Transaction(txn),
+		rego.Runtime(e.manager.Info),
+		rego.EnablePrintStatements(e.manager.EnablePrintStatements()),
+		rego.PrintHook(e.manager.PrintHook()),
+		rego.StrictBuiltinErrors(e.strict),
+		rego.InterQueryBuiltinCache(e.queryCache),
+		rego.InterQueryBuiltinValueCache(e.valueCache),
+	).PrepareForEval(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("preparing the decision query: %w", err)
+	}
+	e.prepared.Store(&pq)
+	return &pq, nil
+}
+
+// Decide decides on one request. The error, if any, names the policy and the decision and wraps one of
+// ErrBadRequest, ErrEvaluation, ErrUndefined or ErrDecisionType; the caller fails closed.
+func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
+	input, err := e.terms.build(&in)
+	if err != nil {
+		return Decision{}, fmt.Errorf("%s, decision %s: %w", e.name, e.decision, err)
+	}
+	result, err := e.eval(ctx, input, in.Redaction)
+	if err != nil {
+		return Decision{}, fmt.Errorf("%s, decision %s: %w", e.name, e.decision, err)
+	}
+	d, err := parseDecision(result.Value)
+	if err != nil {
+		return Decision{}, fmt.Errorf("%s, decision %s: %w", e.name, e.decision, err)
+	}
+	return d, nil
+}
+
+// eval evaluates the decision in one read transaction, logs it when decision logs are configured, and
+// returns the result as a term (no conversion to Go values).
+func (e *Engine) eval(ctx context.Context, input ast.Value, red *Redaction) (*ast.Term, error) {
+	store := e.manager.Store
+	txn, err := store.NewTransaction(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: opening a store transaction: %w", ErrEvaluation, err)
+	}
+	defer store.Abort(ctx, txn)
+	pq, err := e.preparedQuery(ctx, txn)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrEvaluation, err)
+	}
+	// Cancel evaluation with ctx, without the goroutine per evaluation rego would start for it.
+	cancel := topdown.NewCancel()
+	stop := context.AfterFunc(ctx, cancel.Cancel)
+	defer stop()
+	rs, evalErr := pq.Eval(ctx,
+		rego.EvalParsedInput(input),
+		rego.EvalTransaction(txn),
+		rego.EvalExternalCancel(cancel),
+		rego.EvalMetrics(metrics.NoOp()),
+		rego.EvalGenerateJSON(keepTerm),
+		rego.EvalInterQueryBuiltinCache(e.queryCache),
+		rego.EvalInterQueryBuiltinValueCache(e.valueCache),
+	)
+	var result *ast.Term
+	if evalErr == nil && len(rs) > 0 && len(rs[0].Expressions) > 0 {
+		result, _ = rs[0].Expressions[0].Value.(*ast.Term)
+	}
+	if plugin := logs.Lookup(e.manager); plugin != nil {
+		if err := e.logDecision(ctx, plugin, txn, input, result, evalErr, red); err != nil {
+			return nil, err
+		}
+	}
+	switch {
+	case evalErr != nil:
+		return nil, fmt.Errorf("%w: %w", ErrEvaluation, evalErr)
+	case result == nil:
+		return nil, ErrUndefined
+	}
+	return result, nil
+}
+
+// queryFor is the query to prepare: the decision, or, when the decision is the default one and the
+// embedded default module defines it (no policy of the user's or bundle replaced it), the built-in
+// decision that module only renames: one rule evaluation less on every request.
+func (e *Engine) queryFor(compiler *ast.Compiler) ast.Body {
+	if e.decision != DefaultDecision {
+		return e.query
+	}
+	rules := compiler.GetRules(e.ref)
+	if len(rules) != 1 || rules[0].Location == nil || rules[0].Location.File != builtinModulePrefix+policies.Default().Path {
+		return e.query
+	}
+	return ast.NewBody(ast.NewExpr(ast.NewTerm(ast.MustParseRef("data.cognito.builtin.decision"))))
+}
+
+func keepTerm(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }
+
+// Close stops OPA's plugins (bundle polling, decision log uploads, flushing what is buffered within
+// ctx's deadline). Decisions made after Close still use the last policy.
+func (e *Engine) Close(ctx context.Context) {
+	e.stopOPA(ctx)
+	if e.stopCaches != nil {
+		e.stopCaches()
+	}
+}
+
+func (e *Engine) stopOPA(ctx context.Context) {
+	if e.opa != nil && e.manager != nil {
+		e.opa.Stop(ctx)
+	}
+}
+
+// boundedCacheConfig gives OPA's inter-query caches a size limit when its configuration has none.
+func boundedCacheConfig(c *cache.Config) *cache.Config {
+	c = c.Clone()
+	if c == nil {
+		c = &cache.Config{}
+	}
+	if c.InterQueryBuiltinCache.MaxSizeBytes == nil || *c.InterQueryBuiltinCache.MaxSizeBytes <= 0 {
+		n := int64(defaultInterQueryCacheBytes)
+		c.InterQueryBuiltinCache.MaxSizeBytes = &n
+	}
+	if c.InterQueryBuiltinValueCache.MaxNumEntries == nil || *c.InterQueryBuiltinValueCache.MaxNumEntries <= 0 {
+		n := defaultInterQueryValueEntries
+		c.InterQueryBuiltinValueCache.MaxNumEntries = &n
+	}
+	return c
+}
