@@ -3,6 +3,7 @@ package policy
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/topdown"
 	"github.com/open-policy-agent/opa/v1/topdown/cache"
+	"github.com/open-policy-agent/opa/v1/util"
 	"go.uber.org/zap"
 
 	"github.com/caddy-cognito/caddy-cognito/policies"
@@ -31,11 +33,12 @@ const DefaultDecision = "data.cognito.authz.decision"
 // DefaultReadyTimeout is how long New waits for OPA's plugins (the first bundle) by default.
 const DefaultReadyTimeout = 30 * time.Second
 
-// Bounds for OPA's inter-query caches (http.send responses, compiled regular expressions), which are
-// unbounded unless OPA's configuration says otherwise.
+// Bounds for OPA's inter-query caches (http.send responses, compiled regular expressions) and its
+// decision log buffer, which are unbounded unless OPA's configuration says otherwise.
 const (
 	defaultInterQueryCacheBytes   = 16 << 20
 	defaultInterQueryValueEntries = 10_000
+	defaultDecisionLogBufferBytes = 16 << 20
 )
 
 // Config says which policy an Engine runs and how OPA around it is configured.
@@ -81,6 +84,7 @@ type Engine struct {
 	queryCache cache.InterQueryCache
 	valueCache cache.InterQueryValueCache
 	stopCaches context.CancelFunc
+	evalOpts   []rego.EvalOption // the options every evaluation shares
 	prepareMu  sync.Mutex
 	prepared   atomic.Pointer[rego.PreparedEvalQuery]
 }
@@ -118,9 +122,9 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		terms:    newInputTerms(),
 	}
 
-	opaConfig := cfg.OPAConfig
-	if len(bytes.TrimSpace(opaConfig)) == 0 {
-		opaConfig = []byte("{}")
+	opaConfig, err := boundedOPAConfig(cfg.OPAConfig)
+	if err != nil {
+		return nil, fmt.Errorf("starting OPA with %s: %w", e.name, err)
 	}
 	ready := make(chan struct{})
 	// OPA's plugins outlive New's context: they run until Close.
@@ -152,6 +156,12 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	cacheConfig := boundedCacheConfig(e.manager.InterQueryBuiltinCacheConfig())
 	e.queryCache = cache.NewInterQueryCacheWithContext(cacheCtx, cacheConfig)
 	e.valueCache = cache.NewInterQueryValueCache(cacheCtx, cacheConfig)
+	e.evalOpts = []rego.EvalOption{
+		rego.EvalMetrics(metrics.NoOp()),
+		rego.EvalGenerateJSON(keepTerm),
+		rego.EvalInterQueryBuiltinCache(e.queryCache),
+		rego.EvalInterQueryBuiltinValueCache(e.valueCache),
+	}
 
 	if err := e.waitReady(ctx, ready, cfg.ReadyTimeout); err != nil {
 		e.Close(ctx)
@@ -272,20 +282,26 @@ func (e *Engine) preparedQuery(ctx context.Context, txn storage.Transaction) (*r
 	return &pq, nil
 }
 
+// String names the policy and the decision, e.g. "built-in policy, decision
+// data.cognito.authz.decision", for log lines.
+func (e *Engine) String() string {
+	return e.name + ", decision " + e.decision
+}
+
 // Decide decides on one request. The error, if any, names the policy and the decision and wraps one of
 // ErrBadRequest, ErrEvaluation, ErrUndefined or ErrDecisionType; the caller fails closed.
 func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 	input, err := e.terms.build(&in)
 	if err != nil {
-		return Decision{}, fmt.Errorf("%s, decision %s: %w", e.name, e.decision, err)
+		return Decision{}, fmt.Errorf("%s: %w", e, err)
 	}
 	result, err := e.eval(ctx, input, in.Redaction)
 	if err != nil {
-		return Decision{}, fmt.Errorf("%s, decision %s: %w", e.name, e.decision, err)
+		return Decision{}, fmt.Errorf("%s: %w", e, err)
 	}
 	d, err := parseDecision(result.Value)
 	if err != nil {
-		return Decision{}, fmt.Errorf("%s, decision %s: %w", e.name, e.decision, err)
+		return Decision{}, fmt.Errorf("%s: %w", e, err)
 	}
 	return d, nil
 }
@@ -307,15 +323,10 @@ func (e *Engine) eval(ctx context.Context, input ast.Value, red *Redaction) (*as
 	cancel := topdown.NewCancel()
 	stop := context.AfterFunc(ctx, cancel.Cancel)
 	defer stop()
-	rs, evalErr := pq.Eval(ctx,
-		rego.EvalParsedInput(input),
-		rego.EvalTransaction(txn),
-		rego.EvalExternalCancel(cancel),
-		rego.EvalMetrics(metrics.NoOp()),
-		rego.EvalGenerateJSON(keepTerm),
-		rego.EvalInterQueryBuiltinCache(e.queryCache),
-		rego.EvalInterQueryBuiltinValueCache(e.valueCache),
-	)
+	opts := make([]rego.EvalOption, 0, len(e.evalOpts)+3)
+	opts = append(opts, e.evalOpts...)
+	opts = append(opts, rego.EvalParsedInput(input), rego.EvalTransaction(txn), rego.EvalExternalCancel(cancel))
+	rs, evalErr := pq.Eval(ctx, opts...)
 	var result *ast.Term
 	if evalErr == nil && len(rs) > 0 && len(rs[0].Expressions) > 0 {
 		result, _ = rs[0].Expressions[0].Value.(*ast.Term)
@@ -363,6 +374,31 @@ func (e *Engine) stopOPA(ctx context.Context) {
 	if e.opa != nil && e.manager != nil {
 		e.opa.Stop(ctx)
 	}
+}
+
+// boundedOPAConfig gives the decision log buffer a size limit when OPA's configuration has none (OPA's
+// default buffer grows without bound while the log service is down).
+func boundedOPAConfig(raw []byte) ([]byte, error) {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return []byte("{}"), nil
+	}
+	var cfg map[string]any
+	if err := util.Unmarshal(raw, &cfg); err != nil {
+		return nil, fmt.Errorf("parsing the OPA configuration: %w", err)
+	}
+	if dl, ok := cfg["decision_logs"].(map[string]any); ok {
+		reporting, _ := dl["reporting"].(map[string]any)
+		if reporting == nil {
+			reporting = map[string]any{}
+			dl["reporting"] = reporting
+		}
+		bufferType, _ := reporting["buffer_type"].(string)
+		if (bufferType == "" || bufferType == "size") &&
+			reporting["buffer_size_limit_bytes"] == nil && reporting["max_decisions_per_second"] == nil {
+			reporting["buffer_size_limit_bytes"] = defaultDecisionLogBufferBytes
+		}
+	}
+	return json.Marshal(cfg)
 }
 
 // boundedCacheConfig gives OPA's inter-query caches a size limit when its configuration has none.

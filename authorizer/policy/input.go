@@ -109,6 +109,7 @@ func (r *Redaction) param(name string) bool {
 type inputTerms struct {
 	anonymous    *ast.Term            // the identity object of every anonymous caller
 	noRules      *ast.Term            // input.config of a route without requirements
+	noQuery      *ast.Term            // input.request.query of a request without a query
 	lowerHeaders map[string]*ast.Term // canonical name of a common header -> its lowercase name
 	methods      map[string]*ast.Term
 }
@@ -116,6 +117,7 @@ type inputTerms struct {
 func newInputTerms() *inputTerms {
 	t := &inputTerms{
 		noRules:      configTerm(nil, nil, nil),
+		noQuery:      ast.ObjectTerm(),
 		lowerHeaders: map[string]*ast.Term{},
 		methods:      map[string]*ast.Term{},
 	}
@@ -180,9 +182,11 @@ func (t *inputTerms) build(in *Input) (ast.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	query, err := parseQuery(&ts, in.Request.URL, in.Redaction)
-	if err != nil {
-		return nil, err
+	query := t.noQuery
+	if in.Request.URL != nil && in.Request.URL.RawQuery != "" {
+		if query, err = parseQuery(&ts, in.Request.URL.RawQuery, in.Redaction); err != nil {
+			return nil, err
+		}
 	}
 	id := t.anonymous
 	if in.Identity.Kind != identity.KindNone {
@@ -267,14 +271,11 @@ func isDotSegment(seg string) bool {
 // parseQuery parses the raw query itself, so that nothing is silently dropped: a malformed escape or a
 // semicolon separator (which some upstreams split on and others do not) is refused rather than read
 // differently from the upstream. Values are lists, in order.
-func parseQuery(ts *terms, u *url.URL, red *Redaction) (*ast.Term, error) {
-	if u == nil || u.RawQuery == "" {
-		return ts.of(ast.NewObject()), nil
-	}
-	if strings.Count(u.RawQuery, "&") >= maxQueryParams {
+func parseQuery(ts *terms, raw string, red *Redaction) (*ast.Term, error) {
+	if strings.Count(raw, "&") >= maxQueryParams {
 		return nil, fmt.Errorf("%w: query has more than %d parameters", ErrBadRequest, maxQueryParams)
 	}
-	if strings.Contains(u.RawQuery, ";") {
+	if strings.Contains(raw, ";") {
 		return nil, fmt.Errorf("%w: query contains a semicolon", ErrBadRequest)
 	}
 	type param struct {
@@ -283,7 +284,7 @@ func parseQuery(ts *terms, u *url.URL, red *Redaction) (*ast.Term, error) {
 	}
 	var params []param
 	var index map[string]int // once there are more than a few, so a long query costs linear time
-	for pair := range strings.SplitSeq(u.RawQuery, "&") {
+	for pair := range strings.SplitSeq(raw, "&") {
 		if pair == "" {
 			continue
 		}
