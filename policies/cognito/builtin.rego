@@ -36,19 +36,41 @@ allow := decision.allow
 
 deny(status, rule, reason) := {"allow": false, "status": status, "rule": rule, "reason": reason}
 
-# allowed is true when the caller meets every requirement of the route. It is spelled out once per
-# combination of group and scope requirements, each body a plain conjunction that rule indexing
-# picks, because this is the path of every allowed request and every rule it evaluates costs time on
-# every request. An anonymous caller's identity has no groups, scopes or claims, so only the body
-# without group and scope requirements needs to refuse it by kind. (Issue 5's IAM policies will add
-# their condition to each body.)
+# allowed is true when the caller meets every requirement of the route. It is spelled out as one
+# plain conjunction per combination of requirements, which rule indexing picks, because this is the
+# path of every allowed request and every rule it evaluates costs time on every request (the Rego
+# tests check every combination against the requirements stated plainly). An anonymous caller's
+# identity has no groups, scopes or claims, so only a route with nothing but claim rules needs to
+# refuse it by kind. (Issue 5's IAM policies will add their condition here.)
+
+# Routes without claim rules.
 allowed if {
+	input.config.claims == []
 	input.config.groups == []
 	input.config.scopes == []
-	input.config.claims == []
 }
 
 allowed if {
+	input.config.claims == []
+	input.config.groups == []
+	input.config.scopes[_] == input.identity.scopes[_]
+}
+
+allowed if {
+	input.config.claims == []
+	input.config.scopes == []
+	input.config.groups[_] == input.identity.groups[_]
+}
+
+allowed if {
+	input.config.claims == []
+	input.config.groups[_] == input.identity.groups[_]
+	input.config.scopes[_] == input.identity.scopes[_]
+}
+
+# Routes with claim rules: the same, and every claim rule holds.
+allowed if {
+	input.config.claims != []
 	input.config.groups == []
 	input.config.scopes == []
 	input.identity.kind != "none"
@@ -56,18 +78,21 @@ allowed if {
 }
 
 allowed if {
+	input.config.claims != []
 	input.config.groups == []
 	input.config.scopes[_] == input.identity.scopes[_]
 	claims_hold
 }
 
 allowed if {
+	input.config.claims != []
 	input.config.scopes == []
 	input.config.groups[_] == input.identity.groups[_]
 	claims_hold
 }
 
 allowed if {
+	input.config.claims != []
 	input.config.groups[_] == input.identity.groups[_]
 	input.config.scopes[_] == input.identity.scopes[_]
 	claims_hold
@@ -89,8 +114,6 @@ groups_held if lib.is_member_of_any(input.config.groups)
 scopes_held if input.config.scopes == []
 
 scopes_held if lib.has_any_scope(input.config.scopes)
-
-claims_hold if input.config.claims == []
 
 claims_hold if {
 	is_array(input.config.claims)
