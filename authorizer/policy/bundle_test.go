@@ -282,3 +282,24 @@ func TestLocalBundle(t *testing.T) {
 		t.Fatalf("version %q, want local", got)
 	}
 }
+
+// TestBundleReplacesBuiltin checks that a bundle may replace the embedded built-in policy under the
+// default decision, and that its rules are then evaluated with OPA's rule cache (which the engine
+// drops only for its own policy): here every rule reads the previous one twice, so without the
+// cache one decision would evaluate r0 2^40 times.
+func TestBundleReplacesBuiltin(t *testing.T) {
+	t.Parallel()
+	src := "package cognito.builtin\n\nr0 := 1\n"
+	for i := 1; i <= 40; i++ {
+		src += fmt.Sprintf("r%d := r%d + r%d\n", i, i-1, i-1)
+	}
+	src += `decision := {"allow": r40 > 0, "headers": {"X-Version": "replaced"}}` + "\n"
+	srv := newBundleServer(t, buildBundle(t, "replaced", []string{"cognito/builtin"}, map[string]string{"/builtin.rego": src}))
+	e := newEngine(t, policy.Config{OPAConfig: opaConfig(srv.srv.URL)})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	d, err := e.Decide(ctx, get("/", alice()))
+	if err != nil || !d.Allow || d.Headers["X-Version"] != "replaced" {
+		t.Fatalf("got %+v, %v; want the bundle's decision", d, err)
+	}
+}

@@ -23,8 +23,6 @@ import (
 	"github.com/open-policy-agent/opa/v1/topdown/cache"
 	"github.com/open-policy-agent/opa/v1/util"
 	"go.uber.org/zap"
-
-	"github.com/caddy-cognito/caddy-cognito/policies"
 )
 
 // DefaultDecision is the decision an Engine queries unless Config.Decision says otherwise.
@@ -84,9 +82,8 @@ type Engine struct {
 	queryCache cache.InterQueryCache
 	valueCache cache.InterQueryValueCache
 	stopCaches context.CancelFunc
-	evalOpts   []rego.EvalOption // the options every evaluation shares
 	prepareMu  sync.Mutex
-	prepared   atomic.Pointer[rego.PreparedEvalQuery]
+	prepared   atomic.Pointer[prepared]
 }
 
 // New loads and compiles the policy and starts OPA. Every problem that can be known before the first
@@ -156,12 +153,6 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	cacheConfig := boundedCacheConfig(e.manager.InterQueryBuiltinCacheConfig())
 	e.queryCache = cache.NewInterQueryCacheWithContext(cacheCtx, cacheConfig)
 	e.valueCache = cache.NewInterQueryValueCache(cacheCtx, cacheConfig)
-	e.evalOpts = []rego.EvalOption{
-		rego.EvalMetrics(metrics.NoOp()),
-		rego.EvalGenerateJSON(keepTerm),
-		rego.EvalInterQueryBuiltinCache(e.queryCache),
-		rego.EvalInterQueryBuiltinValueCache(e.valueCache),
-	}
 
 	if err := e.waitReady(ctx, ready, cfg.ReadyTimeout); err != nil {
 		e.Close(ctx)
@@ -249,22 +240,30 @@ func (e *Engine) check(ctx context.Context, ready <-chan struct{}) error {
 	return fmt.Errorf("%s does not define decision %s: %w", e.name, e.decision, ErrUndefined)
 }
 
+// prepared is the decision query prepared for one version of the policy.
+type prepared struct {
+	query rego.PreparedEvalQuery
+	// opts are the options of every evaluation of this version.
+	opts []rego.EvalOption
+}
+
 // preparedQuery returns the decision query prepared for the policy visible in txn. A bundle
 // activation commits while no read transaction is open and clears the prepared query in the same
 // commit, so a prepared query loaded under an open transaction always belongs to that transaction's
 // policy and data.
-func (e *Engine) preparedQuery(ctx context.Context, txn storage.Transaction) (*rego.PreparedEvalQuery, error) {
-	if pq := e.prepared.Load(); pq != nil {
-		return pq, nil
+func (e *Engine) preparedQuery(ctx context.Context, txn storage.Transaction) (*prepared, error) {
+	if p := e.prepared.Load(); p != nil {
+		return p, nil
 	}
 	e.prepareMu.Lock()
 	defer e.prepareMu.Unlock()
-	if pq := e.prepared.Load(); pq != nil {
-		return pq, nil
+	if p := e.prepared.Load(); p != nil {
+		return p, nil
 	}
 	compiler := e.manager.GetCompiler()
+	query, builtin := e.plan(compiler)
 	pq, err := rego.New(
-		rego.ParsedQuery(e.queryFor(compiler)),
+		rego.ParsedQuery(query),
 		rego.Compiler(compiler),
 		rego.Store(e.manager.Store),
 		rego.Transaction(txn),
@@ -278,9 +277,54 @@ func (e *Engine) preparedQuery(ctx context.Context, txn storage.Transaction) (*r
 	if err != nil {
 		return nil, fmt.Errorf("preparing the decision query: %w", err)
 	}
-	e.prepared.Store(&pq)
-	return &pq, nil
+	p := &prepared{query: pq, opts: []rego.EvalOption{
+		rego.EvalMetrics(metrics.NoOp()),
+		rego.EvalGenerateJSON(keepTerm),
+		rego.EvalInterQueryBuiltinCache(e.queryCache),
+		rego.EvalInterQueryBuiltinValueCache(e.valueCache),
+	}}
+	if builtin {
+		// The built-in policy evaluates each of its rules at most once per decision, so caching
+		// rule results within an evaluation only costs allocations.
+		p.opts = append(p.opts, rego.EvalVirtualCache(noVirtualCache{}))
+	}
+	e.prepared.Store(p)
+	return p, nil
 }
+
+// plan returns the query to prepare and whether it evaluates only the embedded built-in policy. When
+// the decision is the default one and the embedded modules define it and all it depends on (no
+// policy of the user's, and no bundle, replaced them), the query is the built-in decision that the
+// default decision only renames: one rule evaluation less on every request.
+func (e *Engine) plan(compiler *ast.Compiler) (ast.Body, bool) {
+	if e.decision != DefaultDecision {
+		return e.query, false
+	}
+	embedded := func(rules []*ast.Rule) bool {
+		for _, r := range rules {
+			if r.Location == nil || !strings.HasPrefix(r.Location.File, builtinModulePrefix) {
+				return false
+			}
+		}
+		return len(rules) > 0
+	}
+	builtin := ast.MustParseRef("data.cognito.builtin.decision")
+	if !embedded(compiler.GetRules(e.ref)) ||
+		!embedded(compiler.GetRulesWithPrefix(ast.MustParseRef("data.cognito.builtin"))) ||
+		!embedded(compiler.GetRulesWithPrefix(ast.MustParseRef("data.cognito.lib"))) {
+		return e.query, false
+	}
+	return ast.NewBody(ast.NewExpr(ast.NewTerm(builtin))), true
+}
+
+// noVirtualCache caches no rule result within an evaluation (see preparedQuery).
+type noVirtualCache struct{}
+
+func (noVirtualCache) Push()                         {}
+func (noVirtualCache) Pop()                          {}
+func (noVirtualCache) Get(ast.Ref) (*ast.Term, bool) { return nil, false }
+func (noVirtualCache) Put(ast.Ref, *ast.Term)        {}
+func (noVirtualCache) Keys() []ast.Ref               { return nil }
 
 // String names the policy and the decision, e.g. "built-in policy, decision
 // data.cognito.authz.decision", for log lines.
@@ -315,7 +359,7 @@ func (e *Engine) eval(ctx context.Context, input ast.Value, red *Redaction) (*as
 		return nil, fmt.Errorf("%w: opening a store transaction: %w", ErrEvaluation, err)
 	}
 	defer store.Abort(ctx, txn)
-	pq, err := e.preparedQuery(ctx, txn)
+	p, err := e.preparedQuery(ctx, txn)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrEvaluation, err)
 	}
@@ -323,10 +367,10 @@ func (e *Engine) eval(ctx context.Context, input ast.Value, red *Redaction) (*as
 	cancel := topdown.NewCancel()
 	stop := context.AfterFunc(ctx, cancel.Cancel)
 	defer stop()
-	opts := make([]rego.EvalOption, 0, len(e.evalOpts)+3)
-	opts = append(opts, e.evalOpts...)
+	opts := make([]rego.EvalOption, 0, len(p.opts)+3)
+	opts = append(opts, p.opts...)
 	opts = append(opts, rego.EvalParsedInput(input), rego.EvalTransaction(txn), rego.EvalExternalCancel(cancel))
-	rs, evalErr := pq.Eval(ctx, opts...)
+	rs, evalErr := p.query.Eval(ctx, opts...)
 	var result *ast.Term
 	if evalErr == nil && len(rs) > 0 && len(rs[0].Expressions) > 0 {
 		result, _ = rs[0].Expressions[0].Value.(*ast.Term)
@@ -343,20 +387,6 @@ func (e *Engine) eval(ctx context.Context, input ast.Value, red *Redaction) (*as
 		return nil, ErrUndefined
 	}
 	return result, nil
-}
-
-// queryFor is the query to prepare: the decision, or, when the decision is the default one and the
-// embedded default module defines it (no policy of the user's or bundle replaced it), the built-in
-// decision that module only renames: one rule evaluation less on every request.
-func (e *Engine) queryFor(compiler *ast.Compiler) ast.Body {
-	if e.decision != DefaultDecision {
-		return e.query
-	}
-	rules := compiler.GetRules(e.ref)
-	if len(rules) != 1 || rules[0].Location == nil || rules[0].Location.File != builtinModulePrefix+policies.Default().Path {
-		return e.query
-	}
-	return ast.NewBody(ast.NewExpr(ast.NewTerm(ast.MustParseRef("data.cognito.builtin.decision"))))
 }
 
 func keepTerm(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }
