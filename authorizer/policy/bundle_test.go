@@ -187,12 +187,17 @@ func TestBundleSwapUnderLoad(t *testing.T) {
 	if failed.Load() != 0 || decided.Load() == 0 {
 		t.Fatalf("%d decided, %d failed", decided.Load(), failed.Load())
 	}
+	versions := 0
 	seen.Range(func(k, _ any) bool {
 		if k != "v1" && k != "v2" {
 			t.Errorf("a request was decided by neither policy: %q", k)
 		}
+		versions++
 		return true
 	})
+	if versions != 2 {
+		t.Fatal("the requests did not run across the swap")
+	}
 }
 
 // TestBundleServerDown keeps the last good bundle while the server answers errors, and takes the

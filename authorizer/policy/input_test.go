@@ -180,6 +180,20 @@ func TestInputRequestParts(t *testing.T) {
 	}
 }
 
+// TestHeaderSpellings keeps the values of a header the request holds under two spellings (a request
+// built by code rather than parsed by net/http), so a policy cannot miss one of them.
+func TestHeaderSpellings(t *testing.T) {
+	t.Parallel()
+	e := policyEngine(t, echoPolicy)
+	in := get("/", alice())
+	in.Request.Header["X-Tenant-Id"] = []string{"t1"}
+	in.Request.Header["x-tenant-id"] = []string{"t2"}
+	got := echo(t, e, in)["request"].(map[string]any)["headers"].(map[string]any)["x-tenant-id"].([]any)
+	if len(got) != 2 || got[0] == got[1] || (got[0] != "t1" && got[0] != "t2") || (got[1] != "t1" && got[1] != "t2") {
+		t.Fatalf("x-tenant-id = %v, want t1 and t2", got)
+	}
+}
+
 // TestBadRequests checks that requests the policy could read differently from the upstream are
 // refused with ErrBadRequest, never decided on.
 func TestBadRequests(t *testing.T) {
