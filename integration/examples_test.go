@@ -401,11 +401,16 @@ func TestExampleUserPool(t *testing.T) {
 		if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
 			t.Errorf("no token: %d %q, want 401 with a Bearer challenge", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
 		}
+		// A refused token is not logged, nor the signature that would replay it.
+		foreign := pool.SignInWith(t, otherClient, "alice@example.com").Access
+		if resp := srv.get(t, "/orders/42", http.Header{"Authorization": {"Bearer " + foreign}}); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("token of another app client: %d, want 401", resp.StatusCode)
+		}
 		if up.Count() != before {
 			t.Errorf("a refused request reached the upstream")
 		}
+		srv.assertLogsExclude(t, foreign, signatureOf(foreign))
 	})
-	srv.assertLogsExclude(t, testPassword)
 }
 
 func TestExampleOIDC(t *testing.T) {
@@ -1344,5 +1349,65 @@ func TestSidecarEndToEnd(t *testing.T) {
 				t.Errorf("no credentials: %d, want 401 and nothing upstream", resp.StatusCode)
 			}
 		})
+	}
+}
+
+// TestSidecarBuildContextHasWhatTheBuildNeeds checks Dockerfile.dockerignore against the packages (and
+// embedded files) of this module that cmd/caddy is built from: none may be left out of the build context.
+func TestSidecarBuildContextHasWhatTheBuildNeeds(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile(examplePath("sidecar", "Dockerfile.dockerignore"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ignored []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			ignored = append(ignored, strings.TrimSuffix(line, "/"))
+		}
+	}
+	excluded := func(rel string) string {
+		parts := strings.Split(rel, "/")
+		for _, p := range ignored {
+			for i := range parts {
+				prefix := strings.Join(parts[:i+1], "/")
+				if ok, _ := filepath.Match(p, prefix); ok {
+					return p
+				}
+				if name, found := strings.CutPrefix(p, "**/"); found {
+					if ok, _ := filepath.Match(name, parts[i]); ok {
+						return p
+					}
+				}
+			}
+		}
+		return ""
+	}
+	if excluded("integration/js/node_modules/x") == "" || excluded("cmd/caddy/main.go") != "" {
+		t.Fatal("the pattern matching of this test is broken")
+	}
+
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "list", "-deps", "-f",
+		`{{if .Module}}{{if .Module.Main}}{{.Dir}}{{range .GoFiles}} {{$.Dir}}/{{.}}{{end}}{{range .EmbedFiles}} {{$.Dir}}/{{.}}{{end}}{{end}}{{end}}`,
+		"./cmd/caddy")
+	cmd.Dir = harness.root
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	files := append(strings.Fields(string(out)), filepath.Join(harness.root, "go.mod"), filepath.Join(harness.root, "go.sum"))
+	if len(files) < 10 {
+		t.Fatalf("go list found only %v", files)
+	}
+	for _, f := range files {
+		rel, err := filepath.Rel(harness.root, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := excluded(filepath.ToSlash(rel)); p != "" {
+			t.Errorf("%s is needed by the build but left out of its context by %q", rel, p)
+		}
 	}
 }
