@@ -21,7 +21,7 @@ func BenchmarkInput(b *testing.B) {
 	in := Input{Request: r, Path: "/tenants/t-1234/orders/1", Identity: &identity.Identity{Kind: identity.KindUserPool}, RemoteIP: "203.0.113.9"}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := t.build(&in); err != nil {
+		if _, err := t.build(&in, fullUse); err != nil {
 			b.Fatal(err)
 		}
 	}

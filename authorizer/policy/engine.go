@@ -12,10 +12,8 @@ import (
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/plugins"
 	"github.com/open-policy-agent/opa/v1/plugins/logs"
-	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/sdk"
 	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
@@ -242,9 +240,14 @@ func (e *Engine) check(ctx context.Context, ready <-chan struct{}) error {
 
 // prepared is the decision query prepared for one version of the policy.
 type prepared struct {
-	query rego.PreparedEvalQuery
-	// opts are the options of every evaluation of this version.
-	opts []rego.EvalOption
+	compiler *ast.Compiler
+	// query is `result = <decision>`, compiled once.
+	query ast.Body
+	// builtin is set when the query evaluates only the embedded built-in policy.
+	builtin bool
+	// use is what this version's policy can read of the request, beyond what a route's Rules need;
+	// fullUse when decisions are logged, so a decision log holds the whole input.
+	use inputUse
 }
 
 // preparedQuery returns the decision query prepared for the policy visible in txn. A bundle
@@ -261,33 +264,16 @@ func (e *Engine) preparedQuery(ctx context.Context, txn storage.Transaction) (*p
 		return p, nil
 	}
 	compiler := e.manager.GetCompiler()
-	query, builtin := e.plan(compiler)
-	pq, err := rego.New(
-		rego.ParsedQuery(query),
-		rego.Compiler(compiler),
-		rego.Store(e.manager.Store),
-		rego.Transaction(txn),
-		rego.Runtime(e.manager.Info),
-		rego.EnablePrintStatements(e.manager.EnablePrintStatements()),
-		rego.PrintHook(e.manager.PrintHook()),
-		rego.StrictBuiltinErrors(e.strict),
-		rego.InterQueryBuiltinCache(e.queryCache),
-		rego.InterQueryBuiltinValueCache(e.valueCache),
-	).PrepareForEval(ctx)
+	decision, builtin := e.plan(compiler)
+	query, err := compiler.QueryCompiler().Compile(ast.NewBody(ast.Equality.Expr(ast.NewTerm(resultVar), ast.NewTerm(decision))))
 	if err != nil {
 		return nil, fmt.Errorf("preparing the decision query: %w", err)
 	}
-	p := &prepared{query: pq, opts: []rego.EvalOption{
-		rego.EvalMetrics(metrics.NoOp()),
-		rego.EvalGenerateJSON(keepTerm),
-		rego.EvalInterQueryBuiltinCache(e.queryCache),
-		rego.EvalInterQueryBuiltinValueCache(e.valueCache),
-	}}
-	if builtin {
-		// The built-in policy evaluates each of its rules at most once per decision, so caching
-		// rule results within an evaluation only costs allocations.
-		p.opts = append(p.opts, rego.EvalVirtualCache(noVirtualCache{}))
+	use := policyInputUse(compiler)
+	if logs.Lookup(e.manager) != nil {
+		use = fullUse
 	}
+	p := &prepared{compiler: compiler, query: query, builtin: builtin, use: use}
 	e.prepared.Store(p)
 	return p, nil
 }
@@ -296,9 +282,9 @@ func (e *Engine) preparedQuery(ctx context.Context, txn storage.Transaction) (*p
 // the decision is the default one and the embedded modules define it and all it depends on (no
 // policy of the user's, and no bundle, replaced them), the query is the built-in decision that the
 // default decision only renames: one rule evaluation less on every request.
-func (e *Engine) plan(compiler *ast.Compiler) (ast.Body, bool) {
+func (e *Engine) plan(compiler *ast.Compiler) (ast.Ref, bool) {
 	if e.decision != DefaultDecision {
-		return e.query, false
+		return e.ref, false
 	}
 	embedded := func(rules []*ast.Rule) bool {
 		for _, r := range rules {
@@ -312,9 +298,9 @@ func (e *Engine) plan(compiler *ast.Compiler) (ast.Body, bool) {
 	if !embedded(compiler.GetRules(e.ref)) ||
 		!embedded(compiler.GetRulesWithPrefix(ast.MustParseRef("data.cognito.builtin"))) ||
 		!embedded(compiler.GetRulesWithPrefix(ast.MustParseRef("data.cognito.lib"))) {
-		return e.query, false
+		return e.ref, false
 	}
-	return ast.NewBody(ast.NewExpr(ast.NewTerm(builtin))), true
+	return builtin, true
 }
 
 // noVirtualCache caches no rule result within an evaluation (see preparedQuery).
@@ -335,11 +321,7 @@ func (e *Engine) String() string {
 // Decide decides on one request. The error, if any, names the policy and the decision and wraps one of
 // ErrBadRequest, ErrEvaluation, ErrUndefined or ErrDecisionType; the caller fails closed.
 func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
-	input, err := e.terms.build(&in)
-	if err != nil {
-		return Decision{}, fmt.Errorf("%s: %w", e, err)
-	}
-	result, err := e.eval(ctx, input, in.Redaction)
+	result, err := e.eval(ctx, &in)
 	if err != nil {
 		return Decision{}, fmt.Errorf("%s: %w", e, err)
 	}
@@ -350,9 +332,9 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 	return d, nil
 }
 
-// eval evaluates the decision in one read transaction, logs it when decision logs are configured, and
-// returns the result as a term (no conversion to Go values).
-func (e *Engine) eval(ctx context.Context, input ast.Value, red *Redaction) (*ast.Term, error) {
+// eval builds the input and evaluates the decision in one read transaction, logs it when decision
+// logs are configured, and returns the result as a term (no conversion to Go values).
+func (e *Engine) eval(ctx context.Context, in *Input) (*ast.Term, error) {
 	store := e.manager.Store
 	txn, err := store.NewTransaction(ctx)
 	if err != nil {
@@ -363,20 +345,45 @@ func (e *Engine) eval(ctx context.Context, input ast.Value, red *Redaction) (*as
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrEvaluation, err)
 	}
+	use := p.use
+	if in.Rules != nil {
+		use = use.or(in.Rules.use)
+	}
+	input, err := e.terms.build(in, use)
+	if err != nil {
+		return nil, err
+	}
 	// Cancel evaluation with ctx, without the goroutine per evaluation rego would start for it.
 	cancel := topdown.NewCancel()
 	stop := context.AfterFunc(ctx, cancel.Cancel)
 	defer stop()
-	opts := make([]rego.EvalOption, 0, len(p.opts)+3)
-	opts = append(opts, p.opts...)
-	opts = append(opts, rego.EvalParsedInput(input), rego.EvalTransaction(txn), rego.EvalExternalCancel(cancel))
-	rs, evalErr := p.query.Eval(ctx, opts...)
+	// topdown directly rather than through rego's prepared queries: a third less time per decision,
+	// with the same evaluation.
+	q := topdown.NewQuery(p.query).
+		WithCompiler(p.compiler).
+		WithStore(store).
+		WithTransaction(txn).
+		WithInput(ast.NewTerm(input)).
+		WithRuntime(e.manager.Info).
+		WithPrintHook(e.manager.PrintHook()).
+		WithStrictBuiltinErrors(e.strict).
+		WithInterQueryBuiltinCache(e.queryCache).
+		WithInterQueryBuiltinValueCache(e.valueCache).
+		WithCancel(cancel).
+		WithIndexing(true).
+		WithEarlyExit(true)
+	if p.builtin {
+		// The built-in policy evaluates each of its rules at most once per decision, so caching
+		// rule results within an evaluation only costs allocations.
+		q = q.WithVirtualCache(noVirtualCache{})
+	}
+	rs, evalErr := q.Run(ctx)
 	var result *ast.Term
-	if evalErr == nil && len(rs) > 0 && len(rs[0].Expressions) > 0 {
-		result, _ = rs[0].Expressions[0].Value.(*ast.Term)
+	if evalErr == nil && len(rs) > 0 {
+		result = rs[0][resultVar]
 	}
 	if plugin := logs.Lookup(e.manager); plugin != nil {
-		if err := e.logDecision(ctx, plugin, txn, input, result, evalErr, red); err != nil {
+		if err := e.logDecision(ctx, plugin, txn, input, result, evalErr, in.Redaction); err != nil {
 			return nil, err
 		}
 	}
@@ -389,7 +396,8 @@ func (e *Engine) eval(ctx context.Context, input ast.Value, red *Redaction) (*as
 	return result, nil
 }
 
-func keepTerm(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }
+// resultVar is bound to the decision by the prepared query.
+var resultVar = ast.Var("result")
 
 // Close stops OPA's plugins (bundle polling, decision log uploads, flushing what is buffered within
 // ctx's deadline). Decisions made after Close still use the last policy.

@@ -170,7 +170,10 @@ func (ts *terms) list(n int) []*ast.Term {
 // be represented faithfully (a path that is not normalized, a query that does not parse). The
 // identity part is converted once per identity (identity.Identity.Memo) and the config part once per
 // route; both are shared between requests, which only read them.
-func (t *inputTerms) build(in *Input) (ast.Value, error) {
+//
+// Headers and query are built when use says the policy can read them; otherwise they are empty
+// objects, as for a request that has none.
+func (t *inputTerms) build(in *Input, use inputUse) (ast.Value, error) {
 	if in.Request == nil {
 		return nil, fmt.Errorf("building the policy input: no request")
 	}
@@ -178,12 +181,13 @@ func (t *inputTerms) build(in *Input) (ast.Value, error) {
 		return nil, fmt.Errorf("building the policy input: no identity (use identity.Anonymous())")
 	}
 	var ts terms
-	segments, err := pathSegments(&ts, in.Path)
+	// The path is checked whether or not the policy reads its segments.
+	segments, err := pathSegments(&ts, in.Path, use.segments)
 	if err != nil {
 		return nil, err
 	}
 	query := t.noQuery
-	if in.Request.URL != nil && in.Request.URL.RawQuery != "" {
+	if use.query && in.Request.URL != nil && in.Request.URL.RawQuery != "" {
 		if query, err = parseQuery(&ts, in.Request.URL.RawQuery, in.Redaction); err != nil {
 			return nil, err
 		}
@@ -207,13 +211,17 @@ func (t *inputTerms) build(in *Input) (ast.Value, error) {
 	if !ok {
 		method = ts.str(in.Request.Method)
 	}
+	headers := t.noQuery // an empty object
+	if use.headers {
+		headers = t.headers(&ts, in.Request.Header, in.Redaction)
+	}
 	request := ast.NewObject(
 		ast.Item(keyMethod, method),
 		ast.Item(keyHost, ts.str(host(in.Request))),
 		ast.Item(keyPath, ts.str(in.Path)),
 		ast.Item(keyPathSegments, segments),
 		ast.Item(keyQuery, query),
-		ast.Item(keyHeaders, t.headers(&ts, in.Request.Header, in.Redaction)),
+		ast.Item(keyHeaders, headers),
 		ast.Item(keyRemoteIP, ts.str(remoteIP(in))),
 	)
 	return ast.NewObject(
@@ -222,6 +230,9 @@ func (t *inputTerms) build(in *Input) (ast.Value, error) {
 		ast.Item(keyConfig, config),
 	), nil
 }
+
+// emptyArray stands for path segments the policy never reads.
+var emptyArray = ast.ArrayTerm()
 
 // Keys of the input document, interned so building an input allocates none.
 var (
@@ -241,9 +252,17 @@ var (
 // indexes are those the upstream sees: "/a//b/" gives ["a", "", "b", ""], "/" gives []. It refuses a
 // path that is not absolute or that has dot segments, plain or percent-encoded, which the upstream
 // might resolve to another resource than the one decided on.
-func pathSegments(ts *terms, path string) (*ast.Term, error) {
+func pathSegments(ts *terms, path string, build bool) (*ast.Term, error) {
 	if !strings.HasPrefix(path, "/") {
 		return nil, fmt.Errorf("%w: path %.64q is not absolute", ErrBadRequest, path)
+	}
+	if !build {
+		for seg := range strings.SplitSeq(path[1:], "/") {
+			if isDotSegment(seg) {
+				return nil, fmt.Errorf("%w: path %.64q has a dot segment", ErrBadRequest, path)
+			}
+		}
+		return emptyArray, nil
 	}
 	if path == "/" {
 		return ts.of(ast.NewArray()), nil

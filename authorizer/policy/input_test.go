@@ -198,7 +198,9 @@ func TestHeaderSpellings(t *testing.T) {
 // refused with ErrBadRequest, never decided on.
 func TestBadRequests(t *testing.T) {
 	t.Parallel()
-	e := policyEngine(t, "decision := true")
+	// The policy reads the query, so the input must hold it: a query is only parsed (and refused when
+	// malformed) for a policy that can read it.
+	e := policyEngine(t, "decision := is_object(input.request.query)")
 	tests := []struct {
 		name  string
 		path  string
@@ -226,6 +228,31 @@ func TestBadRequests(t *testing.T) {
 			d, err := e.Decide(context.Background(), policy.Input{Request: r, Path: tt.path, Identity: alice()})
 			if !errors.Is(err, policy.ErrBadRequest) || d.Allow {
 				t.Fatalf("got %+v, %v; want ErrBadRequest", d, err)
+			}
+		})
+	}
+}
+
+// TestInputHoldsWhatThePolicyReads checks that a policy that names a header or a query parameter gets
+// it (the input is built with headers and query only for policies that can read them; use_test.go
+// checks that analysis).
+func TestInputHoldsWhatThePolicyReads(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ name, rego string }{
+		{"a header", `decision := input.request.headers["x-tenant-id"] == ["t1"]`},
+		{"a query parameter", `decision := input.request.query.page == ["2"]`},
+		{"both", `decision := input.request.query.page == input.request.headers["x-page"]`},
+		{"through a local", `decision if { r := input.request; r.headers["x-tenant-id"] == ["t1"] }`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			in := get("/?page=2", alice())
+			in.Request.Header.Set("X-Tenant-Id", "t1")
+			in.Request.Header.Set("X-Page", "2")
+			d, err := policyEngine(t, tt.rego).Decide(context.Background(), in)
+			if err != nil || !d.Allow {
+				t.Fatalf("got %+v, %v; want an allow", d, err)
 			}
 		})
 	}

@@ -2,11 +2,11 @@ package policy
 
 import (
 	"fmt"
-	"github.com/open-policy-agent/opa/v1/ast"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/open-policy-agent/opa/v1/ast"
 	"golang.org/x/net/http/httpguts"
 )
 
@@ -173,6 +173,7 @@ func (c ClaimRule) Validate() error {
 // requirements.
 type Rules struct {
 	config *ast.Term // input.config, shared by every input of the route, never modified
+	use    inputUse  // what the built-in policy reads of the request for these rules
 }
 
 // NewRules validates a route's settings and converts them for the policy: groups (the caller must be in
@@ -203,13 +204,15 @@ func NewRules(groups, scopes []string, claims []ClaimRule) (*Rules, error) {
 		return nil, fmt.Errorf("claim rules: %d rules, at most %d", len(claims), maxRuleEntries)
 	}
 	claimValues := make([]any, len(claims))
+	var use inputUse
 	for i, c := range claims {
 		if err := c.Validate(); err != nil {
 			return nil, err
 		}
 		claimValues[i] = claimRuleValue(c)
+		use = use.or(inputUse{headers: c.From == FromHeader, query: c.From == FromQuery, segments: c.From == FromSegment})
 	}
-	return &Rules{config: configTerm(groups, scopes, claimValues)}, nil
+	return &Rules{config: configTerm(groups, scopes, claimValues), use: use}, nil
 }
 
 // configTerm is the input.config object. It grows with the settings later policies need (IAM policy

@@ -1,0 +1,51 @@
+package policy
+
+import (
+	"testing"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+func TestPolicyInputUse(t *testing.T) {
+	tests := []struct {
+		name string
+		rego string
+		want inputUse
+	}{
+		{"neither", `decision := input.request.method == "GET"`, inputUse{}},
+		{"identity and config only", `decision if input.identity.groups[_] == input.config.groups[_]`, inputUse{}},
+		{"a header", `decision := input.request.headers["x-tenant-id"] == ["t1"]`, inputUse{headers: true}},
+		{"the query", `decision := count(input.request.query) > 0`, inputUse{query: true}},
+		{"a path segment", `decision := input.request.path_segments[1] == "t1"`, inputUse{segments: true}},
+		{"the request object", `decision := json.marshal(input.request)`, fullUse},
+		{"the whole input", `decision := json.marshal(input)`, fullUse},
+		{"a variable key under input", `decision if input[k]`, fullUse},
+		{"a variable key under request", `decision if input.request[k]`, fullUse},
+		{"through a local", `decision if { r := input.request; r.headers.x }`, fullUse},
+		{"in a function", `f(x) if input.request.headers[x]
+decision := f("a")`, inputUse{headers: true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := ast.NewCompiler()
+			mod, err := ast.ParseModuleWithOpts("p.rego", "package p\n\n"+tt.rego, ast.ParserOptions{RegoVersion: ast.RegoV1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Compile(map[string]*ast.Module{"p.rego": mod}); c.Failed() {
+				t.Fatal(c.Errors)
+			}
+			if got := policyInputUse(c); got != tt.want {
+				t.Errorf("policyInputUse = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+
+	// The embedded library reads headers, query and segments for claim rules only: the route's Rules say so.
+	if r, err := NewRules(nil, nil, []ClaimRule{{Claim: "t", From: FromHeader, Name: "X-T"}}); err != nil || r.use != (inputUse{headers: true}) {
+		t.Errorf("header claim rule: use %+v, %v", r.use, err)
+	}
+	if r, err := NewRules(nil, nil, []ClaimRule{{Claim: "t", From: FromSegment, Segment: 1}}); err != nil || r.use != (inputUse{segments: true}) {
+		t.Errorf("segment claim rule: use %+v, %v", r.use, err)
+	}
+}
