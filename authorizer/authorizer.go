@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identitypool"
+	"github.com/caddy-cognito/caddy-cognito/authorizer/policy"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/sigv4"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/userpool"
 )
@@ -31,6 +33,30 @@ type Config struct {
 	// when the Authorization header is absent (browsers opening a WebSocket, for example). Empty: not
 	// looked at.
 	TokenQuery, TokenCookie string
+
+	// Policy decides every request whose credentials verified (and anonymous ones, with
+	// AllowAnonymous). Nil: every verified caller is allowed.
+	Policy *policy.Engine
+	// Rules are this route's settings for the policy (input.config).
+	Rules *policy.Rules
+	// Redaction names the route's own credential carriers (TokenQuery), kept out of the policy input.
+	Redaction *policy.Redaction
+	// Shadow lets every request through that would be refused for its credentials or by the policy,
+	// marking the decision (Decision.Shadow) so the refusal is logged and the upstream told, never
+	// enforced. Malformed requests (an ambiguous path, credentials in two places) are still refused.
+	Shadow bool
+}
+
+// Request is what Authorize decides on.
+type Request struct {
+	// HTTP is the request as it will reach the upstream (after Caddy's rewrites).
+	HTTP *http.Request
+	// Sent is the same request as the client sent it, before any rewrite; nil if nothing was
+	// rewritten. It may share HTTP's header and body. SigV4 signatures are checked against it.
+	Sent *http.Request
+	// RemoteIP is the client's address as the gateway trusts it (after trusted proxies); empty: the
+	// host of HTTP.RemoteAddr.
+	RemoteIP string
 }
 
 // Authorizer decides requests. It is safe for concurrent use.
@@ -78,6 +104,18 @@ type Decision struct {
 	Message string
 	// Reason is the detailed reason, for the log only. It never contains a credential.
 	Reason error
+	// Label names in a few characters why the request was allowed or refused ("allowed",
+	// "no_credentials", "invalid_token", "InvalidSignatureException", the policy's rule...): bounded,
+	// so it suits a metrics label.
+	Label string
+
+	// Headers are the policy's headers for the upstream, on allow.
+	Headers map[string]string
+	// PolicyTime is how long the policy took; zero when it did not run.
+	PolicyTime time.Duration
+	// Shadow is set on a request allowed only because of shadow mode: Status, Code, Message, Reason
+	// and Label describe the refusal that was not enforced.
+	Shadow bool
 }
 
 // Errors the Decision's Reason can wrap, beyond those of the verifiers.
@@ -93,25 +131,39 @@ var (
 	ErrBadPath = errors.New("ambiguous request path")
 )
 
-// Authorize decides r, the request as it will reach the upstream. sent is the same request as the
-// client sent it, before any rewrite (nil if there was none): SigV4 signatures are checked against it.
-// It may share r's header and body. Authorize never panics and never allows a request whose credentials
-// failed.
-func (a *Authorizer) Authorize(ctx context.Context, r, sent *http.Request) *Decision {
+// Authorize decides a request. It never panics, and never allows a request whose credentials failed
+// or that the policy refused, unless Shadow is set.
+func (a *Authorizer) Authorize(ctx context.Context, req Request) *Decision {
+	d := a.authenticate(ctx, req)
+	if d.Allow && a.cfg.Policy != nil {
+		a.decide(ctx, req, d)
+	}
+	if d.Allow {
+		d.Label = "allowed"
+	} else if a.cfg.Shadow && d.Status != http.StatusBadRequest {
+		d.Allow, d.Shadow = true, true
+	}
+	return d
+}
+
+// authenticate finds and verifies the request's credentials.
+func (a *Authorizer) authenticate(ctx context.Context, req Request) *Decision {
+	r, sent := req.HTTP, req.Sent
 	if sent == nil {
 		sent = r
 	}
 	path, err := DecisionPath(r)
 	if err != nil {
-		return &Decision{Status: http.StatusBadRequest, Code: "invalid_request", Message: "Bad Request", Reason: err}
+		return &Decision{Status: http.StatusBadRequest, Code: "invalid_request", Message: "Bad Request", Reason: err, Label: "bad_path"}
 	}
 	cred, err := a.findCredentials(sent)
 	if errors.Is(err, ErrUnsupportedScheme) {
 		// RFC 6750 3.1: a request without credentials of this scheme gets the bare challenge.
-		return &Decision{Path: path, Status: http.StatusUnauthorized, Message: "Unauthorized", Reason: err}
+		return &Decision{Path: path, Status: http.StatusUnauthorized, Message: "Unauthorized", Reason: err, Label: "unsupported_scheme"}
 	}
 	if err != nil {
-		return &Decision{Path: path, Status: http.StatusBadRequest, Code: "invalid_request", Message: "Bad Request", Reason: err}
+		return &Decision{Path: path, Status: http.StatusBadRequest, Code: "invalid_request", Message: "Bad Request",
+			Reason: err, Label: "ambiguous_credentials"}
 	}
 	switch cred.scheme {
 	case SchemeBearer:
@@ -125,9 +177,58 @@ func (a *Authorizer) Authorize(ctx context.Context, r, sent *http.Request) *Deci
 	case a.cfg.Tokens == nil && a.cfg.Signatures != nil:
 		// Only SigV4 is accepted here: answer as API Gateway's IAM authorization does.
 		return &Decision{Path: path, Scheme: SchemeSigV4, Status: http.StatusForbidden,
-			Code: "MissingAuthenticationTokenException", Message: "Missing Authentication Token", Reason: ErrNoCredentials}
+			Code: "MissingAuthenticationTokenException", Message: "Missing Authentication Token", Reason: ErrNoCredentials,
+			Label: "no_credentials"}
 	default:
-		return &Decision{Path: path, Status: http.StatusUnauthorized, Message: "Unauthorized", Reason: ErrNoCredentials}
+		return &Decision{Path: path, Status: http.StatusUnauthorized, Message: "Unauthorized", Reason: ErrNoCredentials,
+			Label: "no_credentials"}
+	}
+}
+
+// decide asks the policy about an authenticated request, and turns d into its answer. A policy that
+// fails (an evaluation error, an undefined or malformed decision) is a 500: the gateway cannot decide,
+// and never allows.
+func (a *Authorizer) decide(ctx context.Context, req Request, d *Decision) {
+	start := time.Now()
+	pd, err := a.cfg.Policy.Decide(ctx, policy.Input{
+		Request: req.HTTP, Path: d.Path, RemoteIP: req.RemoteIP, Identity: d.Identity,
+		Rules: a.cfg.Rules, Redaction: a.cfg.Redaction,
+	})
+	d.PolicyTime = time.Since(start)
+	if err != nil {
+		d.Allow, d.Reason = false, err
+		if errors.Is(err, policy.ErrBadRequest) {
+			d.Status, d.Code, d.Message, d.Label = http.StatusBadRequest, "invalid_request", "Bad Request", "bad_request"
+			if d.Scheme == SchemeSigV4 {
+				d.Code = "BadRequestException"
+			}
+			return
+		}
+		d.Status, d.Code, d.Message, d.Label = http.StatusInternalServerError, "", "Internal Server Error", "policy_error"
+		return
+	}
+	if pd.Allow {
+		d.Headers = pd.Headers
+		return
+	}
+	d.Allow, d.Status, d.Label = false, pd.Status, pd.Rule
+	if d.Label == "" {
+		d.Label = "policy"
+	}
+	d.Reason = fmt.Errorf("denied by %s: %s", a.cfg.Policy, pd.Reason)
+	switch {
+	case d.Scheme == SchemeSigV4:
+		// As API Gateway answers an IAM deny.
+		d.Code, d.Message = "AccessDeniedException", "User is not authorized to access this resource"
+	case pd.Status == http.StatusUnauthorized:
+		d.Message = "Unauthorized"
+		if d.Identity.Kind != identity.KindNone {
+			d.Code = "invalid_token"
+		}
+	case pd.Rule == policy.RuleScopes:
+		d.Code, d.Message = "insufficient_scope", "Forbidden"
+	default:
+		d.Message = http.StatusText(pd.Status)
 	}
 }
 
@@ -142,7 +243,7 @@ func (a *Authorizer) signed(path string, r, sent *http.Request) *Decision {
 			// Only bearer tokens are accepted here: challenge for one.
 			d.Scheme, d.Status, d.Message = SchemeNone, http.StatusUnauthorized, "Unauthorized"
 		}
-		d.Reason = errors.New("SigV4 requests are not accepted here: no identity_pool configured")
+		d.Reason, d.Label = errors.New("SigV4 requests are not accepted here: no identity_pool configured"), "unsupported_scheme"
 		return d
 	}
 	res, err := a.cfg.Signatures.Verify(sent)
@@ -151,14 +252,14 @@ func (a *Authorizer) signed(path string, r, sent *http.Request) *Decision {
 		d.Reason = err
 		var e *sigv4.Error
 		if errors.As(err, &e) {
-			d.Status, d.Code, d.Message = e.Status, e.Type, e.Message
+			d.Status, d.Code, d.Message, d.Label = e.Status, e.Type, e.Message, e.Type
 		} else {
-			d.Status, d.Message = http.StatusInternalServerError, "Internal server error"
+			d.Status, d.Message, d.Label = http.StatusInternalServerError, "Internal Server Error", "signature_error"
 		}
 		return d
 	}
 	if res.Credential == nil || res.Credential.Identity == nil {
-		d.Status, d.Message, d.Reason = http.StatusInternalServerError, "Internal server error",
+		d.Status, d.Message, d.Label, d.Reason = http.StatusInternalServerError, "Internal Server Error", "signature_error",
 			errors.New("the credential source returned no identity")
 		return d
 	}
@@ -190,8 +291,8 @@ func SessionCredentials(keys *identitypool.KeyRing) sigv4.CredentialSource {
 func (a *Authorizer) bearer(ctx context.Context, path, token string) *Decision {
 	d := &Decision{Path: path, Scheme: SchemeBearer}
 	if a.cfg.Tokens == nil {
-		d.Status, d.Code, d.Message, d.Reason = http.StatusUnauthorized, "invalid_token", "Unauthorized",
-			errors.New("bearer tokens are not accepted here: no user_pool or oidc issuer configured")
+		d.Status, d.Code, d.Message, d.Label, d.Reason = http.StatusUnauthorized, "invalid_token", "Unauthorized",
+			"invalid_token", errors.New("bearer tokens are not accepted here: no user_pool or oidc issuer configured")
 		return d
 	}
 	id, err := a.cfg.Tokens.Verify(ctx, token)
@@ -199,10 +300,10 @@ func (a *Authorizer) bearer(ctx context.Context, path, token string) *Decision {
 		d.Reason = err
 		if errors.Is(err, userpool.ErrKeysUnavailable) {
 			// The gateway cannot decide: never an allow, never the caller's fault.
-			d.Status, d.Message = http.StatusServiceUnavailable, "Service Unavailable"
+			d.Status, d.Message, d.Label = http.StatusServiceUnavailable, "Service Unavailable", "keys_unavailable"
 			return d
 		}
-		d.Status, d.Code, d.Message = http.StatusUnauthorized, "invalid_token", "Unauthorized"
+		d.Status, d.Code, d.Message, d.Label = http.StatusUnauthorized, "invalid_token", "Unauthorized", "invalid_token"
 		return d
 	}
 	d.Allow, d.Identity = true, id

@@ -64,7 +64,7 @@ func TestAuthorizeFindsCredentials(t *testing.T) {
 			for k, v := range tc.header {
 				r.Header[k] = v
 			}
-			d := a.Authorize(context.Background(), r, nil)
+			d := a.Authorize(context.Background(), Request{HTTP: r})
 			if d.Allow != tc.allow || d.Status != tc.status || d.Code != tc.code {
 				t.Fatalf("decision allow=%v status=%d code=%q reason=%v; want allow=%v status=%d code=%q",
 					d.Allow, d.Status, d.Code, d.Reason, tc.allow, tc.status, tc.code)
@@ -85,14 +85,14 @@ func TestAuthorizeFindsCredentials(t *testing.T) {
 func TestAuthorizeAnonymous(t *testing.T) {
 	idp := testidp.New(t)
 	a := newAuthorizer(t, idp, Config{AllowAnonymous: true})
-	d := a.Authorize(context.Background(), httptest.NewRequest("GET", "/x", nil), nil)
+	d := a.Authorize(context.Background(), Request{HTTP: httptest.NewRequest("GET", "/x", nil)})
 	if !d.Allow || d.Identity == nil || d.Identity.Kind != identity.KindNone || d.Identity.Authenticated {
 		t.Fatalf("anonymous request: %+v", d)
 	}
 	// Bad credentials are not anonymous.
 	r := httptest.NewRequest("GET", "/x", nil)
 	r.Header.Set("Authorization", "Bearer nope")
-	if d := a.Authorize(context.Background(), r, nil); d.Allow || d.Status != 401 {
+	if d := a.Authorize(context.Background(), Request{HTTP: r}); d.Allow || d.Status != 401 {
 		t.Fatalf("bad token with anonymous access: allow=%v status=%d", d.Allow, d.Status)
 	}
 }
@@ -106,7 +106,7 @@ func TestAuthorizeKeysUnavailable(t *testing.T) {
 	r.Header.Set("Authorization", "Bearer "+token)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	d := a.Authorize(ctx, r, nil)
+	d := a.Authorize(ctx, Request{HTTP: r})
 	if d.Allow || d.Status != http.StatusServiceUnavailable || !errors.Is(d.Reason, userpool.ErrKeysUnavailable) {
 		t.Fatalf("keys unavailable: allow=%v status=%d reason=%v; want 503", d.Allow, d.Status, d.Reason)
 	}
@@ -116,7 +116,7 @@ func TestAuthorizeWithoutIssuers(t *testing.T) {
 	a := New(Config{AllowAnonymous: true})
 	r := httptest.NewRequest("GET", "/x", nil)
 	r.Header.Set("Authorization", "Bearer x.y.z")
-	if d := a.Authorize(context.Background(), r, nil); d.Allow || d.Status != 401 || d.Code != "invalid_token" {
+	if d := a.Authorize(context.Background(), Request{HTTP: r}); d.Allow || d.Status != 401 || d.Code != "invalid_token" {
 		t.Fatalf("bearer with no issuer configured: %+v", d)
 	}
 }

@@ -52,7 +52,9 @@ func signedRequest(t *testing.T, creds aws.Credentials, method, target, body str
 	return r
 }
 
-func TestAuthorizeSigV4(t *testing.T) {
+// poolVerifier is a SigV4 verifier of testPoolID's credentials, on the test clock.
+func poolVerifier(t *testing.T) (*identitypool.KeyRing, *sigv4.Verifier) {
+	t.Helper()
 	now := func() time.Time { return clock }
 	keys, err := identitypool.NewKeyRing(context.Background(), identitypool.NewMemoryStorage(), testPoolID, identitypool.KeyRingOptions{Now: now})
 	if err != nil {
@@ -62,6 +64,11 @@ func TestAuthorizeSigV4(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return keys, verifier
+}
+
+func TestAuthorizeSigV4(t *testing.T) {
+	keys, verifier := poolVerifier(t)
 	idp := testidp.New(t)
 	withTokens := newAuthorizer(t, idp, Config{Signatures: verifier})
 	onlySigV4 := New(Config{Signatures: verifier})
@@ -74,7 +81,7 @@ func TestAuthorizeSigV4(t *testing.T) {
 
 	t.Run("signed POST is allowed and the body still reaches the upstream", func(t *testing.T) {
 		r := signedRequest(t, creds, "POST", "/orders?x=1", `{"item":42}`)
-		d := withTokens.Authorize(context.Background(), r, nil)
+		d := withTokens.Authorize(context.Background(), Request{HTTP: r})
 		if !d.Allow || d.Scheme != SchemeSigV4 {
 			t.Fatalf("decision %+v", d)
 		}
@@ -90,11 +97,11 @@ func TestAuthorizeSigV4(t *testing.T) {
 		sent := signedRequest(t, creds, "GET", "/api/orders", "")
 		r := sent.Clone(context.Background())
 		r.URL.Path, r.RequestURI = "/orders", "/orders"
-		d := withTokens.Authorize(context.Background(), r, sent)
+		d := withTokens.Authorize(context.Background(), Request{HTTP: r, Sent: sent})
 		if !d.Allow || d.Path != "/orders" {
 			t.Fatalf("allow=%v path=%q reason=%v", d.Allow, d.Path, d.Reason)
 		}
-		if d := withTokens.Authorize(context.Background(), r, nil); d.Allow {
+		if d := withTokens.Authorize(context.Background(), Request{HTTP: r}); d.Allow {
 			t.Fatal("a signature over /api/orders verified for /orders")
 		}
 	})
@@ -142,7 +149,7 @@ func TestAuthorizeSigV4(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			d := tc.authz.Authorize(context.Background(), tc.req(), nil)
+			d := tc.authz.Authorize(context.Background(), Request{HTTP: tc.req()})
 			if d.Allow || d.Status != tc.status || d.Code != tc.code {
 				t.Fatalf("allow=%v status=%d code=%q reason=%v; want %d %q", d.Allow, d.Status, d.Code, d.Reason, tc.status, tc.code)
 			}
@@ -166,11 +173,11 @@ func TestAuthorizeSigV4(t *testing.T) {
 			t.Fatal(err)
 		}
 		pr := httptest.NewRequest("GET", url, nil)
-		if d := withTokens.Authorize(context.Background(), pr, nil); !d.Allow {
+		if d := withTokens.Authorize(context.Background(), Request{HTTP: pr}); !d.Allow {
 			t.Fatalf("presigned: %+v", d)
 		}
 		pr.Header.Set("Authorization", "Bearer "+idp.AccessToken(t, nil))
-		if d := withTokens.Authorize(context.Background(), pr, nil); d.Allow || d.Status != 400 || !errors.Is(d.Reason, ErrAmbiguousCredentials) {
+		if d := withTokens.Authorize(context.Background(), Request{HTTP: pr}); d.Allow || d.Status != 400 || !errors.Is(d.Reason, ErrAmbiguousCredentials) {
 			t.Fatalf("presigned URL with a bearer token: allow=%v status=%d reason=%v", d.Allow, d.Status, d.Reason)
 		}
 	})

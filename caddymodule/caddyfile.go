@@ -8,6 +8,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/dustin/go-humanize"
+
+	"github.com/caddy-cognito/caddy-cognito/authorizer/policy"
 )
 
 func init() {
@@ -43,6 +45,13 @@ func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //			unsigned_payload
 //			clock_skew <duration>
 //		}
+//		groups <group>...
+//		scopes <scope>...
+//		claim <claim> segment <index> | header <name> | query <name> | value <value>...
+//		policy <file|dir|bundle.tar.gz>...
+//		decision <ref>
+//		opa_config <file>
+//		shadow
 //		allow_anonymous
 //		clock_skew <duration>
 //		token_query <name>
@@ -142,8 +151,49 @@ func (c *Config) unmarshalBlock(d *caddyfile.Dispenser) error {
 				return err
 			}
 			c.IdentityPool = p
-		case "groups", "scopes", "policy", "decision", "shadow":
-			return d.Errf("%s is part of the cognito_authorizer contract but not available in this version yet", name)
+		case "groups", "scopes":
+			values := d.RemainingArgs()
+			if len(values) == 0 {
+				return d.Errf("%s needs at least one argument", name)
+			}
+			if name == "groups" {
+				c.Groups = append(c.Groups, values...)
+			} else {
+				c.Scopes = append(c.Scopes, values...)
+			}
+		case "claim":
+			rule, err := policy.ParseClaimRule(d.RemainingArgs())
+			if err != nil {
+				return d.Errf("claim: %v", err)
+			}
+			c.Claims = append(c.Claims, rule)
+		case "policy":
+			paths := d.RemainingArgs()
+			if len(paths) == 0 {
+				return d.Err("policy needs at least one Rego file, directory or bundle (.tar.gz)")
+			}
+			c.Policy = append(c.Policy, paths...)
+		case "decision", "opa_config":
+			if err := once(name); err != nil {
+				return err
+			}
+			var v string
+			if !d.AllArgs(&v) {
+				return d.ArgErr()
+			}
+			if name == "decision" {
+				c.Decision = v
+			} else {
+				c.OPAConfigFile = v
+			}
+		case "shadow":
+			if err := once(name); err != nil {
+				return err
+			}
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			c.Shadow = true
 		default:
 			return d.Errf("unrecognized subdirective %q", name)
 		}

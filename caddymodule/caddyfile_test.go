@@ -2,11 +2,15 @@ package caddymodule
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
+
+	"github.com/caddy-cognito/caddy-cognito/authorizer/policy"
 )
 
 func adapt(t *testing.T, body string) ([]byte, error) {
@@ -60,6 +64,14 @@ func TestCaddyfileAdapts(t *testing.T) {
 		allow_anonymous
 		clock_skew 30s
 		token_cookie session
+		groups admins ops
+		groups billing
+		scopes orders/read
+		claim custom:tenant_id segment 1
+		policy ./policies/authz.rego ./bundle.tar.gz
+		decision data.orders.decision
+		opa_config ./opa.yaml
+		shadow
 	}
 	respond ok`)
 	if err != nil {
@@ -83,6 +95,13 @@ func TestCaddyfileAdapts(t *testing.T) {
 		AllowAnonymous: true,
 		ClockSkew:      caddy.Duration(30e9),
 		TokenCookie:    "session",
+		Groups:         []string{"admins", "ops", "billing"},
+		Scopes:         []string{"orders/read"},
+		Claims:         []policy.ClaimRule{{Claim: "custom:tenant_id", From: policy.FromSegment, Segment: 1}},
+		Policy:         []string{"./policies/authz.rego", "./bundle.tar.gz"},
+		Decision:       "data.orders.decision",
+		OPAConfigFile:  "./opa.yaml",
+		Shadow:         true,
 	}
 	got, _ := json.Marshal(handler.Config)
 	wantJSON, _ := json.Marshal(want)
@@ -107,7 +126,14 @@ func TestCaddyfileErrors(t *testing.T) {
 		{"assertion header outside X-Cognito-", block("assertion X-Auth"), "must start with X-Cognito-"},
 		{"assertion ttl too long", block("assertion {\nttl 2h\n}"), "between 1s and 1h"},
 		{"assertion twice", block("assertion\nassertion"), "assertion given twice"},
-		{"policy not yet available", block("policy ./authz.rego"), "policy is part of the cognito_authorizer contract but not available"},
+		{"groups without a group", block("groups"), "groups needs at least one argument"},
+		{"scopes without a scope", block("scopes"), "scopes needs at least one argument"},
+		{"claim without a source", block("claim custom:tenant_id"), "claim: "},
+		{"claim with an unknown source", block("claim custom:tenant_id cookie t"), "claim: "},
+		{"policy without a path", block("policy"), "policy needs at least one Rego file"},
+		{"decision twice", block("decision data.a.b\ndecision data.c.d"), "decision given twice"},
+		{"decision without a ref", block("decision"), "wrong argument count"},
+		{"shadow with an argument", block("shadow on"), "wrong argument count"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -122,10 +148,19 @@ func TestCaddyfileErrors(t *testing.T) {
 // A configuration that adapts but cannot work is refused when Caddy provisions it, with a message
 // that says why: `caddy run` and `caddy reload` refuse it.
 func TestProvisionErrors(t *testing.T) {
+	badPolicy := filepath.Join(t.TempDir(), "bad.rego") // an error on line 5
+	if err := os.WriteFile(badPolicy, []byte("package cognito.authz\n\ndecision := true if {\n\tinput.x ==\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct{ name, body, want string }{
 		{"nothing accepted", "cognito_authorizer", "no credentials would ever be accepted"},
 		{"bad pool id", block("user_pool not-a-pool {\nclient_id a\n}"), "not-a-pool"},
 		{"issuer not a URL", block("user_pool us-east-1_AbC123 {\nclient_id a\nissuer ftp://x\n}"), `"ftp://x" is not an http(s) URL`},
+		{"policy that does not compile", "cognito_authorizer {\nallow_anonymous\npolicy " + badPolicy + "\n}", "bad.rego:5: rego_parse_error"},
+		{"missing policy file", "cognito_authorizer {\nallow_anonymous\npolicy /nonexistent/authz.rego\n}", "/nonexistent/authz.rego"},
+		{"undefined decision", "cognito_authorizer {\nallow_anonymous\ndecision data.nothing.here\n}", "data.nothing.here"},
+		{"claim on the token's query parameter", block("allow_anonymous\ntoken_query access_token\nclaim custom:tenant_id query access_token"), "carries the token"},
+		{"space in a scope", block("allow_anonymous\nscopes \"a b\""), "contains a space"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

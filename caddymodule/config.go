@@ -13,6 +13,7 @@ import (
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
+	"github.com/caddy-cognito/caddy-cognito/authorizer/policy"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/sigv4"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/userpool"
 )
@@ -50,6 +51,39 @@ type Config struct {
 	// Assertion, when set, adds a signed identity assertion (a short-lived JWT) to every allowed
 	// request, and serves its keys.
 	Assertion *Assertion `json:"assertion,omitempty"`
+
+	// Groups, for the built-in policy: the caller must be in at least one of them (`cognito:groups`).
+	// Default: no requirement.
+	Groups []string `json:"groups,omitempty"`
+
+	// Scopes, for the built-in policy: the token must grant at least one of them (`scope`). A caller
+	// without is answered 403 with `error="insufficient_scope"`. Default: no requirement.
+	Scopes []string `json:"scopes,omitempty"`
+
+	// Claims, for the built-in policy: every rule must hold. A rule requires a claim to equal a path
+	// segment, a header, a query parameter or one of a list of values, e.g.
+	// `{"claim": "custom:tenant_id", "from": "segment", "segment": 1}` for /tenants/{tenant}/...
+	Claims []policy.ClaimRule `json:"claims,omitempty"`
+
+	// Policy are Rego files, directories of Rego and data files, or bundles (.tar.gz) that decide
+	// instead of the built-in policy (which they can import: data.cognito.lib, data.cognito.builtin).
+	// Default: the built-in policy. A policy that does not compile is a configuration error.
+	Policy []string `json:"policy,omitempty"`
+
+	// Decision is the rule queried for every request. Default: data.cognito.authz.decision.
+	Decision string `json:"decision,omitempty"`
+
+	// OPAConfigFile is OPA's own configuration file (YAML or JSON, as for `opa run --config-file`):
+	// bundle services polled for policies, decision logs, status. Default: none.
+	OPAConfigFile string `json:"opa_config_file,omitempty"`
+
+	// Shadow decides and logs every request, but refuses none: a request that would have been refused
+	// (bad credentials, a policy deny, a gateway error) reaches the upstream with
+	// `X-Cognito-Shadow-Decision: deny` and `X-Cognito-Shadow-Status`, and the placeholders
+	// `{cognito.shadow.decision}`, `{cognito.shadow.status}` and `{cognito.shadow.reason}`. Use it to
+	// roll out rules; malformed requests (an ambiguous path, credentials in two places) are refused
+	// anyway.
+	Shadow bool `json:"shadow,omitempty"`
 }
 
 // UserPool is an Amazon Cognito user pool whose tokens are accepted.
@@ -173,7 +207,22 @@ func (g *gate) build(ctx caddy.Context, c *Config) (err error) {
 		})
 	}
 
-	cfg := authorizer.Config{AllowAnonymous: c.AllowAnonymous, TokenQuery: c.TokenQuery, TokenCookie: c.TokenCookie}
+	if err := registerMetrics(ctx); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+	cfg := authorizer.Config{AllowAnonymous: c.AllowAnonymous, TokenQuery: c.TokenQuery, TokenCookie: c.TokenCookie,
+		Shadow: c.Shadow}
+	if cfg.Rules, err = policy.NewRules(c.Groups, c.Scopes, c.Claims); err != nil {
+		return err
+	}
+	if c.TokenQuery != "" {
+		if cfg.Redaction, err = policy.NewRedaction(nil, []string{c.TokenQuery}); err != nil {
+			return err
+		}
+	}
+	if cfg.Policy, err = g.acquireEngine(ctx, c); err != nil {
+		return err
+	}
 	if p := c.IdentityPool; p != nil {
 		keys, err := acquireKeyRing(ctx, p.ID)
 		if err != nil {
@@ -261,6 +310,11 @@ func (c *Config) validate() error {
 			return err
 		}
 	}
+	for _, rule := range c.Claims {
+		if rule.From == policy.FromQuery && c.TokenQuery != "" && strings.EqualFold(rule.Name, c.TokenQuery) {
+			return fmt.Errorf("claim %s: query parameter %s carries the token (token_query), so the rule could never hold", rule.Claim, rule.Name)
+		}
+	}
 	if c.TokenQuery != "" && c.TokenCookie != "" {
 		// Not ambiguous (the authorizer refuses a request carrying both), but never needed.
 		return errors.New("token_query and token_cookie: choose one")
@@ -301,8 +355,9 @@ func (g *gate) cleanup() {
 // authorize decides r. An allowed identity that needs an assertion gets it here: a gateway that cannot
 // sign one cannot vouch for the caller, so it answers 503 rather than forward an unvouched request.
 func (g *gate) authorize(r *http.Request) (*authorizer.Decision, string) {
-	d := g.authz.Authorize(r.Context(), r, sentRequest(r))
-	if !d.Allow || g.assertion == nil || d.Identity.Kind == identity.KindNone {
+	d := g.authz.Authorize(r.Context(), authorizer.Request{HTTP: r, Sent: sentRequest(r), RemoteIP: remoteIP(r)})
+	observe(d)
+	if !d.Allow || g.assertion == nil || d.Identity == nil || d.Identity.Kind == identity.KindNone {
 		return d, ""
 	}
 	token, err := g.assertion.assertion(r.Context(), d.Identity)

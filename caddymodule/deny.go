@@ -75,17 +75,21 @@ func hasErrorRoutes(r *http.Request) bool {
 }
 
 func (g *gate) logDeny(r *http.Request, d *authorizer.Decision) {
-	level := zapcore.InfoLevel
+	level, msg := zapcore.InfoLevel, "request denied"
 	if d.Status >= 500 {
 		level = zapcore.ErrorLevel
 	}
-	c := g.logger.Check(level, "request denied")
+	if d.Shadow {
+		msg = "request would be denied (shadow mode: let through)"
+	}
+	c := g.logger.Check(level, msg)
 	if c == nil {
 		return
 	}
 	fields := []zap.Field{
 		zap.Int("status", d.Status),
 		zap.String("code", d.Code),
+		zap.String("rule", d.Label),
 		zap.String("method", r.Method),
 		zap.String("host", r.Host),
 		zap.String("path", r.URL.Path),

@@ -76,6 +76,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if !d.Allow {
 		return h.gate.deny(w, r, d)
 	}
+	if d.Shadow {
+		h.gate.logDeny(r, d)
+	}
 	h.gate.forward(r, d, assertion)
 	return next.ServeHTTP(w, r)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer"
+	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
 )
 
 func init() {
@@ -68,8 +69,14 @@ func (p *Provider) Authenticate(w http.ResponseWriter, r *http.Request) (caddyau
 		}
 		return caddyauth.User{}, false, nil
 	}
+	if d.Shadow {
+		p.gate.logDeny(r, d)
+	}
 	p.gate.forward(r, d, assertion)
 	id := d.Identity
+	if id == nil {
+		id = identity.Anonymous()
+	}
 	return caddyauth.User{
 		ID: id.UserID(),
 		Metadata: map[string]string{

@@ -27,6 +27,8 @@ const (
 	headerAuthProvider   = "X-Cognito-Authentication-Provider"
 	headerRoleARN        = "X-Cognito-Role-Arn"
 	headerContext        = "X-Cognito-Context"
+	headerShadowDecision = "X-Cognito-Shadow-Decision"
+	headerShadowStatus   = "X-Cognito-Shadow-Status"
 )
 
 // stripIdentityHeaders removes every header a client could use to pose as the gateway: any name that,
@@ -63,15 +65,27 @@ func (g *gate) forward(r *http.Request, d *authorizer.Decision, assertion string
 	stripIdentityHeaders(r.Header)
 	stripSessionToken(r, d)
 	id := d.Identity
+	if id == nil {
+		// Shadow mode let through a request whose credentials failed: it goes on as nobody.
+		id = identity.Anonymous()
+	}
+	// The policy's headers first: the identity headers are the gateway's and win over them.
+	for name, value := range d.Headers {
+		r.Header[name] = []string{value}
+	}
 	for _, hv := range upstreamHeaders(id) {
 		r.Header[hv.name] = []string{hv.value}
+	}
+	if d.Shadow {
+		r.Header[headerShadowDecision] = []string{"deny"}
+		r.Header[headerShadowStatus] = []string{strconv.Itoa(d.Status)}
 	}
 	if assertion != "" {
 		r.Header[g.assertion.header] = []string{assertion}
 	}
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		repl.Set("http.auth.user.id", id.UserID())
-		repl.Map(placeholders(id))
+		repl.Map(placeholders(id, d))
 	}
 }
 
@@ -300,14 +314,30 @@ func roleName(arn string) string {
 	return name
 }
 
-// placeholders resolves {cognito.*} for id, lazily: nothing is computed for placeholders no one uses.
-func placeholders(id *identity.Identity) caddy.ReplacerFunc {
+// placeholders resolves {cognito.*} for an allowed request of id, lazily: nothing is computed for
+// placeholders no one uses.
+func placeholders(id *identity.Identity, d *authorizer.Decision) caddy.ReplacerFunc {
 	return func(key string) (any, bool) {
 		name, ok := strings.CutPrefix(key, "cognito.")
 		if !ok {
 			return nil, false
 		}
 		switch name {
+		case "shadow.decision":
+			if d.Shadow {
+				return "deny", true
+			}
+			return "allow", true
+		case "shadow.status":
+			if d.Shadow {
+				return d.Status, true
+			}
+			return "", true
+		case "shadow.reason":
+			if d.Shadow {
+				return d.Label, true
+			}
+			return "", true
 		case "kind":
 			return string(id.Kind), true
 		case "authenticated":
