@@ -56,6 +56,10 @@ func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //		clock_skew <duration>
 //		token_query <name>
 //		token_cookie <name>
+//		cors <origin>... {
+//			headers <name>...
+//			max_age <duration>
+//		}
 //		assertion [<header>] {
 //			issuer <iss>
 //			audience <aud>
@@ -133,6 +137,15 @@ func (c *Config) unmarshalBlock(d *caddyfile.Dispenser) error {
 			} else {
 				c.TokenCookie = v
 			}
+		case "cors":
+			if err := once(name); err != nil {
+				return err
+			}
+			cors, err := unmarshalCORS(d)
+			if err != nil {
+				return err
+			}
+			c.CORS = cors
 		case "assertion":
 			if err := once(name); err != nil {
 				return err

@@ -52,6 +52,10 @@ type Config struct {
 	// request, and serves its keys.
 	Assertion *Assertion `json:"assertion,omitempty"`
 
+	// CORS lets browser pages of other origins call the API: preflights are answered by the handler,
+	// and responses (refusals included) carry the CORS headers for the allowed origins.
+	CORS *CORS `json:"cors,omitempty"`
+
 	// Groups, for the built-in policy: the caller must be in at least one of them (`cognito:groups`).
 	// Default: no requirement.
 	Groups []string `json:"groups,omitempty"`
@@ -148,6 +152,7 @@ type OIDCIssuer struct {
 type gate struct {
 	authz     *authorizer.Authorizer
 	assertion *assertionSigner
+	cors      *corsPolicy
 	logger    *zap.Logger
 	releases  []func()
 }
@@ -250,6 +255,7 @@ func (g *gate) build(ctx caddy.Context, c *Config) (err error) {
 		}
 	}
 	g.authz = authorizer.New(cfg)
+	g.cors = newCORSPolicy(c.CORS)
 	if c.Assertion != nil {
 		if g.assertion, err = newAssertionSigner(ctx, c.Assertion); err != nil {
 			return err
@@ -307,6 +313,11 @@ func (c *Config) validate() error {
 	}
 	if c.Assertion != nil {
 		if err := c.Assertion.validate(); err != nil {
+			return err
+		}
+	}
+	if c.CORS != nil {
+		if err := c.CORS.validate(); err != nil {
 			return err
 		}
 	}

@@ -29,7 +29,8 @@ func init() {
 // has `handle_errors` routes, the error is handed to them instead, with `{cognito.error.code}` and
 // `{cognito.error.message}` set.
 //
-// CORS preflight requests pass untouched (but for the removal of client-sent `X-Cognito-*` headers).
+// CORS preflight requests pass untouched (but for the removal of client-sent `X-Cognito-*` headers),
+// unless `cors` is configured: then the handler answers them itself.
 type Handler struct {
 	Config
 
@@ -66,6 +67,10 @@ func (h *Handler) Cleanup() error {
 // ServeHTTP decides the request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	if h.gate.assertion != nil && h.gate.assertion.serveJWKS(w, r) {
+		return nil
+	}
+	if h.gate.cors.handle(w, r) {
+		stripIdentityHeaders(r.Header)
 		return nil
 	}
 	if isPreflight(r) {

@@ -82,7 +82,11 @@ type IdentityPoolEndpoint struct {
 	// issuer taken from the request's Host header would let clients choose it.
 	Issuer string `json:"issuer,omitempty"`
 
+	// CORS lets browser pages of other origins call the pool (answering their preflights).
+	CORS *CORS `json:"cors,omitempty"`
+
 	pool     *identitypool.Pool
+	cors     *corsPolicy
 	releases []func()
 }
 
@@ -168,6 +172,12 @@ func (h *IdentityPoolEndpoint) Provision(ctx caddy.Context) error {
 }
 
 func (h *IdentityPoolEndpoint) provision(ctx caddy.Context) error {
+	if h.CORS != nil {
+		if err := h.CORS.validate(); err != nil {
+			return err
+		}
+		h.cors = newCORSPolicy(h.CORS)
+	}
 	mappings, err := h.roleMappings()
 	if err != nil {
 		return err
@@ -260,6 +270,9 @@ func (h *IdentityPoolEndpoint) release() {
 
 // ServeHTTP answers every request with the pool: it never calls next.
 func (h *IdentityPoolEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	if h.cors.handle(w, r) {
+		return nil
+	}
 	h.pool.ServeHTTP(w, r)
 	return nil
 }

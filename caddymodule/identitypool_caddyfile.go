@@ -39,6 +39,10 @@ func parseIdentityPool(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, err
 //		principal_tag <tag> <claim>
 //		credentials_ttl <duration>
 //		issuer <url>
+//		cors <origin>... {
+//			headers <name>...
+//			max_age <duration>
+//		}
 //	}
 //
 // The handler answers every request it gets, so give it a matcher that covers the endpoint path and what
@@ -80,6 +84,15 @@ func (h *IdentityPoolEndpoint) UnmarshalCaddyfile(d *caddyfile.Dispenser) error 
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		name := d.Val()
 		switch name {
+		case "cors":
+			if err := once(name); err != nil {
+				return err
+			}
+			c, err := unmarshalCORS(d)
+			if err != nil {
+				return err
+			}
+			h.CORS = c
 		case "login":
 			l, err := unmarshalLogin(d)
 			if err != nil {
