@@ -27,6 +27,8 @@ var harness struct {
 	wrk    string
 	python string // a python3 that imports botocore
 
+	chromium string // Debian's Chromium, which examples/browser/drive.js drives (playwright-core)
+
 	caddyOnce sync.Once
 	caddyBin  string
 	caddyErr  error // the build failed; the error holds the compiler's output
@@ -84,6 +86,13 @@ func setUp() error {
 	}
 	if harness.python = findPythonWithBotocore(); harness.python == "" {
 		missing = append(missing, "python3 with botocore: apt-get install python3-botocore")
+	}
+	if harness.chromium, err = exec.LookPath("/usr/bin/chromium"); err != nil {
+		missing = append(missing, "Chromium (/usr/bin/chromium, for the browser example): apt-get install chromium")
+	}
+	if err := checkNPMPackages(filepath.Join(root, "examples", "browser")); err != nil {
+		missing = append(missing, fmt.Sprintf("the npm packages of examples/browser (%v): from the repository root run\n"+
+			"        npm ci --prefix examples/browser", err))
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("integration: the end-to-end tests need what is missing here:\n  - %s\n"+
