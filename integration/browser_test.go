@@ -241,37 +241,6 @@ func TestBrowserExample(t *testing.T) {
 	})
 }
 
-// TestBrowserExampleCaddyfile adapts examples/browser/Caddyfile with its defaults, and validates it
-// (which provisions every module, the policy included) with cognito-local-shaped settings.
-func TestBrowserExampleCaddyfile(t *testing.T) {
-	t.Parallel()
-	const file = "examples/browser/Caddyfile"
-	tests := []struct {
-		name     string
-		env      []string
-		validate bool // else adapt only: the defaults name Amazon Cognito, which validation would contact
-	}{
-		{name: "defaults"},
-		{name: "cognito-local", validate: true, env: []string{
-			"COGNITO_IDP_ENDPOINT=" + unreachable, "COGNITO_USER_POOL_ID=local_AbCd1234", "COGNITO_CLIENT_ID=client123",
-			"SITE=http://127.0.0.1:8081", "API_SITE=http://localhost:8080", "ECHO_PORT=9081",
-			"PAGE_ROOT=" + t.TempDir(), "POLICY=" + examplePath("browser", "policy.rego"),
-		}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			args := []string{"adapt", "--config", filepath.Join(harness.root, file), "--adapter", "caddyfile"}
-			if tt.validate {
-				args = append(args, "--validate")
-			}
-			if out, err := runCaddyCommand(t, caddyBinary(t), file, tt.env, args...); err != nil {
-				t.Errorf("caddy %s: %v\n%s", strings.Join(args, " "), err, out)
-			}
-		})
-	}
-}
-
 // buildBrowserPage builds the page with examples/browser/build.js into a temporary directory and
 // returns it.
 func buildBrowserPage(t *testing.T) string {

@@ -116,6 +116,11 @@ func TestExampleCaddyfilesAdaptAndValidate(t *testing.T) {
 		{"examples/oidc/Caddyfile", "keycloak-shaped", local, true},
 		{"examples/sidecar/Caddyfile", "compose.yaml environment", compose, true},
 		{"examples/sidecar/Caddyfile", "pod.yaml environment", pod, true},
+		{"examples/browser/Caddyfile", "defaults", nil, false},
+		{"examples/browser/Caddyfile", "cognito-local", slices.Concat(local, []string{
+			"SITE=http://127.0.0.1:8081", "API_SITE=http://localhost:8080", "ECHO_PORT=9081",
+			"PAGE_ROOT=" + t.TempDir(), "POLICY=" + examplePath("browser", "policy.rego"),
+		}), true},
 	}
 
 	// Every Caddyfile under examples/ is in the table.
@@ -280,14 +285,24 @@ const readmeMarker = "<!-- run by integration/examples_test.go -->"
 // readmeScript returns the blocks of the README at path that follow readmeMarker, in order.
 func readmeScript(t *testing.T, path string) string {
 	t.Helper()
-	f, err := os.Open(path)
+	text, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	script := markedBlocks(t, path, string(text), readmeMarker)
+	if script == "" {
+		t.Fatalf("%s has no block marked %s", path, readmeMarker)
+	}
+	return script
+}
+
+// markedBlocks returns the fenced blocks of a Markdown text (from the file name) that follow a line
+// holding only marker, in order.
+func markedBlocks(t *testing.T, name, text, marker string) string {
+	t.Helper()
 	var script strings.Builder
 	marked, inBlock := false, false
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(strings.NewReader(text))
 	for sc.Scan() {
 		line := sc.Text()
 		switch {
@@ -295,19 +310,16 @@ func readmeScript(t *testing.T, path string) string {
 			inBlock = false
 		case inBlock:
 			script.WriteString(line + "\n")
-		case strings.TrimSpace(line) == readmeMarker:
+		case strings.TrimSpace(line) == marker:
 			marked = true
 		case marked && strings.HasPrefix(line, "```"):
 			marked, inBlock = false, true
 		case marked && strings.TrimSpace(line) != "":
-			t.Fatalf("%s: %q follows %s; want a fenced block", path, line, readmeMarker)
+			t.Fatalf("%s: %q follows %s; want a fenced block", name, line, marker)
 		}
 	}
 	if err := sc.Err(); err != nil {
 		t.Fatal(err)
-	}
-	if script.Len() == 0 {
-		t.Fatalf("%s has no block marked %s", path, readmeMarker)
 	}
 	return script.String()
 }
