@@ -108,6 +108,10 @@ func newUserPool(t *testing.T, emu *cognitoLocal) *userPool {
 	pool, err := client.CreateUserPool(ctx, &cip.CreateUserPoolInput{
 		PoolName:           aws.String(t.Name()),
 		UsernameAttributes: []types.UsernameAttributeType{types.UsernameAttributeTypeEmail},
+		// A custom attribute for tests of claim rules (custom:tenant_id, in ID tokens).
+		Schema: []types.SchemaAttributeType{{
+			Name: aws.String("tenant_id"), AttributeDataType: types.AttributeDataTypeString, Mutable: aws.Bool(true),
+		}},
 	})
 	if err != nil {
 		t.Fatalf("creating a user pool in cognito-local: %v", err)
@@ -248,3 +252,20 @@ func (p *userPool) userPoolBlock(lines ...string) string {
 
 // String names the pool in failure messages.
 func (p *userPool) String() string { return fmt.Sprintf("user pool %s (client %s)", p.ID, p.ClientID) }
+
+// SetAttributes sets user attributes of a user, e.g. {"custom:tenant_id": "t1"}; ID tokens issued
+// afterwards carry them.
+func (p *userPool) SetAttributes(t *testing.T, email string, attrs map[string]string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	var list []types.AttributeType
+	for name, value := range attrs {
+		list = append(list, types.AttributeType{Name: aws.String(name), Value: aws.String(value)})
+	}
+	if _, err := p.client.AdminUpdateUserAttributes(ctx, &cip.AdminUpdateUserAttributesInput{
+		UserPoolId: aws.String(p.ID), Username: aws.String(email), UserAttributes: list,
+	}); err != nil {
+		t.Fatalf("setting attributes of %s: %v", email, err)
+	}
+}
