@@ -3,7 +3,10 @@
 //   - data.cognito.lib: helpers for your own policies (is_member_of, has_scope, path_matches,
 //     claim_equals, ...);
 //   - data.cognito.builtin: the built-in policy over the route settings in input.config (groups,
-//     scopes, claim rules);
+//     scopes, claim rules, and the IAM-style role policies of identity-pool callers);
+//   - data.cognito.iam: the evaluator of IAM-style role policies (execute-api:Invoke on the request's
+//     resource ARN, explicit deny over allow over implicit deny, wildcards, policy variables,
+//     conditions);
 //   - data.cognito.authz: the default decision, data.cognito.authz.decision, taken from the built-in
 //     policy.
 //
@@ -17,7 +20,7 @@ import (
 	"io/fs"
 )
 
-//go:embed cognito/lib.rego cognito/builtin.rego cognito/authz.rego
+//go:embed cognito/lib.rego cognito/builtin.rego cognito/iam.rego cognito/authz.rego
 var files embed.FS
 
 // Module is one Rego source file.
@@ -28,9 +31,10 @@ type Module struct {
 	Source string
 }
 
-// Library returns the modules any policy may import: data.cognito.lib and data.cognito.builtin.
+// Library returns the modules any policy may import: data.cognito.lib, data.cognito.builtin and
+// data.cognito.iam.
 func Library() []Module {
-	return []Module{mustRead("cognito/lib.rego"), mustRead("cognito/builtin.rego")}
+	return []Module{mustRead("cognito/lib.rego"), mustRead("cognito/builtin.rego"), mustRead("cognito/iam.rego")}
 }
 
 // Default returns the module that defines the default decision, data.cognito.authz.decision, as the

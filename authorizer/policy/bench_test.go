@@ -73,14 +73,50 @@ func benchRequests(n int) []policy.Input {
 	return ins
 }
 
+// roleIdentity is a realistic identity-pool caller: signed in through a user pool, with the
+// principal tags Cognito gives by default and a tenant tag.
+func roleIdentity() *identity.Identity {
+	const provider = "cognito-idp.us-east-1.amazonaws.com/us-east-1_AbC123dEf"
+	return &identity.Identity{
+		Kind:                   identity.KindIdentityPool,
+		Authenticated:          true,
+		Subject:                "us-east-1:0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+		IdentityID:             "us-east-1:0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+		IdentityPoolID:         "us-east-1:5b0e2a4c-7d1f-4e8a-9c3b-2f6d8e1a0b4c",
+		RoleARN:                "arn:aws:iam::123456789012:role/orders-user",
+		PrincipalTags:          map[string]string{"username": "8f3b2c1a-5d4e-4f6a-9b8c-7d6e5f4a3b2c", "client": "3n4b5urk1ft4fl3mg5e62d9ado", "tenant": "t-1234"},
+		LoginProviders:         []string{provider},
+		AuthenticationProvider: provider + "," + provider + ":CognitoSignIn:8f3b2c1a-5d4e-4f6a-9b8c-7d6e5f4a3b2c",
+		AccessKeyID:            "ASIAEXAMPLEEXAMPLE00",
+		ExpiresAt:              time.Unix(1_900_000_000, 0),
+	}
+}
+
+// rolePolicy is a realistic role policy: three statements, policy variables, a condition.
+const rolePolicy = `{
+	"Version": "2012-10-17",
+	"Statement": [
+		{"Sid": "TenantOrders", "Effect": "Allow", "Action": "execute-api:Invoke",
+		 "Resource": "arn:aws:execute-api:us-east-1:123456789012:orders1/prod/GET/tenants/${aws:PrincipalTag/tenant}/*",
+		 "Condition": {"ForAnyValue:StringLike": {"cognito-identity.amazonaws.com:amr": "authenticated"}}},
+		{"Sid": "OwnProfile", "Effect": "Allow", "Action": "execute-api:Invoke",
+		 "Resource": "arn:aws:execute-api:us-east-1:123456789012:orders1/prod/*/users/${cognito-identity.amazonaws.com:sub}/*"},
+		{"Sid": "NoAdmin", "Effect": "Deny", "Action": "execute-api:*",
+		 "Resource": "arn:aws:execute-api:us-east-1:123456789012:orders1/prod/*/admin/*"}
+	]
+}`
+
 func benchmarkDecision(b *testing.B, cfg policy.Config, rules *policy.Rules) {
+	benchmarkDecisionAs(b, cfg, rules, cognitoIdentity())
+}
+
+func benchmarkDecisionAs(b *testing.B, cfg policy.Config, rules *policy.Rules, id *identity.Identity) {
 	ctx := context.Background()
 	e, err := policy.New(ctx, cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer e.Close(ctx)
-	id := cognitoIdentity()
 	ins := benchRequests(64)
 	for i := range ins {
 		ins[i].Identity = id
@@ -100,7 +136,8 @@ func benchmarkDecision(b *testing.B, cfg policy.Config, rules *policy.Rules) {
 }
 
 // BenchmarkDecision measures one decision for a cached Cognito identity on varied paths: the built-in
-// policy with groups and scopes (and with a tenant claim rule), and a custom Rego policy.
+// policy with groups and scopes (and with a tenant claim rule), an identity-pool caller decided by its
+// role's IAM policy, and a custom Rego policy.
 func BenchmarkDecision(b *testing.B) {
 	b.Run("builtin/groups+scopes", func(b *testing.B) {
 		rules, err := policy.NewRules([]string{"ops", "admins"}, []string{"orders/read"}, nil)
@@ -119,6 +156,22 @@ func BenchmarkDecision(b *testing.B) {
 	})
 	b.Run("builtin/no-rules", func(b *testing.B) {
 		benchmarkDecision(b, policy.Config{}, nil)
+	})
+	b.Run("builtin/iam-role", func(b *testing.B) {
+		doc, err := policy.ParsePolicyDocument("orders-user.json", []byte(rolePolicy))
+		if err != nil {
+			b.Fatal(err)
+		}
+		rules, err := policy.NewRules([]string{"ops", "admins"}, []string{"orders/read"}, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rules, err = rules.WithRolePolicies(policy.ExecuteAPI{Region: "us-east-1", APIID: "orders1", Stage: "prod"},
+			[]policy.RolePolicy{{RoleARN: "arn:aws:iam::123456789012:role/orders-user", Documents: []*policy.PolicyDocument{doc}}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchmarkDecisionAs(b, policy.Config{}, rules, roleIdentity())
 	})
 	b.Run("custom", func(b *testing.B) {
 		dir := b.TempDir()

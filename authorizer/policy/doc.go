@@ -11,15 +11,27 @@
 //	{
 //	  "request":  {"method": "GET", "host": "api.example.com", "path": "/orders/42",
 //	               "path_segments": ["orders", "42"], "query": {"k": ["v"]},
-//	               "headers": {"content-type": ["application/json"]}, "remote_ip": "203.0.113.9"},
+//	               "headers": {"content-type": ["application/json"]}, "remote_ip": "203.0.113.9",
+//	               "tls": true},
 //	  "identity": {"kind": "user_pool", "authenticated": true, "issuer": "...", "subject": "...",
 //	               "username": "...", "client_id": "...", "token_use": "access", "groups": ["admins"],
 //	               "scopes": ["orders/read"], "claims": {...}, "identity_id": "", "identity_pool_id": "",
-//	               "role_arn": "", "principal_tags": {}, "login_providers": [], "expires_at": 1700000000},
-//	  "config":   {"groups": ["admins"], "scopes": [], "claims": []}
+//	               "role_arn": "", "principal_tags": {}, "login_providers": [], "context": {},
+//	               "expires_at": 1700000000},
+//	  "config":   {"groups": ["admins"], "scopes": [], "claims": [], "iam": null}
 //	}
 //
-// Header names are lowercase and values lists; query values are lists. Credentials never enter it:
+// "tls" says whether the request reached the gateway over TLS. An identity-pool caller's "context"
+// holds its IAM condition keys by lowercase name, as role policies read them:
+//
+//	{"cognito-identity.amazonaws.com:sub": "us-east-1:...", "cognito-identity.amazonaws.com:aud": "us-east-1:...",
+//	 "cognito-identity.amazonaws.com:amr": ["authenticated", "cognito-idp.us-east-1.amazonaws.com/us-east-1_AbC123",
+//	                                        "cognito-idp.us-east-1.amazonaws.com/us-east-1_AbC123:CognitoSignIn:<sub>"],
+//	 "aws:principaltag/tenant": "t1"}
+//
+// (amr is ["unauthenticated"] for a guest); it is empty for other kinds. config "iam" holds a route's
+// compiled role policies (Rules.WithRolePolicies), null without. Header names are lowercase and values lists;
+// query values are lists. Credentials never enter it:
 // the headers Authorization, Proxy-Authorization, Cookie and X-Amz-Security-Token, the query
 // parameters X-Amz-Signature, X-Amz-Security-Token and X-Amz-Credential (in any case), and whatever a
 // route's Redaction adds. Every identity key is present for every kind (empty when it does not

@@ -297,7 +297,8 @@ func (e *Engine) plan(compiler *ast.Compiler) (ast.Ref, bool) {
 	builtin := ast.MustParseRef("data.cognito.builtin.decision")
 	if !embedded(compiler.GetRules(e.ref)) ||
 		!embedded(compiler.GetRulesWithPrefix(ast.MustParseRef("data.cognito.builtin"))) ||
-		!embedded(compiler.GetRulesWithPrefix(ast.MustParseRef("data.cognito.lib"))) {
+		!embedded(compiler.GetRulesWithPrefix(ast.MustParseRef("data.cognito.lib"))) ||
+		!embedded(compiler.GetRulesWithPrefix(ast.MustParseRef("data.cognito.iam"))) {
 		return e.ref, false
 	}
 	return builtin, true

@@ -110,3 +110,46 @@ decision := {"allow": true, "headers": {"X-Staff": input.identity.username}} if 
 	// Output:
 	// true map[X-Staff:carol]
 }
+
+// IAM-style role policies: each signed-in user of an identity pool reaches only the paths under their
+// own identity id, as with API Gateway's IAM authorization.
+func ExampleRules_WithRolePolicies() {
+	doc, err := policy.ParsePolicyDocument("users.json", []byte(`{
+		"Version": "2012-10-17",
+		"Statement": [{
+			"Effect": "Allow",
+			"Action": "execute-api:Invoke",
+			"Resource": "arn:aws:execute-api:us-east-1:123456789012:orders/prod/*/users/${cognito-identity.amazonaws.com:sub}/*"
+		}]
+	}`))
+	if err != nil {
+		panic(err)
+	}
+	const role = "arn:aws:iam::123456789012:role/orders-user"
+	rules, err := (*policy.Rules)(nil).WithRolePolicies(
+		policy.ExecuteAPI{Region: "us-east-1", APIID: "orders", Stage: "prod"}, // the account is the role's
+		[]policy.RolePolicy{{RoleARN: role, Documents: []*policy.PolicyDocument{doc}}},
+	)
+	if err != nil {
+		panic(err)
+	}
+	ctx := context.Background()
+	engine, err := policy.New(ctx, policy.Config{})
+	if err != nil {
+		panic(err)
+	}
+	defer engine.Close(ctx)
+
+	alice := &identity.Identity{Kind: identity.KindIdentityPool, Authenticated: true,
+		IdentityID: "us-east-1:a11ce", IdentityPoolID: "us-east-1:pool", RoleARN: role}
+	for _, path := range []string{"/users/us-east-1:a11ce/cart", "/users/us-east-1:b0b/cart"} {
+		d, err := engine.Decide(ctx, policy.Input{Request: httptest.NewRequest("PUT", path, nil), Path: path, Identity: alice, Rules: rules})
+		if err != nil {
+			panic(err)
+		}
+		fmt.Printf("%s allow=%v rule=%q\n", path, d.Allow, d.Rule)
+	}
+	// Output:
+	// /users/us-east-1:a11ce/cart allow=true rule=""
+	// /users/us-east-1:b0b/cart allow=false rule="iam"
+}

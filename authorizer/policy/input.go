@@ -116,7 +116,7 @@ type inputTerms struct {
 
 func newInputTerms() *inputTerms {
 	t := &inputTerms{
-		noRules:      configTerm(nil, nil, nil),
+		noRules:      configTerm(nil, nil, nil, nil),
 		noQuery:      ast.ObjectTerm(),
 		lowerHeaders: map[string]*ast.Term{},
 		methods:      map[string]*ast.Term{},
@@ -223,6 +223,7 @@ func (t *inputTerms) build(in *Input, use inputUse) (ast.Value, error) {
 		ast.Item(keyQuery, query),
 		ast.Item(keyHeaders, headers),
 		ast.Item(keyRemoteIP, ts.str(remoteIP(in))),
+		ast.Item(keyTLS, ast.InternedTerm(in.Request.TLS != nil)),
 	)
 	return ast.NewObject(
 		ast.Item(keyRequest, ts.of(request)),
@@ -246,6 +247,7 @@ var (
 	keyQuery        = ast.InternedTerm("query")
 	keyHeaders      = ast.InternedTerm("headers")
 	keyRemoteIP     = ast.InternedTerm("remote_ip")
+	keyTLS          = ast.InternedTerm("tls")
 )
 
 // pathSegments splits the path on "/" after its leading slash, keeping empty segments so that segment
@@ -463,6 +465,53 @@ func identityValue(id *identity.Identity) map[string]any {
 		"role_arn":         id.RoleARN,
 		"principal_tags":   tags,
 		"login_providers":  stringList(id.LoginProviders),
+		"context":          iamContext(id),
 		"expires_at":       expiresAt,
 	}
+}
+
+// iamContext is an identity-pool caller's part of IAM's request context: its condition keys, by
+// lowercase name (context keys are case-insensitive) — the identity id
+// (cognito-identity.amazonaws.com:sub), the pool (cognito-identity.amazonaws.com:aud), how it signed
+// in (cognito-identity.amazonaws.com:amr: "authenticated" and each login provider, for a user pool
+// also "<provider>:CognitoSignIn:<sub>"; or "unauthenticated") and its principal tags
+// (aws:principaltag/<tag>). Empty for other kinds. Two tags whose names differ only in case (which
+// STS and the identity pool refuse) are both left out rather than one chosen.
+func iamContext(id *identity.Identity) map[string]any {
+	ctx := map[string]any{}
+	if id.Kind != identity.KindIdentityPool {
+		return ctx
+	}
+	if id.IdentityID != "" {
+		ctx[keySub] = id.IdentityID
+	}
+	if id.IdentityPoolID != "" {
+		ctx[keyAud] = id.IdentityPoolID
+	}
+	amr := []any{"unauthenticated"}
+	if id.Authenticated {
+		amr = []any{"authenticated"}
+		providers := id.LoginProviders
+		if id.AuthenticationProvider != "" {
+			providers = strings.Split(id.AuthenticationProvider, ",")
+		}
+		for _, p := range providers {
+			if p != "" {
+				amr = append(amr, p)
+			}
+		}
+	}
+	ctx[keyAMR] = amr
+	names := make(map[string]int, len(id.PrincipalTags))
+	for tag, v := range id.PrincipalTags {
+		key := keyPrincipalTag + strings.ToLower(tag)
+		names[key]++
+		ctx[key] = v
+	}
+	for key, n := range names {
+		if n > 1 {
+			delete(ctx, key)
+		}
+	}
+	return ctx
 }

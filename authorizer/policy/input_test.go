@@ -84,6 +84,7 @@ func TestInputDocument(t *testing.T) {
 				"x-raw":        []any{"v"},
 			},
 			"remote_ip": "198.51.100.7",
+			"tls":       true,
 		},
 		"identity": map[string]any{
 			"kind":             "user_pool",
@@ -102,11 +103,13 @@ func TestInputDocument(t *testing.T) {
 			"principal_tags":   map[string]any{},
 			"login_providers":  []any{},
 			"expires_at":       float64(1_900_000_000),
+			"context":          map[string]any{},
 		},
 		"config": map[string]any{
 			"groups": []any{"admins"},
 			"scopes": []any{},
 			"claims": []any{map[string]any{"claim": "custom:tenant_id", "from": "header", "name": "x-tenant-id"}},
+			"iam":    nil,
 		},
 	}
 	if !reflect.DeepEqual(doc, want) {

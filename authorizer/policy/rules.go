@@ -174,6 +174,10 @@ func (c ClaimRule) Validate() error {
 type Rules struct {
 	config *ast.Term // input.config, shared by every input of the route, never modified
 	use    inputUse  // what the built-in policy reads of the request for these rules
+
+	// What config is built from, for WithRolePolicies.
+	groups, scopes []string
+	claims         []any
 }
 
 // NewRules validates a route's settings and converts them for the policy: groups (the caller must be in
@@ -212,18 +216,22 @@ func NewRules(groups, scopes []string, claims []ClaimRule) (*Rules, error) {
 		claimValues[i] = claimRuleValue(c)
 		use = use.or(inputUse{headers: c.From == FromHeader, query: c.From == FromQuery, segments: c.From == FromSegment})
 	}
-	return &Rules{config: configTerm(groups, scopes, claimValues), use: use}, nil
+	groups, scopes = stringList(groups), stringList(scopes)
+	return &Rules{config: configTerm(groups, scopes, claimValues, nil), use: use, groups: groups, scopes: scopes, claims: claimValues}, nil
 }
 
-// configTerm is the input.config object. It grows with the settings later policies need (IAM policy
-// documents of identity-pool roles), always with every key present so the policy never reads an
-// undefined setting.
-func configTerm(groups, scopes []string, claims []any) *ast.Term {
+// configTerm is the input.config object, always with every key present so the policy never reads an
+// undefined setting: "iam" is null on a route without role policies (see Rules.WithRolePolicies).
+func configTerm(groups, scopes []string, claims []any, iam *ast.Term) *ast.Term {
+	if iam == nil {
+		iam = ast.NullTerm()
+	}
 	return ast.ObjectTerm(
 		ast.Item(ast.InternedTerm("groups"), ast.NewTerm(ast.MustInterfaceToValue(stringList(groups)))),
 		ast.Item(ast.InternedTerm("scopes"), ast.NewTerm(ast.MustInterfaceToValue(stringList(scopes)))),
 		// Claim rules hold only strings, ints and lists of strings, which always convert.
 		ast.Item(ast.InternedTerm("claims"), ast.NewTerm(ast.MustInterfaceToValue(append([]any{}, claims...)))),
+		ast.Item(ast.InternedTerm("iam"), iam),
 	)
 }
 

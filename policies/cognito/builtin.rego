@@ -11,14 +11,22 @@
 #   "groups" (403), "scopes" (403, which the authorizer maps to error="insufficient_scope"),
 #   "claims" (403). Anything malformed or undefined ends in the default deny (403, rule "policy").
 #
+#   On a route with role policies (`input.config.iam`, see data.cognito.iam), identity-pool callers
+#   are decided by their role's IAM-style policies instead (a deny's rule is "iam"); token callers
+#   and anonymous ones keep the rules above.
+#
 #   Your own policy can reuse it: `import data.cognito.builtin` and build on `builtin.decision`.
 package cognito.builtin
 
+import data.cognito.iam
 import data.cognito.lib
 
 default decision := {"allow": false, "status": 403, "rule": "policy", "reason": "denied by the built-in policy"}
 
-decision := {"allow": true} if {
+decision := iam.decision if {
+	input.identity.kind == "identity_pool"
+	is_object(input.config.iam)
+} else := {"allow": true} if {
 	allowed
 } else := deny(401, "authentication", "authentication required") if {
 	lib.is_anonymous
@@ -41,7 +49,7 @@ deny(status, rule, reason) := {"allow": false, "status": status, "rule": rule, "
 # path of every allowed request and every rule it evaluates costs time on every request (the Rego
 # tests check every combination against the requirements stated plainly). An anonymous caller's
 # identity has no groups, scopes or claims, so only a route with nothing but claim rules needs to
-# refuse it by kind. (Issue 5's IAM policies will add their condition here.)
+# refuse it by kind. Identity-pool callers on a route with role policies never get here.
 
 # Routes without claim rules.
 allowed if {
