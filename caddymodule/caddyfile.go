@@ -48,6 +48,8 @@ func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //		groups <group>...
 //		scopes <scope>...
 //		claim <claim> segment <index> | header <name> | query <name> | value <value>...
+//		role_policy <role_arn> <file.json>...
+//		execute_api <account> [<api_id> [<stage>]]
 //		policy <file|dir|bundle.tar.gz>...
 //		decision <ref>
 //		opa_config <file>
@@ -180,6 +182,21 @@ func (c *Config) unmarshalBlock(d *caddyfile.Dispenser) error {
 				return d.Errf("claim: %v", err)
 			}
 			c.Claims = append(c.Claims, rule)
+		case "role_policy":
+			rp, err := unmarshalRolePolicy(d)
+			if err != nil {
+				return err
+			}
+			c.RolePolicies = append(c.RolePolicies, rp)
+		case "execute_api":
+			if err := once(name); err != nil {
+				return err
+			}
+			e, err := unmarshalExecuteAPI(d)
+			if err != nil {
+				return err
+			}
+			c.ExecuteAPI = e
 		case "policy":
 			paths := d.RemainingArgs()
 			if len(paths) == 0 {

@@ -69,6 +69,15 @@ type Config struct {
 	// `{"claim": "custom:tenant_id", "from": "segment", "segment": 1}` for /tenants/{tenant}/...
 	Claims []policy.ClaimRule `json:"claims,omitempty"`
 
+	// RolePolicies attach IAM policy documents to the roles of IdentityPool: requests signed with its
+	// credentials are decided by their role's policies, as API Gateway's IAM authorization decides
+	// them (a role without one is denied everything). Token callers keep the rules above.
+	RolePolicies []RolePolicy `json:"role_policies,omitempty"`
+
+	// ExecuteAPI names the API in the resource ARN role policies are evaluated on. Default: the
+	// account of the roles, API id `api`, stage `$default`.
+	ExecuteAPI *ExecuteAPI `json:"execute_api,omitempty"`
+
 	// Policy are Rego files, directories of Rego and data files, or bundles (.tar.gz) that decide
 	// instead of the built-in policy (which they can import: data.cognito.lib, data.cognito.builtin).
 	// Default: the built-in policy. A policy that does not compile is a configuration error.
@@ -220,6 +229,9 @@ func (g *gate) build(ctx caddy.Context, c *Config) (err error) {
 	if cfg.Rules, err = policy.NewRules(c.Groups, c.Scopes, c.Claims); err != nil {
 		return err
 	}
+	if cfg.Rules, err = c.rolePolicyRules(cfg.Rules); err != nil {
+		return err
+	}
 	if c.TokenQuery != "" {
 		if cfg.Redaction, err = policy.NewRedaction(nil, []string{c.TokenQuery}); err != nil {
 			return err
@@ -320,6 +332,9 @@ func (c *Config) validate() error {
 		if err := c.CORS.validate(); err != nil {
 			return err
 		}
+	}
+	if err := c.validateRolePolicies(); err != nil {
+		return err
 	}
 	for _, rule := range c.Claims {
 		if rule.From == policy.FromQuery && c.TokenQuery != "" && strings.EqualFold(rule.Name, c.TokenQuery) {

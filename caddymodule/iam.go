@@ -1,0 +1,100 @@
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/caddy-cognito/caddy-cognito/authorizer/policy"
+)
+
+// maxRolePolicyBytes bounds what is read of one role policy file (IAM's own limit for a role's inline
+// policies is 10,240 characters).
+const maxRolePolicyBytes = 64 << 10
+
+// RolePolicy attaches IAM policy documents to a role of the identity pool: requests signed with
+// credentials for that role are decided by them, as IAM decides a request to API Gateway with IAM
+// authorization (execute-api:Invoke on the request's resource ARN, see ExecuteAPI). A role without a
+// policy is denied everything, guests included (they carry the pool's unauthenticated role).
+type RolePolicy struct {
+	// RoleARN is the role, exactly as the identity pool issues it, e.g.
+	// `arn:aws:iam::123456789012:role/orders-guest`.
+	RoleARN string `json:"role_arn"`
+
+	// Files are JSON policy documents (the `2012-10-17` policy language), read and validated when the
+	// configuration loads: malformed JSON, an unknown key, an operator or a condition key the gateway
+	// cannot evaluate is a configuration error naming the file. Their statements are evaluated
+	// together.
+	Files []string `json:"files"`
+}
+
+// ExecuteAPI names the API that role policies authorize requests to: the resource ARN of a request is
+// `arn:aws:execute-api:<region>:<account>:<api_id>/<stage>/<METHOD>/<path>`, with the region of the
+// identity pool and the decoded path the upstream receives (without its leading slash), as API
+// Gateway builds it. Set it to your API's values to reuse the policies your roles already have.
+type ExecuteAPI struct {
+	// Account is the 12-digit AWS account id. Default: the account of the role_policy roles, when they
+	// are all in one.
+	Account string `json:"account,omitempty"`
+
+	// APIID is the API id. Default: `api`.
+	APIID string `json:"api_id,omitempty"`
+
+	// Stage is the stage name. Default: `$default`, the default stage of API Gateway's HTTP APIs.
+	Stage string `json:"stage,omitempty"`
+}
+
+// hasRolePolicies reports whether identity-pool callers are decided by role policies.
+func (c *Config) hasRolePolicies() bool {
+	return len(c.RolePolicies) > 0 || c.ExecuteAPI != nil
+}
+
+// validateRolePolicies checks what provision cannot fix.
+func (c *Config) validateRolePolicies() error {
+	if !c.hasRolePolicies() {
+		return nil
+	}
+	if c.IdentityPool == nil {
+		return errors.New("role_policy and execute_api decide requests signed with identity-pool credentials: configure an identity_pool")
+	}
+	for _, rp := range c.RolePolicies {
+		if rp.RoleARN == "" || len(rp.Files) == 0 {
+			return errors.New("role_policy: want a role ARN and at least one policy file")
+		}
+	}
+	return nil
+}
+
+// rolePolicyRules returns rules extended with the route's role policies, their files read and
+// validated; rules themselves when there are none.
+func (c *Config) rolePolicyRules(rules *policy.Rules) (*policy.Rules, error) {
+	if !c.hasRolePolicies() {
+		return rules, nil
+	}
+	var roles []policy.RolePolicy
+	for _, rp := range c.RolePolicies {
+		role := policy.RolePolicy{RoleARN: rp.RoleARN}
+		for _, path := range rp.Files {
+			data, err := readLimited(path, maxRolePolicyBytes)
+			if err != nil {
+				return nil, fmt.Errorf("role_policy %s: reading %s: %w", rp.RoleARN, path, err)
+			}
+			doc, err := policy.ParsePolicyDocument(path, data)
+			if err != nil {
+				return nil, fmt.Errorf("role_policy %s: %w", rp.RoleARN, err)
+			}
+			role.Documents = append(role.Documents, doc)
+		}
+		roles = append(roles, role)
+	}
+	region, _, _ := strings.Cut(c.IdentityPool.ID, ":")
+	api := policy.ExecuteAPI{Region: region}
+	if e := c.ExecuteAPI; e != nil {
+		api.Account, api.APIID, api.Stage = e.Account, e.APIID, e.Stage
+	}
+	out, err := rules.WithRolePolicies(api, roles)
+	if err != nil {
+		return nil, fmt.Errorf("role policies: %w", err)
+	}
+	return out, nil
+}
