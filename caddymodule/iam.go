@@ -30,8 +30,9 @@ type RolePolicy struct {
 
 // ExecuteAPI names the API that role policies authorize requests to: the resource ARN of a request is
 // `arn:aws:execute-api:<region>:<account>:<api_id>/<stage>/<METHOD>/<path>`, with the region of the
-// identity pool and the decoded path the upstream receives (without its leading slash), as API
-// Gateway builds it. Set it to your API's values to reuse the policies your roles already have.
+// identity pool, the method in upper case and the decoded path the upstream receives (without its
+// leading slash), as API Gateway builds it. Set it to your API's values to reuse the policies your
+// roles already have.
 type ExecuteAPI struct {
 	// Account is the 12-digit AWS account id. Default: the account of the role_policy roles, when they
 	// are all in one.

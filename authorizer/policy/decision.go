@@ -38,7 +38,7 @@ type Decision struct {
 	// 512 bytes.
 	Reason string
 	// Rule names, in a few characters, what decided: the built-in policy sets "authentication",
-	// "groups", "scopes" (map it to error="insufficient_scope") or "claims" on a deny; your policy
+	// "groups", "scopes" (map it to error="insufficient_scope"), "claims" or "iam" on a deny; your policy
 	// may set any short name (letters, digits, "_", "-", ".", ":"). Bounded, so it suits a metrics
 	// label; empty when the policy did not say.
 	Rule string
@@ -54,6 +54,8 @@ const (
 	RuleGroups         = "groups"
 	RuleScopes         = "scopes"
 	RuleClaims         = "claims"
+	// RuleIAM is a deny of an identity-pool caller by its role's policies (Rules.WithRolePolicies).
+	RuleIAM = "iam"
 )
 
 // Limits on what a policy may return, so a runaway policy cannot flood the upstream or the log.

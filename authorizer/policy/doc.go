@@ -44,6 +44,15 @@
 // "headers": {"X-Name": "value"}}; see Decision for what each part may hold. Anything else, an
 // undefined decision or an evaluation error is an error: the caller fails closed.
 //
+// # Role policies
+//
+// Rules.WithRolePolicies attaches IAM policy documents (ParsePolicyDocument) to the roles of an
+// identity pool: the built-in policy then decides identity-pool callers by their role's documents,
+// as API Gateway's IAM authorization does (execute-api:Invoke on the request's resource ARN, see
+// ExecuteAPI), and token callers by the route's groups, scopes and claim rules. The documents are
+// validated and compiled in Go, once per route, into input.config.iam; the evaluation itself is
+// Rego (data.cognito.iam, with its Rego tests), which your own policies can reuse.
+//
 // # Bundles and decision logs
 //
 // Config.OPAConfig is OPA's own configuration, handed to OPA's sdk: bundles are polled and activated

@@ -439,9 +439,10 @@ func scalarText(v any) (string, bool) {
 }
 
 // ExecuteAPI names the API requests are authorized against, as API Gateway builds the resource ARN
-// of a request: arn:<partition>:execute-api:<Region>:<Account>:<APIID>/<Stage>/<METHOD>/<path>, path
-// without its leading slash. The partition follows from the region (aws, aws-cn for cn-*,
-// aws-us-gov for us-gov-*).
+// of a request: arn:<partition>:execute-api:<Region>:<Account>:<APIID>/<Stage>/<METHOD>/<path>, the
+// method in upper case (a Deny on GET also stops a "get" that an upstream may read as GET), the path
+// decoded and without its leading slash. The partition follows from the region (aws, aws-cn for
+// cn-*, aws-us-gov for us-gov-*).
 type ExecuteAPI struct {
 	// Region, e.g. us-east-1: the identity pool's. Required.
 	Region string

@@ -291,7 +291,7 @@ func TestRolePolicyDecisions(t *testing.T) {
 		{name: "guest may not read private", caller: guest, method: "GET", path: "/private/x", reasonHas: "no statement allows"},
 		{name: "explicit deny wins", caller: guest, method: "GET", path: "/public/admin/users", reasonHas: "explicitly denied by guest.json statement 2 (NoAdmin)"},
 		{name: "resources are case-sensitive", caller: guest, method: "GET", path: "/Public/items", reasonHas: "no statement allows"},
-		{name: "a lowercase method is another resource", caller: guest, method: "get", path: "/public/items", reasonHas: "no statement allows"},
+		{name: "a lowercase method is read as its upper case: denies still apply", caller: guest, method: "get", path: "/public/admin/x", reasonHas: "explicitly denied by guest.json statement 2 (NoAdmin)"},
 		{name: "dot segments are refused before the policy", caller: guest, method: "GET", path: "/public/../private/x", wantBadReqest: true},
 		{name: "encoded dot segments too", caller: guest, method: "GET", path: "/public/%2e%2e/private/x", wantBadReqest: true},
 
@@ -321,7 +321,7 @@ func TestRolePolicyDecisions(t *testing.T) {
 	t.Run("a deny names the rule iam", func(t *testing.T) {
 		r := httptest.NewRequest("POST", "/public/items", nil)
 		d, err := e.Decide(context.Background(), policy.Input{Request: r, Path: r.URL.Path, Identity: guest, Rules: rules})
-		if err != nil || d.Rule != "iam" {
+		if err != nil || d.Rule != policy.RuleIAM {
 			t.Fatalf("got %+v, %v; want rule iam", d, err)
 		}
 	})

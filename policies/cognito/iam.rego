@@ -4,7 +4,8 @@
 #   Decides identity-pool callers by the IAM policy documents attached to their role (`role_policy`
 #   in the Caddyfile), as IAM decides a request to API Gateway with IAM authorization: the action is
 #   `execute-api:Invoke`, the resource
-#   `arn:<partition>:execute-api:<region>:<account>:<api>/<stage>/<METHOD>/<path>` (the decoded path the
+#   `arn:<partition>:execute-api:<region>:<account>:<api>/<stage>/<METHOD>/<path>` (the method in upper
+#   case, so that a Deny on GET also stops a "get" an upstream may read as GET; the decoded path the
 #   upstream receives, without its leading slash). An explicit Deny wins over an Allow, and a request
 #   no statement allows is denied (implicit deny); so is every request of a role without a policy. A
 #   deny's `rule` is "iam".
@@ -62,7 +63,7 @@ package cognito.iam
 # decision is the decision for an identity-pool caller on a route with role policies.
 decision := d if {
 	statements := input.config.iam.roles[input.identity.role_arn]
-	d := decide(statements, concat("", [input.config.iam.resource_prefix, input.request.method, input.request.path]))
+	d := decide(statements, concat("", [input.config.iam.resource_prefix, upper(input.request.method), input.request.path]))
 } else := deny(sprintf("role %s has no role policy: implicit deny", [input.identity.role_arn]))
 
 deny(reason) := {"allow": false, "status": 403, "rule": "iam", "reason": reason}

@@ -213,8 +213,17 @@ test_question_mark_matches_exactly_one_character if {
 
 test_resources_are_case_sensitive if {
 	refused(guest, [allow([arn("GET/Public/*")])], "GET", "/public/x")
-	refused(guest, [allow([arn("GET/public/*")])], "get", "/public/x")
+	refused(guest, [allow([arn("get/public/*")])], "GET", "/public/x")
 	refused(guest, [allow([concat("", ["ARN:AWS", substring(prefix, 7, -1), "GET/public/x"])])], "GET", "/public/x")
+}
+
+test_methods_are_read_in_upper_case if {
+	# HTTP methods are case-sensitive, but an upstream may read "get" as GET: a Deny on GET must stop it.
+	statements := [allow([arn("*")]), deny_statement([arn("GET/admin/*")])]
+	refused(guest, statements, "get", "/admin/x")
+	refused(guest, statements, "gEt", "/admin/x")
+	allowed(guest, statements, "get", "/public/x")
+	contains(decide(guest, [], "get", "/x").reason, "GET/x")
 }
 
 test_escaped_wildcards_match_only_themselves if {
@@ -273,7 +282,7 @@ test_variable_values_are_literal_never_patterns if {
 	refused(starry, [own_prefix], "GET", "/users/us-east-1:bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb/orders")
 	every id in [
 		"us-east-1:?", "us-east-1:[ab]", "us-east-1:{a,b}", "us-east-1:\\", "us-east-1:${0}", "us-east-1:.*",
-		"us-east-1:a+", "us-east-1:(a|b)", "us-east-1:^$", "us-east-1:\\E.*",
+		"us-east-1:a+", "us-east-1:(a|b)", "us-east-1:^$", "us-east-1:\\E.*", "us-east-1:%s%[1]s%%",
 	] {
 		caller := with_id(alice, id)
 		allowed(caller, [own_prefix], "GET", concat("", ["/users/", id, "/x"]))
