@@ -113,7 +113,7 @@ allows(s, resource) if {
 	regex.match(sprintf(s.resource, values), resource) != s.not_resource
 	is_array(s.condition)
 	every c in s.condition {
-		condition(c, values)
+		holds(c, values)
 	}
 }
 
@@ -173,10 +173,11 @@ context_value(key) := v if {
 
 # values_of(key) is the key's values as a set of request values: [] when absent.
 values_of(key) := v if {
-	v := context_value(key)
+	v := input.identity.context[key]
 	is_array(v)
 } else := [v] if {
 	v := context_value(key)
+	not is_array(v)
 } else := []
 
 # condition(c, values) is whether condition c holds, its policy variables' values given; undefined
