@@ -103,7 +103,8 @@ const supportedOperators = "StringEquals, StringNotEquals, StringEqualsIgnoreCas
 //     ones, and Null; on the keys cognito-identity.amazonaws.com:sub (the identity id),
 //     cognito-identity.amazonaws.com:aud (the identity pool id), cognito-identity.amazonaws.com:amr
 //     (multivalued, so only with ForAnyValue: or ForAllValues:), aws:PrincipalTag/<tag>, aws:SourceIp
-//     and aws:SecureTransport.
+//     (the client's address as the gateway trusts it) and aws:SecureTransport (whether the request
+//     reached the gateway over TLS: false behind a proxy that terminates TLS).
 //
 // Errors wrap ErrInvalidPolicyDocument.
 func ParsePolicyDocument(name string, data []byte) (*PolicyDocument, error) {
