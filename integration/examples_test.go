@@ -177,7 +177,9 @@ func runCaddyCommand(t *testing.T, bin, file string, env []string, args ...strin
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = dir
-	cmd.Env = childEnv(drop, append(env, "XDG_DATA_HOME="+filepath.Join(dir, "data"), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"))...)
+	cmd.Env = childEnv(drop, append(env, "XDG_DATA_HOME="+filepath.Join(dir, "data"), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"),
+		// Examples name their policy files relative to their folder, as when run from the repository root.
+		"EXAMPLE_DIR="+filepath.Dir(filepath.Join(harness.root, file)))...)
 	cmd.WaitDelay = 2 * time.Second
 	return cmd.CombinedOutput()
 }
@@ -213,6 +215,7 @@ func startExample(t *testing.T, bin, path string, env ...string) *caddyServer {
 			config:   filepath.Join(dir, "Caddyfile"),
 		}
 		c.env = childEnv(drop, append(env,
+			"EXAMPLE_DIR="+filepath.Dir(path),
 			"SITE="+c.BaseURL,
 			"PORT="+strconv.Itoa(sitePort),
 			"XDG_CONFIG_HOME="+filepath.Join(dir, "config"),
@@ -520,6 +523,21 @@ func TestExampleGuests(t *testing.T) {
 				}
 			})
 		}
+		t.Run("a method the guest role's policy does not allow", func(t *testing.T) {
+			req, err := http.NewRequestWithContext(t.Context(), http.MethodDelete, srv.BaseURL+"/catalog/items", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			signBody(t, req, "", creds)
+			resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusForbidden || resp.Header.Get("X-Amzn-ErrorType") != "AccessDeniedException" {
+				t.Errorf("signed DELETE: %d %q, want 403 AccessDeniedException", resp.StatusCode, resp.Header.Get("X-Amzn-ErrorType"))
+			}
+		})
 		if up.Count() != before {
 			t.Errorf("a refused request reached the upstream")
 		}
