@@ -44,6 +44,7 @@ func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //			max_body <size>
 //			unsigned_payload
 //			clock_skew <duration>
+//			replay_protection [<max_entries>]
 //		}
 //		groups <group>...
 //		scopes <scope>...
@@ -340,6 +341,12 @@ func unmarshalIdentityPool(d *caddyfile.Dispenser) (*IdentityPool, error) {
 				return nil, d.Errf("identity_pool clock_skew must be a duration between 0 and 15m, not %q", v)
 			}
 			p.ClockSkew = caddy.Duration(dur)
+		case "replay_protection":
+			rp, err := unmarshalReplayProtection(d)
+			if err != nil {
+				return nil, err
+			}
+			p.ReplayProtection = rp
 		default:
 			return nil, d.Errf("unrecognized identity_pool subdirective %q", d.Val())
 		}

@@ -139,6 +139,10 @@ type IdentityPool struct {
 
 	// ClockSkew is how far a signature's date may be from the gateway's clock. Default: 5m, as AWS.
 	ClockSkew caddy.Duration `json:"clock_skew,omitempty"`
+
+	// ReplayProtection, when set, refuses a non-idempotent signed request (POST, PATCH...) sent a second
+	// time while its signature is still valid. Default: off, as AWS.
+	ReplayProtection *ReplayProtection `json:"replay_protection,omitempty"`
 }
 
 // OIDCIssuer is an OpenID Connect provider whose tokens are accepted.
@@ -246,10 +250,16 @@ func (g *gate) build(ctx caddy.Context, c *Config) (err error) {
 			return fmt.Errorf("identity_pool %s: %w", p.ID, err)
 		}
 		region, _, _ := strings.Cut(p.ID, ":")
-		cfg.Signatures, err = sigv4.NewVerifier(authorizer.SessionCredentials(keys), sigv4.Options{
+		opts := sigv4.Options{
 			Region: region, Service: p.Service, MaxBodyBytes: p.MaxBodyBytes,
 			AllowUnsignedPayload: p.AllowUnsignedPayload, ClockSkew: time.Duration(p.ClockSkew),
-		})
+		}
+		if p.ReplayProtection != nil {
+			if opts.ReplayCache, err = g.acquireReplayCache(p.ID, p.ReplayProtection); err != nil {
+				return fmt.Errorf("identity_pool %s: %w", p.ID, err)
+			}
+		}
+		cfg.Signatures, err = sigv4.NewVerifier(authorizer.SessionCredentials(keys), opts)
 		if err != nil {
 			return fmt.Errorf("identity_pool %s: %w", p.ID, err)
 		}

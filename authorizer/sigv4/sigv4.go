@@ -83,6 +83,11 @@ type Options struct {
 	// SigningKeyCacheSize bounds the cache of derived signing keys (one per secret and day).
 	// Default 4096.
 	SigningKeyCacheSize int
+	// ReplayCache, when set, refuses a non-idempotent request (POST, PATCH...) whose signature was
+	// already accepted and is still valid, with ErrReplayedSignature. It may be shared by verifiers
+	// of the same credentials. Default: none, as AWS (a signed request may be sent again until its
+	// signature expires).
+	ReplayCache *ReplayCache
 }
 
 // Verifier verifies SigV4-signed requests. It is safe for concurrent use.
@@ -327,6 +332,10 @@ func (v *Verifier) verify(r *http.Request) (*Result, *Error) {
 	}
 	if !cred.Expires.IsZero() && cred.Expires.Before(validUntil) {
 		validUntil = cred.Expires
+	}
+	if v.opts.ReplayCache != nil && !idempotent(method(r)) && !v.opts.ReplayCache.first(&want, validUntil, now) {
+		return nil, refuse(ErrReplayedSignature, msgReplayed, "access key %s: a %s request signed at %s was already accepted",
+			a.accessKeyID, printable(method(r)), a.amzDate)
 	}
 	return &Result{
 		AccessKeyID: a.accessKeyID,
