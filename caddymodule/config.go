@@ -168,6 +168,8 @@ type gate struct {
 	cors      *corsPolicy
 	logger    *zap.Logger
 	releases  []func()
+	// tokenQuery is the query parameter that may carry the bearer token, removed before forwarding.
+	tokenQuery string
 }
 
 // provision builds the authorizer of c. On error, whatever was acquired is released.
@@ -175,7 +177,7 @@ func (c *Config) provision(ctx caddy.Context) (*gate, error) {
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
-	g := &gate{logger: ctx.Logger()}
+	g := &gate{logger: ctx.Logger(), tokenQuery: c.TokenQuery}
 	if err := g.build(ctx, c); err != nil {
 		g.cleanup()
 		return nil, err

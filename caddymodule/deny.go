@@ -21,7 +21,7 @@ func (g *gate) deny(w http.ResponseWriter, r *http.Request, d *authorizer.Decisi
 	// A denied request must not carry the client's identity claims anywhere further, not even into
 	// handle_errors routes that might proxy it.
 	stripIdentityHeaders(r.Header)
-	stripSessionToken(r, d)
+	g.stripCredentials(r, d)
 
 	h := w.Header()
 	switch d.Scheme {

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -63,7 +64,7 @@ func stripIdentityHeaders(h http.Header) {
 // configured) and placeholders.
 func (g *gate) forward(r *http.Request, d *authorizer.Decision, assertion string) {
 	stripIdentityHeaders(r.Header)
-	stripSessionToken(r, d)
+	g.stripCredentials(r, d)
 	id := d.Identity
 	if id == nil {
 		// Shadow mode let through a request whose credentials failed: it goes on as nobody.
@@ -89,14 +90,61 @@ func (g *gate) forward(r *http.Request, d *authorizer.Decision, assertion string
 	}
 }
 
-// stripSessionToken removes a SigV4 request's session token header once it has been used: it is a
-// credential, the upstream has no use for it, and Caddy's logs print every header but Authorization
-// and cookies. (A presigned URL's X-Amz-Security-Token stays in the query the upstream receives; filter
-// it out of access logs with Caddy's `query` log filter.)
-func stripSessionToken(r *http.Request, d *authorizer.Decision) {
-	if d.Scheme == authorizer.SchemeSigV4 {
+// stripCredentials removes the credentials of a request once they have been used: a SigV4 request's
+// session token header, a presigned URL's X-Amz-Signature and X-Amz-Security-Token query parameters,
+// and the bearer token of token_query (the rest of the query is kept byte for byte). The upstream has
+// no use for them, and the upstream's logs, reverse_proxy's debug log and `{http.request.uri}` would
+// print them. Caddy's access log records the request as it arrived, before any handler: filter them
+// out of it with a log filter.
+func (g *gate) stripCredentials(r *http.Request, d *authorizer.Decision) {
+	signed := d.Scheme == authorizer.SchemeSigV4
+	if signed {
 		r.Header.Del("X-Amz-Security-Token")
 	}
+	if !signed && g.tokenQuery == "" {
+		return
+	}
+	drop := func(name string) bool {
+		return signed && (strings.EqualFold(name, "X-Amz-Signature") || strings.EqualFold(name, "X-Amz-Security-Token")) ||
+			g.tokenQuery != "" && name == g.tokenQuery
+	}
+	if q, ok := withoutQueryParams(r.URL.RawQuery, drop); ok {
+		r.URL.RawQuery = q
+		r.URL.ForceQuery = false
+	}
+	if path, query, found := strings.Cut(r.RequestURI, "?"); found {
+		if q, ok := withoutQueryParams(query, drop); ok {
+			r.RequestURI = path
+			if q != "" {
+				r.RequestURI += "?" + q
+			}
+		}
+	}
+}
+
+// withoutQueryParams returns raw without the parameters whose name (decoded) drop accepts, and
+// whether any was removed.
+func withoutQueryParams(raw string, drop func(name string) bool) (string, bool) {
+	if raw == "" {
+		return raw, false
+	}
+	var kept []string
+	removed := false
+	for piece := range strings.SplitSeq(raw, "&") {
+		name, _, _ := strings.Cut(piece, "=")
+		if decoded, err := url.QueryUnescape(name); err == nil {
+			name = decoded
+		}
+		if drop(name) {
+			removed = true
+			continue
+		}
+		kept = append(kept, piece)
+	}
+	if !removed {
+		return raw, false
+	}
+	return strings.Join(kept, "&"), true
 }
 
 type headerValue struct{ name, value string }
