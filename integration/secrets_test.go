@@ -125,7 +125,9 @@ func TestNoSecretInLogsMetricsOrAnswers(t *testing.T) {
 		}
 		return e
 	}
-	get := func(path string, h http.Header) *http.Request { return newRequest(t, http.MethodGet, base+path, h, nil) }
+	get := func(path string, h http.Header) *http.Request {
+		return newRequest(t, http.MethodGet, base+path, h, nil)
+	}
 
 	t.Run("allowed", func(t *testing.T) {
 		try(t, get("/orders/1", bearer(access)), 200)
