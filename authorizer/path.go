@@ -11,7 +11,10 @@ import (
 // because the policy and the upstream must never disagree about which resource is asked for:
 //
 //   - dot segments (`/public/../admin`, also encoded as `%2e%2e`): servers that resolve them would
-//     serve a path the policy never saw;
+//     serve a path the policy never saw; so are dot segments with path parameters (`/public/..;/admin`,
+//     `..;x=1`), which Tomcat, Jetty and the Java frameworks on them resolve as `..`;
+//   - percent-encoded dots, slashes and backslashes that remain after decoding (`%252e%252e`,
+//     `%252f`): a server or framework that decodes twice reads them as `..` and `/`;
 //   - empty segments (`//admin`): some servers merge slashes, some do not;
 //   - encoded slashes or backslashes inside a segment (`%2F`, `%5C`, `\`): the decoded path and the
 //     raw path have different segments;
@@ -34,9 +37,13 @@ func DecisionPath(r *http.Request) (string, error) {
 		}
 	}
 	for seg := range strings.SplitSeq(p[1:], "/") {
-		if seg == "." || seg == ".." {
+		// A path parameter does not hide a dot segment: "..;x" is ".." to servlet containers.
+		if name, _, _ := strings.Cut(seg, ";"); name == "." || name == ".." {
 			return "", fmt.Errorf("%w: dot segment", ErrBadPath)
 		}
+	}
+	if containsFold(p, "%2e") || containsFold(p, "%2f") || containsFold(p, "%5c") {
+		return "", fmt.Errorf("%w: a dot, slash or backslash encoded twice", ErrBadPath)
 	}
 	// A trailing slash is a path of its own, not an ambiguity; an empty segment inside is.
 	if strings.Contains(p, "//") {

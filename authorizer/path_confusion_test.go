@@ -1,0 +1,48 @@
+package authorizer
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"testing"
+)
+
+// Paths that servlet containers and double-decoding servers read as another path than the one
+// decoded once: each is refused, while its harmless look-alikes pass.
+func TestDecisionPathServerQuirks(t *testing.T) {
+	cases := []struct {
+		name, target string
+		want         string // "" when refused
+	}{
+		{"dot-dot with a path parameter (Tomcat, Jetty)", "/public/..;/admin", ""},
+		{"dot-dot with a valued path parameter", "/public/..;jsessionid=x/admin", ""},
+		{"dot with a path parameter", "/public/.;x/admin", ""},
+		{"dot-dot with an encoded semicolon", "/public/%2e%2e%3b/admin", ""},
+		{"double-encoded dot-dot", "/public/%252e%252e/admin", ""},
+		{"double-encoded dot-dot, upper case", "/public/%252E%252E/admin", ""},
+		{"double-encoded slash", "/public%252fadmin", ""},
+		{"double-encoded backslash", "/public%255cadmin", ""},
+		{"a path parameter on a name", "/orders;v=2/42", "/orders;v=2/42"},
+		{"dots and a parameter in a name", "/a..;b/c", "/a..;b/c"},
+		{"three dots with a parameter", "/...;x", "/...;x"},
+		{"an encoded percent before other hex", "/100%2541", "/100%41"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			u, err := url.ParseRequestURI(tc.target)
+			if err != nil {
+				t.Fatalf("parse %q: %v", tc.target, err)
+			}
+			got, err := DecisionPath(&http.Request{URL: u})
+			if tc.want == "" {
+				if !errors.Is(err, ErrBadPath) {
+					t.Errorf("DecisionPath(%q) = %q, %v; want ErrBadPath", tc.target, got, err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Errorf("DecisionPath(%q) = %q, %v; want %q", tc.target, got, err, tc.want)
+			}
+		})
+	}
+}
