@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -170,6 +171,8 @@ type gate struct {
 	releases  []func()
 	// tokenQuery is the query parameter that may carry the bearer token, removed before forwarding.
 	tokenQuery string
+	// rewriteWarned is set once a rewrite after the decision was logged.
+	rewriteWarned atomic.Bool
 }
 
 // provision builds the authorizer of c. On error, whatever was acquired is released.

@@ -85,7 +85,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		h.gate.logDeny(r, d)
 	}
 	h.gate.forward(r, d, assertion)
-	return next.ServeHTTP(w, r)
+	err := next.ServeHTTP(w, r)
+	h.gate.checkForwardedPath(r, d)
+	return err
 }
 
 // isPreflight reports whether r is a CORS preflight request, which browsers send without credentials.
