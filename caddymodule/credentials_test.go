@@ -111,3 +111,55 @@ func TestTokenQueryIsNotForwarded(t *testing.T) {
 		t.Errorf("the upstream got %s, want the query without the token, as sent: /ws?room=1&x=%%2F", got[0])
 	}
 }
+
+// Session tokens that are not base64url, or that decode to fewer bytes than a sealed session, are
+// refused like any unknown credential, in the header and in a presigned URL (where %0D and %0A decode
+// to characters a base64 decoder skips).
+func TestMalformedSessionTokens(t *testing.T) {
+	echo := newEcho(t)
+	base, accessLog := runCaddy(t, `	cognito_authorizer {
+		identity_pool `+testPoolID+`
+	}
+	reverse_proxy `+echo.URL)
+	guest := mintCredentials(t, filepath.Dir(accessLog), false)
+	tokens := []struct{ name, token string }{
+		{"carriage returns", strings.Repeat("\r", 200)},
+		{"line feeds", strings.Repeat("\n", 200)},
+		{"a few bytes among line feeds", "AQ" + strings.Repeat("\n", 200)},
+		{"a header's worth among carriage returns", "AQAAAAAAAAAAAAAAAAAAAAA" + strings.Repeat("\r", 200)},
+		{"not base64url", strings.Repeat("*", 200)},
+		// The version and key id of a genuine token (key ids are public: the JWKS lists them), a few
+		// bytes, then carriage returns: fewer bytes than a header and a nonce.
+		{"a genuine key id among carriage returns", guest.SessionToken[:12] + "AAAAAAAA" + strings.Repeat("\r", 200)},
+	}
+	for _, tt := range tokens {
+		t.Run(tt.name, func(t *testing.T) {
+			creds := guest
+			creds.SessionToken = tt.token
+			req, err := http.NewRequest(http.MethodGet, base+"/orders", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q := req.URL.Query()
+			q.Set("X-Amz-Expires", "60")
+			req.URL.RawQuery = q.Encode()
+			signed, _, err := v4.NewSigner().PresignHTTP(context.Background(), creds, req,
+				"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "execute-api", "eu-west-1", time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			presigned, err := http.NewRequest(http.MethodGet, signed, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := (&http.Client{Timeout: 10 * time.Second}).Do(presigned)
+			if err != nil {
+				t.Fatalf("the gateway dropped the connection: %v", err)
+			}
+			res.Body.Close()
+			if res.StatusCode != 403 || res.Header.Get("X-Amzn-ErrorType") != "UnrecognizedClientException" {
+				t.Errorf("status %d %q, want 403 UnrecognizedClientException", res.StatusCode, res.Header.Get("X-Amzn-ErrorType"))
+			}
+		})
+	}
+}

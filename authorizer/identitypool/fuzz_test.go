@@ -177,6 +177,8 @@ func FuzzOpenSessionToken(f *testing.F) {
 	raw, _ := base64.RawURLEncoding.DecodeString(token)
 	for _, seed := range []string{
 		token, foreignToken, token[:len(token)-1], token + "A", strings.ToUpper(token),
+		// The version and key id of a real token, then characters a base64 decoder skips.
+		token[:12] + "AAAA" + strings.Repeat("\n", 150), token[:12] + strings.Repeat("\r\n", 80),
 		base64.RawURLEncoding.EncodeToString(append([]byte{2}, raw[1:]...)),
 		base64.RawURLEncoding.EncodeToString(append(append([]byte{}, raw[:1+keyIDSize]...), make([]byte, len(raw)-1-keyIDSize)...)),
 	} {

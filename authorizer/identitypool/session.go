@@ -156,7 +156,9 @@ func (k *KeyRing) OpenSessionToken(ctx context.Context, token string) (*Session,
 	defer k.tokenBufs.Put(bp)
 	buf := (*bp)[:base64.RawURLEncoding.DecodedLen(len(token))]
 	n, err := base64.RawURLEncoding.Decode(buf, []byte(token))
-	if err != nil {
+	if err != nil || n != len(buf) {
+		// A decoder skips CR and LF: a token with them decodes to fewer bytes than its length says,
+		// maybe fewer than a sealed session has, and is not one this package sealed.
 		return nil, fmt.Errorf("%w: not base64url", ErrMalformedSessionToken)
 	}
 	// The additional data (header and pool id) goes after the token, in the buffer's spare room.
