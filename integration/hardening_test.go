@@ -119,11 +119,16 @@ func signedRequest(t testing.TB, creds aws.Credentials, method, url, body string
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum := sha256.Sum256([]byte(body))
-	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), "execute-api", "us-east-1", time.Now()); err != nil {
+	if err := signWith(creds, req, body); err != nil {
 		t.Fatal(err)
 	}
 	return req
+}
+
+// signWith signs req, whose body is body, with creds (aws-sdk-go-v2's signer, execute-api, us-east-1).
+func signWith(creds aws.Credentials, req *http.Request, body string) error {
+	sum := sha256.Sum256([]byte(body))
+	return v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), "execute-api", "us-east-1", time.Now())
 }
 
 // presignedURL is url presigned with creds for method (X-Amz-Expires 300, body not signed: the
