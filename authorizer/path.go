@@ -34,6 +34,8 @@ func DecisionPath(r *http.Request) (string, error) {
 	for i := 0; i < len(p); i++ {
 		if c := p[i]; c < 0x20 || c == 0x7f || c == '\\' {
 			return "", fmt.Errorf("%w: control character or backslash", ErrBadPath)
+		} else if c == '%' && encodedTwice(p[i+1:]) {
+			return "", fmt.Errorf("%w: a dot, slash or backslash encoded twice", ErrBadPath)
 		}
 	}
 	for seg := range strings.SplitSeq(p[1:], "/") {
@@ -42,14 +44,21 @@ func DecisionPath(r *http.Request) (string, error) {
 			return "", fmt.Errorf("%w: dot segment", ErrBadPath)
 		}
 	}
-	if containsFold(p, "%2e") || containsFold(p, "%2f") || containsFold(p, "%5c") {
-		return "", fmt.Errorf("%w: a dot, slash or backslash encoded twice", ErrBadPath)
-	}
 	// A trailing slash is a path of its own, not an ambiguity; an empty segment inside is.
 	if strings.Contains(p, "//") {
 		return "", fmt.Errorf("%w: empty segment", ErrBadPath)
 	}
 	return p, nil
+}
+
+// encodedTwice reports whether s, which follows a '%' left in the decoded path, starts with the hex
+// code of a dot, a slash or a backslash (2e, 2f, 5c, in either case).
+func encodedTwice(s string) bool {
+	if len(s) < 2 {
+		return false
+	}
+	lo := s[1] | 0x20
+	return s[0] == '2' && (lo == 'e' || lo == 'f') || s[0] == '5' && lo == 'c'
 }
 
 // containsFold reports whether s contains the ASCII string sub, ignoring case, without allocating.

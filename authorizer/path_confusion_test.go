@@ -46,3 +46,14 @@ func TestDecisionPathServerQuirks(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkDecisionPath is the path check every request pays, on a typical API path.
+func BenchmarkDecisionPath(b *testing.B) {
+	r := &http.Request{URL: &url.URL{Path: "/tenants/t-42/orders/2026-03-14/items;v=2", RawPath: ""}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecisionPath(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
