@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
+	"github.com/caddy-cognito/caddy-cognito/authorizer"
 	"github.com/caddy-cognito/caddy-cognito/internal/testidp"
 )
 
@@ -161,5 +163,21 @@ func TestMalformedSessionTokens(t *testing.T) {
 				t.Errorf("status %d %q, want 403 UnrecognizedClientException", res.StatusCode, res.Header.Get("X-Amzn-ErrorType"))
 			}
 		})
+	}
+}
+
+// BenchmarkStripCredentials is what an allowed presigned request pays to have its signature and
+// session token removed from the query it forwards.
+func BenchmarkStripCredentials(b *testing.B) {
+	const query = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=ASIAQWERTYUIOPASDFGH%2F20260314%2Fus-east-1%2Fexecute-api%2Faws4_request" +
+		"&X-Amz-Date=20260314T150926Z&X-Amz-Expires=300&X-Amz-Security-Token=AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" +
+		"&X-Amz-SignedHeaders=host&page=2&X-Amz-Signature=c405ae42696c6541d87a94c09d4771f34396e7258dc1fa82d03343de9f8eeaa4"
+	g := &gate{}
+	d := &authorizer.Decision{Allow: true, Scheme: authorizer.SchemeSigV4}
+	r := &http.Request{Header: http.Header{}, URL: &url.URL{Path: "/orders"}}
+	b.ReportAllocs()
+	for b.Loop() {
+		r.URL.RawQuery, r.RequestURI = query, "/orders?"+query
+		g.stripCredentials(r, d)
 	}
 }
