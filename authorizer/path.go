@@ -40,6 +40,9 @@ func DecisionPath(r *http.Request) (string, error) {
 	}
 	for seg := range strings.SplitSeq(p[1:], "/") {
 		// A path parameter does not hide a dot segment: "..;x" is ".." to servlet containers.
+		if len(seg) == 0 || seg[0] != '.' {
+			continue
+		}
 		if name, _, _ := strings.Cut(seg, ";"); name == "." || name == ".." {
 			return "", fmt.Errorf("%w: dot segment", ErrBadPath)
 		}
