@@ -349,22 +349,19 @@ func (k *KeyRing) reload(ctx context.Context) error {
 	return nil
 }
 
-// refetch reloads from storage unless that was done less than RefetchInterval ago. It reports whether it
-// reloaded.
-func (k *KeyRing) refetch(ctx context.Context) bool {
+// refetch reloads from storage unless that was done less than RefetchInterval ago.
+func (k *KeyRing) refetch(ctx context.Context) {
 	if !k.reloadDue() {
-		return false
+		return
 	}
 	k.reloadMu.Lock()
 	defer k.reloadMu.Unlock()
 	if !k.reloadDue() {
-		return false
+		return
 	}
 	if err := k.reload(ctx); err != nil {
 		k.log.Warn("reloading identity pool keys", zap.String("key_ring", k.name), zap.Error(err))
-		return false
 	}
-	return true
 }
 
 func (k *KeyRing) load(ctx context.Context) (*storedKeyRing, error) {
@@ -532,9 +529,9 @@ func (k *KeyRing) generation(ctx context.Context, id keyID) *generation {
 	if g := k.set.Load().generations[id]; g != nil {
 		return g
 	}
-	if !k.refetch(ctx) {
-		return nil
-	}
+	// Look again whatever refetch did: a concurrent reload may have brought the generation and made this
+	// one's reload not due.
+	k.refetch(ctx)
 	return k.set.Load().generations[id]
 }
 

@@ -226,6 +226,32 @@ func TestKeyRingUnknownKeyRefetchIsRateLimited(t *testing.T) {
 	}
 }
 
+// TestKeyRingReloadEndingBeforeRefetch: a key id misses, another request's reload brings it before this
+// one asks for a reload, and that reload's rate limit forbids another. The generation it brought must be
+// found, not the stale miss.
+func TestKeyRingReloadEndingBeforeRefetch(t *testing.T) {
+	t.Parallel()
+	clock := newClock()
+	k, err := NewKeyRing(t.Context(), NewMemoryStorage(), testPoolID, KeyRingOptions{Now: clock.Now, RefetchInterval: 30 * time.Second})
+	must(t, err)
+	full := k.set.Load()
+	var id keyID
+	for id = range full.generations {
+		break
+	}
+	missing := *full
+	missing.generations = map[keyID]*generation{}
+	k.set.Store(&missing)
+	var once sync.Once
+	k.now = func() time.Time { // the rate-limit check: the other reload has ended by now
+		once.Do(func() { k.set.Store(full) })
+		return clock.Now()
+	}
+	if g := k.generation(t.Context(), id); g == nil {
+		t.Fatal("generation brought by a concurrent reload not found")
+	}
+}
+
 // TestKeyRingStorageOutage: rotation failing because storage is down keeps the current key sealing for a
 // second interval, then sealing fails rather than using a key past its retention guarantees.
 func TestKeyRingStorageOutage(t *testing.T) {

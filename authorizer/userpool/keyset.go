@@ -254,24 +254,24 @@ func (k *KeySet) key(ctx context.Context, kid string) (*verificationKey, error) 
 	if err == nil {
 		return key, nil
 	}
-	if k.refetch(ctx) {
-		key, err = k.lookup(kid)
-	}
-	return key, err
+	// Look again whatever refetch did: a fetch that ended between the lookup and the refetch (the first
+	// one at start, typically) rate-limits a new one but has the keys.
+	k.refetch(ctx)
+	return k.lookup(kid)
 }
 
 // refetch asks for a fetch and waits for it, unless the rate limit forbids one. Callers that come while
-// a fetch is pending or running share it. It reports whether a fetch ended while it waited.
-func (k *KeySet) refetch(ctx context.Context) bool {
+// a fetch is pending or running share it.
+func (k *KeySet) refetch(ctx context.Context) {
 	k.mu.Lock()
 	if k.closed {
 		k.mu.Unlock()
-		return false
+		return
 	}
 	if !k.requested && !k.fetching {
 		if !k.lastAttempt.IsZero() && k.now().Sub(k.lastAttempt) < k.cfg.MinRefetchInterval {
 			k.mu.Unlock()
-			return false
+			return
 		}
 		k.requested = true
 		select {
@@ -283,11 +283,9 @@ func (k *KeySet) refetch(ctx context.Context) bool {
 	k.mu.Unlock()
 	select {
 	case <-done:
-		return true
 	case <-ctx.Done():
 	case <-k.ctx.Done():
 	}
-	return false
 }
 
 // run fetches at once, then every MaxAge, on demand, and after failures with a backoff.

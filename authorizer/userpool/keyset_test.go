@@ -60,6 +60,33 @@ func TestUnknownKidRefetchIsRateLimited(t *testing.T) {
 	}
 }
 
+// TestFetchEndingBeforeRefetch is the race of the first requests at start: a request misses the key
+// because no fetch has ended yet, the start-up fetch ends before the request asks for one, and that
+// fetch's rate limit forbids another. The key it brought must be used, not the stale miss.
+func TestFetchEndingBeforeRefetch(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureConfig{keySet: KeySetConfig{MinRefetchInterval: time.Hour}})
+	kid := key("rsa1").kid
+	if _, err := f.keys.key(verifyCtx(t), kid); err != nil {
+		t.Fatalf("first fetch: %v", err)
+	}
+	f.clock.Add(-time.Hour) // undo the fixture's step past the rate limit: the fetch has just ended
+	hits := f.idp.hits.Load()
+	fetched := f.keys.snapshot.Load()
+	f.keys.snapshot.Store(nil) // the miss: as before the first fetch ended
+	var once sync.Once
+	f.keys.now = func() time.Time { // the rate-limit check: the fetch has ended by now
+		once.Do(func() { f.keys.snapshot.Store(fetched) })
+		return f.clock.Now()
+	}
+	if _, err := f.keys.key(verifyCtx(t), kid); err != nil {
+		t.Fatalf("key after a fetch ended during the miss: %v", err)
+	}
+	if got := f.idp.hits.Load(); got != hits {
+		t.Errorf("%d JWKS requests, want %d (the rate limit holds)", got, hits)
+	}
+}
+
 // TestUnknownKidBurst sends 100 concurrent requests with unknown kids: the JWKS is fetched once for all
 // of them, both when the kid stays unknown and when it is a newly rotated key.
 func TestUnknownKidBurst(t *testing.T) {
