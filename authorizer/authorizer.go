@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
-	"github.com/caddy-cognito/caddy-cognito/authorizer/identitypool"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/policy"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/sigv4"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/userpool"
@@ -265,27 +264,6 @@ func (a *Authorizer) signed(path string, r, sent *http.Request) *Decision {
 	}
 	d.Allow, d.Identity = true, res.Credential.Identity
 	return d
-}
-
-// SessionCredentials resolves the access keys of SigV4 requests through the session tokens an identity
-// pool issued: the token is opened with the pool's key ring, and the access key id it seals must be
-// the one that signed. Identity-pool credentials always carry a session token.
-func SessionCredentials(keys *identitypool.KeyRing) sigv4.CredentialSource {
-	return func(ctx context.Context, accessKeyID, sessionToken string) (*sigv4.Credential, error) {
-		if sessionToken == "" {
-			return nil, fmt.Errorf("%w: no session token (identity-pool credentials always have one)", sigv4.ErrUnknownCredential)
-		}
-		s, err := keys.OpenSessionToken(ctx, sessionToken)
-		switch {
-		case errors.Is(err, identitypool.ErrExpiredSessionToken):
-			return nil, fmt.Errorf("%w: %w", sigv4.ErrExpiredCredential, err)
-		case err != nil:
-			return nil, fmt.Errorf("%w: %w", sigv4.ErrUnknownCredential, err)
-		case s.AccessKeyID != accessKeyID:
-			return nil, fmt.Errorf("%w: access key %s is not the one its session token was issued with", sigv4.ErrUnknownCredential, accessKeyID)
-		}
-		return &sigv4.Credential{SecretAccessKey: s.SecretAccessKey, Expires: s.Expires, Identity: s.Identity()}, nil
-	}
 }
 
 func (a *Authorizer) bearer(ctx context.Context, path, token string) *Decision {

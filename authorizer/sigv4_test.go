@@ -93,6 +93,20 @@ func TestAuthorizeSigV4(t *testing.T) {
 			t.Errorf("upstream body = %q", body)
 		}
 	})
+	t.Run("one identity per set of credentials, refused once they expire", func(t *testing.T) {
+		short := poolCredentials(t, keys, "ASIAAAAAAAAAAAAAAAA7", clock.Add(time.Minute))
+		first := withTokens.Authorize(context.Background(), Request{HTTP: signedRequest(t, short, "GET", "/a", "")})
+		second := withTokens.Authorize(context.Background(), Request{HTTP: signedRequest(t, short, "GET", "/b", "")})
+		if !first.Allow || !second.Allow || first.Identity != second.Identity {
+			t.Fatalf("two requests of one credential: allow %v/%v, same identity %v", first.Allow, second.Allow, first.Identity == second.Identity)
+		}
+		clock = clock.Add(2 * time.Minute)
+		defer func() { clock = clock.Add(-2 * time.Minute) }()
+		d := withTokens.Authorize(context.Background(), Request{HTTP: signedRequest(t, short, "GET", "/c", "")})
+		if d.Allow || d.Code != "ExpiredTokenException" {
+			t.Fatalf("remembered credential after its expiry: allow=%v code=%q", d.Allow, d.Code)
+		}
+	})
 	t.Run("checked against the request as sent, decided on the rewritten path", func(t *testing.T) {
 		sent := signedRequest(t, creds, "GET", "/api/orders", "")
 		r := sent.Clone(context.Background())
