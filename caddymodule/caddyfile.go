@@ -59,6 +59,7 @@ func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //		clock_skew <duration>
 //		token_query <name>
 //		token_cookie <name>
+//		context_header on|off
 //		cors <origin>... {
 //			headers <name>...
 //			max_age <duration>
@@ -140,6 +141,15 @@ func (c *Config) unmarshalBlock(d *caddyfile.Dispenser) error {
 			} else {
 				c.TokenCookie = v
 			}
+		case "context_header":
+			if err := once(name); err != nil {
+				return err
+			}
+			var v string
+			if !d.AllArgs(&v) || (v != "on" && v != "off") {
+				return d.Err("context_header takes one argument: on or off")
+			}
+			c.NoContextHeader = v == "off"
 		case "cors":
 			if err := once(name); err != nil {
 				return err

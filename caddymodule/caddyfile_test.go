@@ -127,6 +127,7 @@ func TestCaddyfileErrors(t *testing.T) {
 		{"assertion ttl too long", block("assertion {\nttl 2h\n}"), "between 1s and 1h"},
 		{"assertion twice", block("assertion\nassertion"), "assertion given twice"},
 		{"cors without an origin", block("cors"), "at least one origin"},
+		{"context_header maybe", block("context_header maybe"), "context_header takes one argument: on or off"},
 		{"cors with a path", block("cors https://app.example.com/login"), "is not an origin"},
 		{"cors with a bad header", block("cors * {\nheaders \"a b\"\n}"), "is not a header name"},
 		{"groups without a group", block("groups"), "groups needs at least one argument"},

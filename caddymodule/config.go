@@ -53,6 +53,12 @@ type Config struct {
 	// request, and serves its keys.
 	Assertion *Assertion `json:"assertion,omitempty"`
 
+	// NoContextHeader leaves X-Cognito-Context out of what the upstream receives (the other X-Cognito-*
+	// headers stay). The context repeats every claim of the caller's token, about 1 KB that every
+	// proxied request carries, logs and parses: leave it out when the upstream does not read it.
+	// Default: sent.
+	NoContextHeader bool `json:"no_context_header,omitempty"`
+
 	// CORS lets browser pages of other origins call the API: preflights are answered by the handler,
 	// and responses (refusals included) carry the CORS headers for the allowed origins.
 	CORS *CORS `json:"cors,omitempty"`
@@ -167,6 +173,7 @@ type gate struct {
 	authz     *authorizer.Authorizer
 	assertion *assertionSigner
 	cors      *corsPolicy
+	noContext bool
 	logger    *zap.Logger
 	releases  []func()
 	// tokenQuery is the query parameter that may carry the bearer token, removed before forwarding.
@@ -283,6 +290,7 @@ func (g *gate) build(ctx caddy.Context, c *Config) (err error) {
 	}
 	g.authz = authorizer.New(cfg)
 	g.cors = newCORSPolicy(c.CORS)
+	g.noContext = c.NoContextHeader
 	if c.Assertion != nil {
 		if g.assertion, err = newAssertionSigner(ctx, c.Assertion); err != nil {
 			return err

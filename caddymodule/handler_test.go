@@ -190,6 +190,16 @@ func TestKeysUnavailableIs503(t *testing.T) {
 	}
 }
 
+func TestContextHeaderOff(t *testing.T) {
+	idp := testidp.New(t)
+	echo := newEcho(t)
+	base, _ := runCaddy(t, site(idp, echo.URL, "		context_header off"))
+	h := do(t, "GET", base+"/x", map[string]string{"Authorization": "Bearer " + idp.AccessToken(t, nil), "X-Cognito-Context": "spoofed"}).echoed(t).Header
+	if h["X-Cognito-Context"] != nil || len(h["X-Cognito-Sub"]) != 1 {
+		t.Errorf("context_header off: X-Cognito-Context %q, X-Cognito-Sub %q", h["X-Cognito-Context"], h["X-Cognito-Sub"])
+	}
+}
+
 func TestAllowAnonymous(t *testing.T) {
 	idp := testidp.New(t)
 	echo := newEcho(t)

@@ -75,6 +75,9 @@ func (g *gate) forward(r *http.Request, d *authorizer.Decision, assertion string
 		r.Header[name] = []string{value}
 	}
 	for _, hv := range upstreamHeaders(id) {
+		if g.noContext && hv.name == headerContext {
+			continue
+		}
 		r.Header[hv.name] = []string{hv.value}
 	}
 	if d.Shadow {
