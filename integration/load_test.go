@@ -120,7 +120,22 @@ func TestLoadLuaScriptsSendWhatTheyClaim(t *testing.T) {
 			if got := e.Header.Get("Authorization"); got != "Bearer "+token {
 				t.Errorf("upstream saw Authorization %q, want the bearer token from ACCESS_TOKEN", got)
 			}
+			if !strings.HasPrefix(e.Path, "/items/") {
+				t.Errorf("upstream saw path %q, want /items/<n>", e.Path)
+			}
 		}},
+		{"sigv4-post-1k.lua", func(t *testing.T, e echoedRequest) {
+			if e.Method != "POST" || len(e.Body) != 1024 || !strings.HasPrefix(e.Path, "/items/") ||
+				e.Header.Get("Authorization") != "AWS4-HMAC-SHA256 signed-by-presign" || e.Header.Get("X-Amz-Date") != "20260101T000000Z" {
+				t.Errorf("upstream saw %s %s with a %d-byte body and headers %v, want the signed POSTs of SIGNED_REQUESTS",
+					e.Method, e.Path, len(e.Body), e.Header)
+			}
+		}},
+	}
+	signed := filepath.Join(t.TempDir(), "signed.txt")
+	if err := os.WriteFile(signed, []byte("/items/1\tAuthorization=AWS4-HMAC-SHA256 signed-by-presign\tX-Amz-Date=20260101T000000Z\n"+
+		"/items/2\tAuthorization=AWS4-HMAC-SHA256 signed-by-presign\tX-Amz-Date=20260101T000000Z\n"), 0o600); err != nil {
+		t.Fatal(err)
 	}
 	used := map[string]bool{}
 	for _, v := range readLoadVariants(t) {
@@ -130,7 +145,7 @@ func TestLoadLuaScriptsSendWhatTheyClaim(t *testing.T) {
 		t.Run(tt.script, func(t *testing.T) {
 			t.Parallel()
 			up := startUpstream(t)
-			env := childEnv([]string{"ACCESS_TOKEN="}, "ACCESS_TOKEN="+token)
+			env := childEnv([]string{"ACCESS_TOKEN=", "SIGNED_REQUESTS="}, "ACCESS_TOKEN="+token, "SIGNED_REQUESTS="+signed)
 			runClient(t, t.TempDir(), env, "", harness.wrk, "-t1", "-c1", "-d1s",
 				"-s", filepath.Join(harness.root, "integration", "load", "variants", tt.script), up.URL+"/").ok(t)
 			received := up.Received()

@@ -131,13 +131,30 @@ for name in "${names[@]}"; do
 	wait_http "${url[$name]}" "$dir/log" $!
 done
 
+# The signer of the SigV4 variants' requests.
+if grep -q SIGNED_REQUESTS "$here/variants/"*.lua && [[ " ${names[*]} " == *" sigv4"* ]]; then
+	(cd "$root" && go build -o "$work/presign" ./integration/load/presign)
+fi
+
+# sign NAME: for a variant whose Lua script reads SIGNED_REQUESTS, signs its requests again (signatures
+# are valid for 5 minutes) with guest credentials of the identity pool the variant serves.
+sign() {
+	local name=$1
+	[ "${lua[$name]}" != - ] && grep -q SIGNED_REQUESTS "$here/variants/${lua[$name]}" || return 0
+	local pool
+	pool=$(grep -oE 'cognito_identity_pool /identity\* [a-z0-9-]+:[0-9a-f-]+' "$here/variants/${caddyfile[$name]}" | awk '{ print $3 }')
+	"$work/presign" -identity "${url[$name]}identity" -pool "$pool" -api "${url[$name]%/}" \
+		-out "$work/caddy-$name/signed.txt" || die "variant $name: could not sign its requests"
+}
+
 # measure NAME DURATION: runs wrk against the variant and prints its requests/s, or fails when any
 # response was not 2xx/3xx or a socket failed (a fast 401 is no throughput).
 measure() {
 	local name=$1 script=()
 	[ "${lua[$name]}" = - ] || script=(-s "$here/variants/${lua[$name]}")
+	sign "$name"
 	local out
-	out=$(wrk -t "$THREADS" -c "$CONNECTIONS" -d "$2" "${script[@]}" "${url[$name]}")
+	out=$(SIGNED_REQUESTS=$work/caddy-$name/signed.txt wrk -t "$THREADS" -c "$CONNECTIONS" -d "$2" "${script[@]}" "${url[$name]}")
 	if grep -qE 'Non-2xx or 3xx responses|Socket errors' <<<"$out"; then
 		echo "$out" >&2
 		tail -n 20 "$work/caddy-$name/log" >&2
