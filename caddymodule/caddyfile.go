@@ -81,14 +81,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 
 // unmarshalBlock reads the subdirectives shared by the handler and the authentication provider.
 func (c *Config) unmarshalBlock(d *caddyfile.Dispenser) error {
-	seen := map[string]bool{}
-	once := func(name string) error {
-		if seen[name] {
-			return d.Errf("%s given twice", name)
-		}
-		seen[name] = true
-		return nil
-	}
+	once := onlyOnce(d)
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		name := d.Val()
 		switch name {
@@ -240,6 +233,18 @@ func (c *Config) unmarshalBlock(d *caddyfile.Dispenser) error {
 		}
 	}
 	return nil
+}
+
+// onlyOnce returns a check that refuses a subdirective given twice in one block.
+func onlyOnce(d *caddyfile.Dispenser) func(name string) error {
+	seen := map[string]bool{}
+	return func(name string) error {
+		if seen[name] {
+			return d.Errf("%s given twice", name)
+		}
+		seen[name] = true
+		return nil
+	}
 }
 
 func unmarshalUserPool(d *caddyfile.Dispenser) (UserPool, error) {

@@ -73,14 +73,7 @@ func (h *IdentityPoolEndpoint) UnmarshalCaddyfile(d *caddyfile.Dispenser) error 
 	if !d.AllArgs(&h.IdentityPoolID) {
 		return d.Err("cognito_identity_pool needs exactly one argument: the identity pool id, e.g. us-east-1:1cf667a2-49a6-454b-9e45-23199d2c39c4")
 	}
-	seen := map[string]bool{}
-	once := func(name string) error {
-		if seen[name] {
-			return d.Errf("%s given twice", name)
-		}
-		seen[name] = true
-		return nil
-	}
+	once := onlyOnce(d)
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		name := d.Val()
 		switch name {
