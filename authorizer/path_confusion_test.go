@@ -1,7 +1,6 @@
 package authorizer
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
 	"testing"
@@ -29,20 +28,7 @@ func TestDecisionPathServerQuirks(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			u, err := url.ParseRequestURI(tc.target)
-			if err != nil {
-				t.Fatalf("parse %q: %v", tc.target, err)
-			}
-			got, err := DecisionPath(&http.Request{URL: u})
-			if tc.want == "" {
-				if !errors.Is(err, ErrBadPath) {
-					t.Errorf("DecisionPath(%q) = %q, %v; want ErrBadPath", tc.target, got, err)
-				}
-				return
-			}
-			if err != nil || got != tc.want {
-				t.Errorf("DecisionPath(%q) = %q, %v; want %q", tc.target, got, err, tc.want)
-			}
+			checkDecisionPath(t, tc.target, tc.want)
 		})
 	}
 }

@@ -37,20 +37,7 @@ func TestDecisionPath(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.target, func(t *testing.T) {
-			u, err := url.ParseRequestURI(tc.target)
-			if err != nil {
-				t.Fatalf("parse %q: %v", tc.target, err)
-			}
-			got, err := DecisionPath(&http.Request{URL: u})
-			if tc.want == "" {
-				if !errors.Is(err, ErrBadPath) {
-					t.Errorf("DecisionPath(%q) = %q, %v; want ErrBadPath", tc.target, got, err)
-				}
-				return
-			}
-			if err != nil || got != tc.want {
-				t.Errorf("DecisionPath(%q) = %q, %v; want %q", tc.target, got, err, tc.want)
-			}
+			checkDecisionPath(t, tc.target, tc.want)
 		})
 	}
 }
@@ -58,5 +45,25 @@ func TestDecisionPath(t *testing.T) {
 func TestDecisionPathRefusesAsteriskForm(t *testing.T) {
 	if _, err := DecisionPath(&http.Request{URL: &url.URL{Path: "*"}}); !errors.Is(err, ErrBadPath) {
 		t.Errorf("OPTIONS * form: err = %v, want ErrBadPath", err)
+	}
+}
+
+// checkDecisionPath checks DecisionPath on the request target: want is the path the policy decides on,
+// or "" for a path refused with ErrBadPath.
+func checkDecisionPath(t *testing.T, target, want string) {
+	t.Helper()
+	u, err := url.ParseRequestURI(target)
+	if err != nil {
+		t.Fatalf("parse %q: %v", target, err)
+	}
+	got, err := DecisionPath(&http.Request{URL: u})
+	if want == "" {
+		if !errors.Is(err, ErrBadPath) {
+			t.Errorf("DecisionPath(%q) = %q, %v; want ErrBadPath", target, got, err)
+		}
+		return
+	}
+	if err != nil || got != want {
+		t.Errorf("DecisionPath(%q) = %q, %v; want %q", target, got, err, want)
 	}
 }
