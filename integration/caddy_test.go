@@ -97,29 +97,54 @@ type caddyServer struct {
 // options block of its own gets these added to it. It returns once the site accepts connections.
 func startCaddy(t *testing.T, caddyfile string) *caddyServer {
 	t.Helper()
-	bin := caddyBinary(t)
+	return launchCaddy(t, caddyLaunch{
+		bin: caddyBinary(t), caddyfile: caddyfile, name: "caddy",
+		drop: []string{"CADDY", "SITE=", "XDG_", "AWS_"},
+		env:  func(c *caddyServer, _ int) []string { return []string{"SITE=" + c.BaseURL} },
+		// A site on a fixed address of its own needs no wait beyond Caddy's start.
+		waitSite: strings.Contains(caddyfile, "{$SITE}"),
+	})
+}
+
+// caddyLaunch says what launchCaddy runs.
+type caddyLaunch struct {
+	bin, caddyfile string
+	// name names what is started in failures.
+	name string
+	// drop lists the variables (prefixes) of the test's environment the child does not inherit.
+	drop []string
+	// env returns the variables set in the child's environment, besides its XDG directories, once the
+	// server's ports are chosen.
+	env func(c *caddyServer, sitePort int) []string
+	// waitSite waits, beyond the configuration being served, for c.BaseURL to accept connections.
+	waitSite bool
+}
+
+// launchCaddy starts l.bin on l.caddyfile with the harness's global options (see startCaddy) on free
+// loopback ports, choosing others when it loses a race for them.
+func launchCaddy(t *testing.T, l caddyLaunch) *caddyServer {
+	t.Helper()
 	dir := t.TempDir()
 	for attempt := 1; ; attempt++ {
 		sitePort, adminPort := freePort(t), freePort(t)
 		c := &caddyServer{
 			BaseURL:  "http://127.0.0.1:" + strconv.Itoa(sitePort),
 			AdminURL: "http://127.0.0.1:" + strconv.Itoa(adminPort),
-			bin:      bin,
+			bin:      l.bin,
 			dir:      dir,
 			config:   filepath.Join(dir, "Caddyfile"),
 		}
-		c.env = childEnv([]string{"CADDY", "SITE=", "XDG_", "AWS_"},
-			"SITE="+c.BaseURL,
+		c.env = childEnv(l.drop, append(l.env(c, sitePort),
 			"XDG_CONFIG_HOME="+filepath.Join(dir, "config"),
 			"XDG_DATA_HOME="+filepath.Join(dir, "data"),
-		)
-		c.writeConfig(t, caddyfile, adminPort)
-		c.proc = startProcess(t, "caddy", dir, c.env, bin, "run", "--config", c.config, "--adapter", "caddyfile")
+		)...)
+		c.writeConfig(t, l.caddyfile, adminPort)
+		c.proc = startProcess(t, "caddy", dir, c.env, l.bin, "run", "--config", c.config, "--adapter", "caddyfile")
 		err := c.proc.waitFor("initial configuration served", 30*time.Second, func() error {
 			if !strings.Contains(c.proc.out.String(), "serving initial configuration") {
 				return fmt.Errorf("not yet")
 			}
-			if strings.Contains(caddyfile, "{$SITE}") {
+			if l.waitSite {
 				return dialable(strings.TrimPrefix(c.BaseURL, "http://"))
 			}
 			return nil
@@ -132,7 +157,7 @@ func startCaddy(t *testing.T, caddyfile string) *caddyServer {
 			continue
 		}
 		written, _ := os.ReadFile(c.config)
-		t.Fatalf("starting caddy: %v\nCaddyfile as written (its output follows):\n%s", err, numberLines(string(written)))
+		t.Fatalf("starting %s: %v\nCaddyfile as written (its output follows):\n%s", l.name, err, numberLines(string(written)))
 	}
 }
 

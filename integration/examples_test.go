@@ -204,40 +204,16 @@ func startExample(t *testing.T, bin, path string, env ...string) *caddyServer {
 	for _, v := range vars {
 		drop = append(drop, v+"=")
 	}
-	dir := t.TempDir()
-	for attempt := 1; ; attempt++ {
-		sitePort, adminPort := freePort(t), freePort(t)
-		c := &caddyServer{
-			BaseURL:  "http://127.0.0.1:" + strconv.Itoa(sitePort),
-			AdminURL: "http://127.0.0.1:" + strconv.Itoa(adminPort),
-			bin:      bin,
-			dir:      dir,
-			config:   filepath.Join(dir, "Caddyfile"),
-		}
-		c.env = childEnv(drop, append(env,
-			"EXAMPLE_DIR="+filepath.Dir(path),
-			"SITE="+c.BaseURL,
-			"PORT="+strconv.Itoa(sitePort),
-			"XDG_CONFIG_HOME="+filepath.Join(dir, "config"),
-			"XDG_DATA_HOME="+filepath.Join(dir, "data"),
-		)...)
-		c.writeConfig(t, caddyfile, adminPort)
-		c.proc = startProcess(t, "caddy", dir, c.env, bin, "run", "--config", c.config, "--adapter", "caddyfile")
-		err := c.proc.waitFor("site", 30*time.Second, func() error {
-			if !strings.Contains(c.proc.out.String(), "serving initial configuration") {
-				return errors.New("not yet")
-			}
-			return dialable(strings.TrimPrefix(c.BaseURL, "http://"))
-		})
-		if err == nil {
-			return c
-		}
-		c.proc.stop()
-		if attempt < 3 && lostPortRace(c.proc.out.String()) {
-			continue
-		}
-		t.Fatalf("starting caddy with %s: %v\nCaddyfile as written:\n%s", path, err, numberLines(caddyfile))
-	}
+	return launchCaddy(t, caddyLaunch{
+		bin: bin, caddyfile: caddyfile, name: "caddy with " + path, drop: drop, waitSite: true,
+		env: func(c *caddyServer, sitePort int) []string {
+			return append(slices.Clone(env),
+				"EXAMPLE_DIR="+filepath.Dir(path),
+				"SITE="+c.BaseURL,
+				"PORT="+strconv.Itoa(sitePort),
+			)
+		},
+	})
 }
 
 // exampleClient returns examples/clients/go built, once per run.
