@@ -171,6 +171,23 @@ func checkUpstream(t *testing.T, e echoedRequest, identityID string, want wantSe
 	}
 }
 
+// caller is who asks the identity pool for credentials, with the session it must get.
+type caller struct {
+	name   string
+	logins map[string]string
+	want   wantSession
+}
+
+// callers are the callers every client of the identity pool is tested with: a guest, and two users of
+// the pool whose groups map to different roles.
+func (s *identityPoolSite) callers() []caller {
+	return []caller{
+		{"guest", nil, wantSession{role: e2eGuestRole}},
+		{"alice, in group admins", map[string]string{s.provider: s.alice.ID}, wantSession{role: e2eAdminRole, sub: s.aliceSub, email: "alice@example.com"}},
+		{"bob, in group readers", map[string]string{s.provider: s.bob.ID}, wantSession{role: e2eUserRole, sub: s.bobSub, email: "bob@example.com"}},
+	}
+}
+
 func (s *identityPoolSite) sdkClient() *cognitoidentity.Client {
 	return cognitoidentity.New(cognitoidentity.Options{
 		Region:           "us-east-1",
@@ -199,16 +216,7 @@ func TestIdentityPoolWithGoSDK(t *testing.T) {
 		return *id.IdentityId, out
 	}
 	identities := map[string]string{}
-	tests := []struct {
-		name   string
-		logins map[string]string
-		want   wantSession
-	}{
-		{"guest", nil, wantSession{role: e2eGuestRole}},
-		{"alice, in group admins", map[string]string{s.provider: s.alice.ID}, wantSession{role: e2eAdminRole, sub: s.aliceSub, email: "alice@example.com"}},
-		{"bob, in group readers", map[string]string{s.provider: s.bob.ID}, wantSession{role: e2eUserRole, sub: s.bobSub, email: "bob@example.com"}},
-	}
-	for _, tt := range tests {
+	for _, tt := range s.callers() {
 		t.Run(tt.name, func(t *testing.T) {
 			id, out := credentials(t, tt.logins)
 			c := out.Credentials
@@ -340,16 +348,7 @@ func TestIdentityPoolWithAWSCLI(t *testing.T) {
 		return runAWS(t, nil, "cognito-identity", op, "--endpoint-url", s.endpoint, "--no-sign-request",
 			"--region", "us-east-1", "--output", "json", "--cli-input-json", input(t, in))
 	}
-	tests := []struct {
-		name   string
-		logins map[string]string
-		want   wantSession
-	}{
-		{"guest", nil, wantSession{role: e2eGuestRole}},
-		{"alice, in group admins", map[string]string{s.provider: s.alice.ID}, wantSession{role: e2eAdminRole, sub: s.aliceSub, email: "alice@example.com"}},
-		{"bob, in group readers", map[string]string{s.provider: s.bob.ID}, wantSession{role: e2eUserRole, sub: s.bobSub, email: "bob@example.com"}},
-	}
-	for _, tt := range tests {
+	for _, tt := range s.callers() {
 		t.Run(tt.name, func(t *testing.T) {
 			getID := map[string]any{"IdentityPoolId": e2ePoolID}
 			getCredentials := map[string]any{}
@@ -418,16 +417,7 @@ func TestIdentityPoolWithJSCredentialProvider(t *testing.T) {
 		spec, _ := json.Marshal(map[string]any{"endpoint": s.endpoint, "region": "us-east-1", "identityPoolId": e2ePoolID, "logins": logins})
 		return runNode(t, string(spec), "cognito-identity-credentials.js")
 	}
-	tests := []struct {
-		name   string
-		logins map[string]string
-		want   wantSession
-	}{
-		{"guest", nil, wantSession{role: e2eGuestRole}},
-		{"alice, in group admins", map[string]string{s.provider: s.alice.ID}, wantSession{role: e2eAdminRole, sub: s.aliceSub, email: "alice@example.com"}},
-		{"bob, in group readers", map[string]string{s.provider: s.bob.ID}, wantSession{role: e2eUserRole, sub: s.bobSub, email: "bob@example.com"}},
-	}
-	for _, tt := range tests {
+	for _, tt := range s.callers() {
 		t.Run(tt.name, func(t *testing.T) {
 			var c jsCredentials
 			if err := json.Unmarshal([]byte(run(t, tt.logins).ok(t)), &c); err != nil {
