@@ -22,6 +22,8 @@ func FuzzVerify(f *testing.F) {
 		b64json(map[string]any{"alg": "none"}) + "." + parts[1] + ".AA",
 		b64json(map[string]any{"alg": "RS256", "kid": key("rsa1").kid, "crit": []any{"b64"}}) + "." + parts[1] + "." + parts[2],
 		b64json(map[string]any{"alg": "RS256", "kid": key("rsa1").kid}) + "." + base64.RawURLEncoding.EncodeToString([]byte(`{"iss":"`+testIssuer+`","exp":1e400}`)) + "." + parts[2],
+		parts[0] + "." + parts[1] + "." + nonCanonicalSignature(parts[2]),
+		parts[0] + "=." + parts[1] + "." + parts[2],
 		"e30.e30.e30",
 		"\x00.\x00.\x00",
 	} {
@@ -47,4 +49,13 @@ func FuzzVerify(f *testing.F) {
 		}
 		t.Fatalf("error %v wraps no sentinel", err)
 	})
+}
+
+// nonCanonicalSignature is an RS256 signature with a padding bit of its last character set.
+func nonCanonicalSignature(sig string) string {
+	s, ok := nonCanonical(sig)
+	if !ok {
+		panic("an RS256 signature always has padding bits")
+	}
+	return s
 }

@@ -342,7 +342,48 @@ func splitCompact(token string) (header, payload string, err error) {
 	if header == "" || payload == "" || signature == "" {
 		return "", "", fmt.Errorf("%w: empty segment", ErrMalformed)
 	}
+	for _, seg := range [...]struct{ name, s string }{{"header", header}, {"payload", payload}, {"signature", signature}} {
+		if !canonicalBase64URL(seg.s) {
+			return "", "", fmt.Errorf("%w: the %s is not canonical base64url", ErrMalformed, seg.name)
+		}
+	}
 	return header, payload, nil
+}
+
+// canonicalBase64URL reports whether s, made of base64url characters without padding, is the one
+// encoding of its bytes: a length that leaves no lone character, and zero padding bits in the last
+// character. Decoders (Go's without Strict, jwx's) ignore those bits, so without this check each token
+// has other spellings that verify alike, which defeats anything keyed on the token's text (caches,
+// replay and revocation lists).
+func canonicalBase64URL(s string) bool {
+	var unused byte // the padding bits of the last character
+	switch len(s) % 4 {
+	case 0:
+		return true
+	case 1:
+		return false
+	case 2:
+		unused = 0x0f
+	case 3:
+		unused = 0x03
+	}
+	return base64URLValue(s[len(s)-1])&unused == 0
+}
+
+// base64URLValue is the 6-bit value of a base64url character (splitCompact has checked the alphabet).
+func base64URLValue(c byte) byte {
+	switch {
+	case 'A' <= c && c <= 'Z':
+		return c - 'A'
+	case 'a' <= c && c <= 'z':
+		return c - 'a' + 26
+	case '0' <= c && c <= '9':
+		return c - '0' + 52
+	case c == '-':
+		return 62
+	default: // '_'
+		return 63
+	}
 }
 
 func headerError(name string, err error) error {

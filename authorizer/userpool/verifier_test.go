@@ -351,7 +351,7 @@ func TestVerifyRefusesBadTokens(t *testing.T) {
 		}},
 		{name: "signature truncated", want: ErrSignature, token: func(f *fixture) string {
 			tok := rsa1.sign(nil, accessClaims(f.clock.Now()))
-			return tok[:len(tok)-40]
+			return tok[:len(tok)-42] // 300 characters: canonical base64url, 225 bytes
 		}},
 		{name: "signature dropped", want: ErrMalformed, token: func(f *fixture) string {
 			tok := rsa1.sign(nil, accessClaims(f.clock.Now()))
@@ -627,5 +627,60 @@ func TestVerifyWaitsNoLongerThanItsContext(t *testing.T) {
 	}
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("Verify took %v with a context of 100ms", d)
+	}
+}
+
+// nonCanonical returns seg with a padding bit of its last character set: another base64url string for the
+// same bytes, which lenient decoders (Go's without Strict, jwx's) accept. ok is false when seg has no
+// padding bits (a length that is a multiple of 4).
+func nonCanonical(seg string) (string, bool) {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	if len(seg)%4 < 2 {
+		return "", false
+	}
+	last := strings.IndexByte(alphabet, seg[len(seg)-1])
+	return seg[:len(seg)-1] + string(alphabet[last^1]), true
+}
+
+// TestVerifyRefusesNonCanonicalBase64 mutates the last character of each part of a validly signed token
+// into a different string that decodes to the same bytes: every one is refused as malformed, before any
+// key is looked up, with the part named in the reason.
+func TestVerifyRefusesNonCanonicalBase64(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureConfig{})
+	// A claim whose length leaves padding bits in the header and the payload (an RS256 signature, 256
+	// bytes, always has 4).
+	var token string
+	for pad := ""; ; pad += "x" {
+		token = key("rsa1").sign(map[string]any{"typ": "JWT" + pad}, with(accessClaims(f.clock.Now()), map[string]any{"pad": pad}))
+		parts := strings.Split(token, ".")
+		if len(parts[0])%4 >= 2 && len(parts[1])%4 >= 2 {
+			break
+		}
+	}
+	if _, err := f.verifier.Verify(verifyCtx(t), token); err != nil {
+		t.Fatalf("the canonical token: %v", err)
+	}
+	for i, part := range []string{"header", "payload", "signature"} {
+		t.Run(part, func(t *testing.T) {
+			parts := strings.Split(token, ".")
+			mutant, ok := nonCanonical(parts[i])
+			if !ok {
+				t.Fatalf("the %s has no padding bits", part)
+			}
+			same, err := base64.RawURLEncoding.DecodeString(mutant)
+			if orig, _ := base64.RawURLEncoding.DecodeString(parts[i]); err != nil || string(same) != string(orig) {
+				t.Fatalf("the mutant does not decode to the same bytes (%v): the test proves nothing", err)
+			}
+			parts[i] = mutant
+			hits := f.idp.hits.Load()
+			_, err = f.verifier.Verify(verifyCtx(t), strings.Join(parts, "."))
+			if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), part+" is not canonical base64url") {
+				t.Fatalf("Verify: %v, want ErrMalformed saying the %s is not canonical base64url", err, part)
+			}
+			if got := f.idp.hits.Load(); got != hits {
+				t.Errorf("%d JWKS requests for a malformed token", got-hits)
+			}
+		})
 	}
 }
