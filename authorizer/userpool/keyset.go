@@ -25,8 +25,12 @@ const (
 	DefaultMaxResponseBytes   = 512 << 10
 )
 
-// maxRetryInterval caps the backoff between failed fetches.
-const maxRetryInterval = 5 * time.Minute
+// The backoff between failed fetches: from firstRetryInterval, doubling up to maxRetryInterval (or MaxAge
+// if shorter), reset by a success.
+const (
+	firstRetryInterval = time.Second
+	maxRetryInterval   = 5 * time.Minute
+)
 
 // KeySetConfig says where a KeySet fetches its keys and how. Zero values take the defaults.
 type KeySetConfig struct {
@@ -47,8 +51,10 @@ type KeySetConfig struct {
 	// StaleWindow is how long known keys stay in use past MaxAge while refreshing fails (an outage of the
 	// issuer); after it, tokens of the issuer get ErrKeysUnavailable until a fetch succeeds. Default 6h.
 	StaleWindow time.Duration
-	// MinRefetchInterval is the least time between two fetches started on demand (a token with an unknown
-	// kid, or no usable keys) and the first delay of the backoff after a failed fetch; default 15s.
+	// MinRefetchInterval is how long an on-demand refetch (for a token with an unknown kid, or while no
+	// keys are usable) that did not find its kid holds back the next one; default 15s. Other fetches (the
+	// first, the hourly refresh, a refetch that found its kid) hold back nothing: a key published since
+	// is fetched on its first use.
 	MinRefetchInterval time.Duration
 	// MaxResponseBytes bounds the JWKS and discovery responses; default 512 KiB.
 	MaxResponseBytes int64
@@ -56,12 +62,15 @@ type KeySetConfig struct {
 	Algorithms []string
 	// Logger receives fetch failures and dropped keys; default: none.
 	Logger *zap.Logger
-	// Now is the clock of key lifetimes and of the refetch rate limit; default time.Now.
+	// Now is the clock of key lifetimes and of the refetch hold-back; default time.Now.
 	Now func() time.Time
 }
 
 // KeySet holds the public keys of one JWKS endpoint, fetched in the background when it is created and
-// refreshed every MaxAge; a token with an unknown kid triggers one deduplicated, rate-limited refetch.
+// refreshed every MaxAge, and retried after a failure from about a second on. A token with an unknown kid
+// triggers a refetch, shared by every request that waits for one; a refetch that does not find its kid
+// holds back the next for MinRefetchInterval, so a flood of invented kids costs the endpoint one request
+// per interval.
 // One KeySet is meant to be shared by every verifier that trusts its endpoint. It is safe for concurrent
 // use. Close stops it.
 type KeySet struct {
@@ -74,12 +83,12 @@ type KeySet struct {
 
 	snapshot atomic.Pointer[keySnapshot]
 
-	mu          sync.Mutex
-	round       chan struct{} // closed when the next (or running) fetch has finished
-	requested   bool          // a fetch was requested on demand and has not started yet
-	fetching    bool
-	lastAttempt time.Time // start of the last fetch, for the on-demand rate limit
-	closed      bool
+	mu        sync.Mutex
+	round     *round // the next fetch, or the running one
+	requested bool   // round was requested on demand and has not started yet
+	fetching  bool
+	heldUntil time.Time // no on-demand fetch before: a refetch did not find its kid
+	closed    bool
 
 	kick      chan struct{}
 	ctx       context.Context
@@ -91,6 +100,13 @@ type KeySet struct {
 	jwksURL      string
 	discoveredAt time.Time
 	lastFailed   bool
+}
+
+// round is one fetch, as those who wait for it see it.
+type round struct {
+	done     chan struct{} // closed when the fetch has ended
+	onDemand bool          // requested by a token the keys did not verify; set before the fetch starts
+	started  time.Time     // set when the fetch starts
 }
 
 // keySnapshot is the immutable result of one successful fetch.
@@ -140,7 +156,7 @@ func NewKeySet(cfg KeySetConfig) (*KeySet, error) {
 		client:  cfg.HTTPClient,
 		log:     cfg.Logger,
 		now:     cfg.Now,
-		round:   make(chan struct{}),
+		round:   &round{done: make(chan struct{})},
 		kick:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
 		jwksURL: cfg.JWKSURL,
@@ -247,45 +263,68 @@ func (k *KeySet) lookup(kid string) (*verificationKey, error) {
 	return nil, fmt.Errorf("%w: no key %s in %s", ErrUnknownKey, quote(kid), k.source)
 }
 
-// key returns the key kid, refetching once (deduplicated and rate-limited) when it is unknown or no
-// keys are usable.
+// key returns the key kid, refetching when it is unknown or no keys are usable.
 func (k *KeySet) key(ctx context.Context, kid string) (*verificationKey, error) {
 	key, err := k.lookup(kid)
 	if err == nil {
 		return key, nil
 	}
-	// Look again whatever refetch did: a fetch that ended between the lookup and the refetch (the first
-	// one at start, typically) rate-limits a new one but has the keys.
-	k.refetch(ctx)
+	return k.refetch(ctx, kid)
+}
+
+// refetch waits for a fetch that may bring kid: the running one or a pending one, or else a new one
+// unless a refetch that missed its kid holds it back. A round that was not asked for on demand (the
+// scheduled refresh) may have started before kid was published, so a miss after it asks for one.
+func (k *KeySet) refetch(ctx context.Context, kid string) (*verificationKey, error) {
+	for range 2 {
+		k.mu.Lock()
+		// Look again first: a fetch that ended since the caller's miss (the first one at start,
+		// typically) may have brought the key.
+		key, err := k.lookup(kid)
+		if err == nil || k.closed {
+			k.mu.Unlock()
+			return key, err
+		}
+		r := k.round
+		if !k.requested && !k.fetching {
+			if now := k.now(); now.Before(k.heldUntil) {
+				k.mu.Unlock()
+				return nil, fmt.Errorf("%w (refetching held back for %v after a refetch that missed its kid)",
+					err, k.heldUntil.Sub(now).Round(time.Second))
+			}
+			k.requested, r.onDemand = true, true
+			select {
+			case k.kick <- struct{}{}:
+			default:
+			}
+		}
+		k.mu.Unlock()
+		select {
+		case <-r.done:
+		case <-ctx.Done():
+			return k.lookup(kid)
+		case <-k.ctx.Done():
+			return k.lookup(kid)
+		}
+		if key, err = k.lookup(kid); err == nil || r.onDemand {
+			if err != nil {
+				k.holdBack(r)
+			}
+			return key, err
+		}
+	}
 	return k.lookup(kid)
 }
 
-// refetch asks for a fetch and waits for it, unless the rate limit forbids one. Callers that come while
-// a fetch is pending or running share it.
-func (k *KeySet) refetch(ctx context.Context) {
+// holdBack keeps on-demand fetches back for MinRefetchInterval from the start of r, a refetch that did
+// not find its kid.
+func (k *KeySet) holdBack(r *round) {
+	until := r.started.Add(k.cfg.MinRefetchInterval)
 	k.mu.Lock()
-	if k.closed {
-		k.mu.Unlock()
-		return
+	if until.After(k.heldUntil) {
+		k.heldUntil = until
 	}
-	if !k.requested && !k.fetching {
-		if !k.lastAttempt.IsZero() && k.now().Sub(k.lastAttempt) < k.cfg.MinRefetchInterval {
-			k.mu.Unlock()
-			return
-		}
-		k.requested = true
-		select {
-		case k.kick <- struct{}{}:
-		default:
-		}
-	}
-	done := k.round
 	k.mu.Unlock()
-	select {
-	case <-done:
-	case <-ctx.Done():
-	case <-k.ctx.Done():
-	}
 }
 
 // run fetches at once, then every MaxAge, on demand, and after failures with a backoff.
@@ -315,11 +354,11 @@ func (k *KeySet) run() {
 	}
 }
 
-// retryDelay is the backoff after the nth failure in a row: MinRefetchInterval doubling up to
-// min(MaxAge, 5m), with up to 20% jitter so that a fleet does not retry in step.
+// retryDelay is the backoff after the nth failure in a row: firstRetryInterval doubling up to
+// min(MaxAge, maxRetryInterval), with up to 20% jitter so that a fleet does not retry in step.
 func (k *KeySet) retryDelay(failures int) time.Duration {
-	limit := max(min(maxRetryInterval, k.cfg.MaxAge), k.cfg.MinRefetchInterval)
-	d := k.cfg.MinRefetchInterval
+	limit := min(maxRetryInterval, k.cfg.MaxAge)
+	d := firstRetryInterval
 	for i := 1; i < failures && d < limit; i++ {
 		d *= 2
 	}
@@ -335,10 +374,10 @@ func (k *KeySet) fetchRound() error {
 	case <-k.kick:
 	default:
 	}
-	done := k.round
+	r := k.round
+	r.started = k.now()
 	k.mu.Unlock()
 
-	started := k.now()
 	keys, err := k.fetch()
 	if err == nil {
 		fetched := k.now()
@@ -355,10 +394,9 @@ func (k *KeySet) fetchRound() error {
 
 	k.mu.Lock()
 	k.fetching = false
-	k.lastAttempt = started
-	k.round = make(chan struct{})
+	k.round = &round{done: make(chan struct{})}
 	k.mu.Unlock()
-	close(done)
+	close(r.done)
 	return err
 }
 

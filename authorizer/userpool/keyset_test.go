@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,29 +62,18 @@ func TestUnknownKidRefetchIsRateLimited(t *testing.T) {
 }
 
 // TestFetchEndingBeforeRefetch is the race of the first requests at start: a request misses the key
-// because no fetch has ended yet, the start-up fetch ends before the request asks for one, and that
-// fetch's rate limit forbids another. The key it brought must be used, not the stale miss.
+// because no fetch has ended yet, and the start-up fetch ends before the request asks for a refetch. The
+// key it brought is used, and no other fetch is made.
 func TestFetchEndingBeforeRefetch(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, fixtureConfig{keySet: KeySetConfig{MinRefetchInterval: time.Hour}})
-	kid := key("rsa1").kid
-	if _, err := f.keys.key(verifyCtx(t), kid); err != nil {
-		t.Fatalf("first fetch: %v", err)
+	f := newFixture(t, fixtureConfig{noWait: true})
+	waitFor(t, "the first fetch", f.keys.Ready)
+	// As key does after its lookup missed: the fetch has ended since.
+	if _, err := f.keys.refetch(verifyCtx(t), key("rsa1").kid); err != nil {
+		t.Fatalf("refetch after a fetch ended during the miss: %v", err)
 	}
-	f.clock.Add(-time.Hour) // undo the fixture's step past the rate limit: the fetch has just ended
-	hits := f.idp.hits.Load()
-	fetched := f.keys.snapshot.Load()
-	f.keys.snapshot.Store(nil) // the miss: as before the first fetch ended
-	var once sync.Once
-	f.keys.now = func() time.Time { // the rate-limit check: the fetch has ended by now
-		once.Do(func() { f.keys.snapshot.Store(fetched) })
-		return f.clock.Now()
-	}
-	if _, err := f.keys.key(verifyCtx(t), kid); err != nil {
-		t.Fatalf("key after a fetch ended during the miss: %v", err)
-	}
-	if got := f.idp.hits.Load(); got != hits {
-		t.Errorf("%d JWKS requests, want %d (the rate limit holds)", got, hits)
+	if got := f.idp.hits.Load(); got != 1 {
+		t.Errorf("%d JWKS requests, want 1", got)
 	}
 }
 
@@ -194,21 +184,17 @@ func TestJWKSDownAtStart(t *testing.T) {
 			t.Fatalf("once up: %v", err)
 		}
 	})
-	t.Run("recovered on demand by a request", func(t *testing.T) {
+	t.Run("recovered on demand by a request, without waiting for the retry", func(t *testing.T) {
 		t.Parallel()
 		f := newFixture(t, fixtureConfig{
 			noWait:   true,
-			keySet:   KeySetConfig{MinRefetchInterval: time.Hour}, // no background retry within the test
 			setupIDP: func(p *idp) { p.serveBody(http.StatusBadGateway, nil) },
 		})
-		waitFor(t, "the failure to be logged", func() bool { return logged(f.logs, "fetching signing keys failed", "502") })
+		waitFor(t, "the first request", func() bool { return f.idp.hits.Load() == 1 })
 		f.idp.serveKeys(key("rsa1"))
-		if _, err := f.verifier.Verify(verifyCtx(t), key("rsa1").sign(nil, accessClaims(f.clock.Now()))); !errors.Is(err, ErrKeysUnavailable) {
-			t.Fatalf("within the refetch interval: %v, want ErrKeysUnavailable", err)
-		}
-		f.clock.Add(time.Hour)
+		// A failed scheduled fetch holds back no refetch.
 		if _, err := f.verifier.Verify(verifyCtx(t), key("rsa1").sign(nil, accessClaims(f.clock.Now()))); err != nil {
-			t.Fatalf("after the refetch interval: %v", err)
+			t.Fatalf("once the JWKS is back: %v", err)
 		}
 		if got := f.idp.hits.Load(); got != 2 {
 			t.Errorf("%d JWKS requests, want 2", got)
@@ -400,9 +386,7 @@ func TestStaleWindow(t *testing.T) {
 	if _, err := f.verifier.Verify(verifyCtx(t), key("rsa2").withKid("unknown").sign(nil, accessClaims(f.clock.Now()))); !errors.Is(err, ErrUnknownKey) {
 		t.Fatalf("unknown kid during the outage: %v, want ErrUnknownKey", err)
 	}
-	if !logged(f.logs, "known keys stay in use", "503") {
-		t.Error("the failed refresh was not logged as a warning")
-	}
+	waitFor(t, "the failed refresh to be logged as a warning", func() bool { return logged(f.logs, "known keys stay in use", "503") })
 	if err := verify(); err != nil {
 		t.Fatalf("inside the stale window: %v", err)
 	}
@@ -410,9 +394,7 @@ func TestStaleWindow(t *testing.T) {
 	if err := verify(); !errors.Is(err, ErrKeysUnavailable) {
 		t.Fatalf("after the stale window: %v, want ErrKeysUnavailable", err)
 	}
-	if !logged(f.logs, "past their stale window", "503") {
-		t.Error("dropping the keys was not logged")
-	}
+	waitFor(t, "dropping the keys to be logged", func() bool { return logged(f.logs, "past their stale window", "503") })
 	f.idp.serveKeys(key("rsa1"))
 	f.clock.Add(time.Minute)
 	if err := verify(); err != nil {
@@ -631,5 +613,100 @@ func TestKeySetLogs(t *testing.T) {
 				t.Errorf("error shows the password: %v", err)
 			}
 		})
+	}
+}
+
+// TestNewKidRefetchedAfterAnyFetch: a token signed with a key published since the last fetch triggers a
+// refetch whatever that fetch was (the first one, or an on-demand one that found its key); only a refetch
+// that did not find its kid holds the next one back, for MinRefetchInterval.
+func TestNewKidRefetchedAfterAnyFetch(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureConfig{noWait: true}) // the default interval, and the clock stays put
+	waitFor(t, "the first fetch", f.keys.Ready)
+	verify := func(k *signingKey) error {
+		_, err := f.verifier.Verify(verifyCtx(t), k.sign(nil, accessClaims(f.clock.Now())))
+		return err
+	}
+	rotated1, rotated2, rotated3 := key("rsa2").withKid("rotated-1"), key("rsa2").withKid("rotated-2"), key("rsa2").withKid("rotated-3")
+	steps := []struct {
+		name     string
+		publish  []*signingKey
+		advance  time.Duration
+		signer   *signingKey
+		want     error
+		wantHits int64
+	}{
+		{"a key published just after the first fetch", []*signingKey{key("rsa1"), rotated1}, 0, rotated1, nil, 2},
+		{"another one just after that refetch found its key", []*signingKey{key("rsa1"), rotated1, rotated2}, 0, rotated2, nil, 3},
+		{"an unknown kid: refetched, not found", nil, 0, key("rsa2").withKid("never-published"), ErrUnknownKey, 4},
+		{"a key published within the interval after that miss waits", []*signingKey{key("rsa1"), rotated3}, DefaultMinRefetchInterval - time.Second, rotated3, ErrUnknownKey, 4},
+		{"and is fetched once the interval has passed", nil, time.Second, rotated3, nil, 5},
+	}
+	for _, s := range steps {
+		if s.publish != nil {
+			f.idp.serveKeys(s.publish...)
+		}
+		f.clock.Add(s.advance)
+		if err := verify(s.signer); !errors.Is(err, s.want) || (err == nil) != (s.want == nil) {
+			t.Fatalf("%s: Verify: %v, want %v", s.name, err, s.want)
+		}
+		if got := f.idp.hits.Load(); got != s.wantHits {
+			t.Fatalf("%s: %d JWKS requests, want %d", s.name, got, s.wantHits)
+		}
+	}
+}
+
+// TestFirstFetchRetriedWithinSeconds: a JWKS that is down for the first fetch (a pool that is its own OIDC
+// issuer, fetched before Caddy listens) is fetched again about a second later, not after
+// MinRefetchInterval.
+func TestFirstFetchRetriedWithinSeconds(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureConfig{noWait: true, setupIDP: func(p *idp) {
+		var first atomic.Bool
+		body := jwksOf(key("rsa1"))
+		p.handle(func(w http.ResponseWriter, _ *http.Request) {
+			if first.CompareAndSwap(false, true) {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return
+			}
+			w.Write(body)
+		})
+	}})
+	start := time.Now()
+	for !f.keys.Ready() {
+		if time.Since(start) > 3*time.Second {
+			t.Fatalf("no keys %v after a failed first fetch (%d requests)", time.Since(start), f.idp.hits.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if d := time.Since(start); d < 900*time.Millisecond {
+		t.Errorf("retried after %v, want about 1s", d)
+	}
+}
+
+func TestRetryDelay(t *testing.T) {
+	t.Parallel()
+	ks := &KeySet{cfg: KeySetConfig{MaxAge: time.Hour, MinRefetchInterval: 15 * time.Second}}
+	tests := []struct {
+		failures int
+		min, max time.Duration
+	}{
+		{1, time.Second, 1200 * time.Millisecond},
+		{2, 2 * time.Second, 2400 * time.Millisecond},
+		{3, 4 * time.Second, 4800 * time.Millisecond},
+		{9, 256 * time.Second, 300 * time.Second * 6 / 5},
+		{10, maxRetryInterval, maxRetryInterval * 6 / 5},
+		{1000, maxRetryInterval, maxRetryInterval * 6 / 5},
+	}
+	for _, tt := range tests {
+		for range 20 {
+			if d := ks.retryDelay(tt.failures); d < tt.min || d > tt.max {
+				t.Fatalf("after %d failures: %v, want %v..%v", tt.failures, d, tt.min, tt.max)
+			}
+		}
+	}
+	short := &KeySet{cfg: KeySetConfig{MaxAge: 3 * time.Second}}
+	if d := short.retryDelay(10); d < 3*time.Second || d > 3600*time.Millisecond {
+		t.Errorf("with a 3s maximum age: %v, want 3s..3.6s", d)
 	}
 }
