@@ -32,6 +32,10 @@ const (
 	maxRetryInterval   = 5 * time.Minute
 )
 
+// failureReportDelay is how long a failed fetch waits to be logged: a key set closed within it (by `caddy
+// validate`, or a configuration that fails to load) was never meant to serve, and its failure is no error.
+const failureReportDelay = time.Second
+
 // KeySetConfig says where a KeySet fetches its keys and how. Zero values take the defaults.
 type KeySetConfig struct {
 	// JWKSURL is the JWKS to fetch, e.g. CognitoJWKSURL(issuer). Exactly one of JWKSURL and Discovery is
@@ -327,26 +331,49 @@ func (k *KeySet) holdBack(r *round) {
 	k.mu.Unlock()
 }
 
-// run fetches at once, then every MaxAge, on demand, and after failures with a backoff.
+// run fetches at once, then every MaxAge, on demand, and after failures with a backoff. A failure is
+// logged failureReportDelay later, or when the next fetch starts if that is sooner, and not at all if the
+// key set is closed first.
 func (k *KeySet) run() {
 	defer close(k.done)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	report := time.NewTimer(0)
+	report.Stop()
+	defer report.Stop()
+	var failed error // not yet logged
 	failures := 0
 	for {
 		select {
 		case <-k.ctx.Done():
+			if failed != nil {
+				k.log.Debug("a failed fetch of signing keys was not reported: the key set was closed",
+					zap.String("source", k.source), zap.Error(failed))
+			}
 			return
+		case <-report.C:
+			k.logFailure(failed)
+			failed = nil
+			continue
 		case <-timer.C:
 		case <-k.kick:
 		}
 		if k.ctx.Err() != nil {
 			return
 		}
+		if failed != nil {
+			report.Stop()
+			k.logFailure(failed)
+			failed = nil
+		}
 		wait := k.cfg.MaxAge
 		if err := k.fetchRound(); err != nil {
 			failures++
 			wait = k.retryDelay(failures)
+			if k.ctx.Err() == nil {
+				failed = err
+				report.Reset(failureReportDelay)
+			}
 		} else {
 			failures = 0
 		}
@@ -387,8 +414,6 @@ func (k *KeySet) fetchRound() error {
 			usableUntil: fetched.Add(k.cfg.MaxAge + k.cfg.StaleWindow),
 		})
 		k.log.Debug("fetched signing keys", zap.String("jwks", redact(k.jwksURL)), zap.Int("keys", len(keys)))
-	} else if k.ctx.Err() == nil {
-		k.logFailure(err)
 	}
 	k.lastFailed = err != nil
 

@@ -710,3 +710,30 @@ func TestRetryDelay(t *testing.T) {
 		t.Errorf("with a 3s maximum age: %v, want 3s..3.6s", d)
 	}
 }
+
+// TestClosedSoonAfterAFailureLogsNothing is `caddy validate`: a key set created, its first fetch failing
+// at once (an issuer that is not up, or not reachable from where the configuration is checked), closed a
+// moment later. Nothing is logged at warning level or above; a failure that lasts is still logged.
+func TestClosedSoonAfterAFailureLogsNothing(t *testing.T) {
+	t.Parallel()
+	newSet := func() (*KeySet, *observer.ObservedLogs) {
+		core, logs := observer.New(zap.DebugLevel)
+		ks, err := NewKeySet(KeySetConfig{JWKSURL: "https://jwks.example.com/keys", Logger: zap.New(core),
+			HTTPClient: &http.Client{Transport: failingTransport{}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ks, logs
+	}
+	ks, logs := newSet()
+	time.Sleep(100 * time.Millisecond) // the fetch has failed
+	ks.Close()
+	for _, e := range logs.All() {
+		if e.Level >= zap.WarnLevel {
+			t.Errorf("logged at %v: %s %v", e.Level, e.Message, e.ContextMap())
+		}
+	}
+	ks, logs = newSet()
+	defer ks.Close()
+	waitFor(t, "a lasting failure to be logged", func() bool { return logged(logs, "fetching signing keys failed", "no network") })
+}
