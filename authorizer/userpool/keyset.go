@@ -277,8 +277,10 @@ func (k *KeySet) key(ctx context.Context, kid string) (*verificationKey, error) 
 }
 
 // refetch waits for a fetch that may bring kid: the running one or a pending one, or else a new one
-// unless a refetch that missed its kid holds it back. A round that was not asked for on demand (the
-// scheduled refresh) may have started before kid was published, so a miss after it asks for one.
+// unless a refetch that missed its kid holds it back. A fetch that was not asked for on demand (the
+// scheduled refresh) may have started before kid was published: if it brought keys but not kid, one
+// more is asked for. If it failed, the background retry is the next attempt; a request does not wait
+// for a second timeout.
 func (k *KeySet) refetch(ctx context.Context, kid string) (*verificationKey, error) {
 	for range 2 {
 		k.mu.Lock()
@@ -310,10 +312,11 @@ func (k *KeySet) refetch(ctx context.Context, kid string) (*verificationKey, err
 		case <-k.ctx.Done():
 			return k.lookup(kid)
 		}
-		if key, err = k.lookup(kid); err == nil || r.onDemand {
-			if err != nil {
-				k.holdBack(r)
-			}
+		key, err = k.lookup(kid)
+		if err != nil && r.onDemand {
+			k.holdBack(r)
+		}
+		if err == nil || r.onDemand || !errors.Is(err, ErrUnknownKey) {
 			return key, err
 		}
 	}
