@@ -279,8 +279,6 @@ func newFixture(t testing.TB, fc fixtureConfig) *fixture {
 	}
 	if !fc.noWait {
 		waitFor(t, "the first JWKS fetch", ks.Ready)
-		// Let the refetch rate limit allow the next fetch: tests count on one refetch per unknown kid.
-		f.clock.Add(ks.cfg.MinRefetchInterval)
 	}
 	return f
 }

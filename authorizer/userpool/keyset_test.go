@@ -170,7 +170,6 @@ func TestJWKSDownAtStart(t *testing.T) {
 		t.Parallel()
 		f := newFixture(t, fixtureConfig{
 			noWait:   true,
-			keySet:   KeySetConfig{MinRefetchInterval: 10 * time.Millisecond},
 			setupIDP: func(p *idp) { p.serveBody(http.StatusServiceUnavailable, []byte("down")) },
 		})
 		waitFor(t, "the failure to be logged", func() bool { return logged(f.logs, "fetching signing keys failed", "503") })
@@ -190,14 +189,34 @@ func TestJWKSDownAtStart(t *testing.T) {
 			noWait:   true,
 			setupIDP: func(p *idp) { p.serveBody(http.StatusBadGateway, nil) },
 		})
-		waitFor(t, "the first request", func() bool { return f.idp.hits.Load() == 1 })
+		waitFor(t, "the first fetch to end", func() bool {
+			f.keys.mu.Lock()
+			defer f.keys.mu.Unlock()
+			return f.idp.hits.Load() == 1 && !f.keys.fetching
+		})
 		f.idp.serveKeys(key("rsa1"))
-		// A failed scheduled fetch holds back no refetch.
+		// A failed scheduled fetch holds back no refetch: the request fetches, about a second before the
+		// background retry would.
 		if _, err := f.verifier.Verify(verifyCtx(t), key("rsa1").sign(nil, accessClaims(f.clock.Now()))); err != nil {
 			t.Fatalf("once the JWKS is back: %v", err)
 		}
 		if got := f.idp.hits.Load(); got != 2 {
 			t.Errorf("%d JWKS requests, want 2", got)
+		}
+	})
+	t.Run("hanging: a request waits for the first fetch's timeout, not for a second fetch", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t, fixtureConfig{
+			noWait:   true,
+			keySet:   KeySetConfig{Timeout: 200 * time.Millisecond},
+			setupIDP: func(p *idp) { p.handle(func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() }) },
+		})
+		waitFor(t, "the first request", func() bool { return f.idp.hits.Load() == 1 })
+		if _, err := f.verifier.Verify(verifyCtx(t), key("rsa1").sign(nil, accessClaims(f.clock.Now()))); !errors.Is(err, ErrKeysUnavailable) {
+			t.Fatalf("while hanging: %v, want ErrKeysUnavailable", err)
+		}
+		if got := f.idp.hits.Load(); got != 1 {
+			t.Errorf("%d JWKS requests before the answer, want 1 (the background retry comes later)", got)
 		}
 	})
 	t.Run("hanging: NewKeySet does not wait and requests give up with their context", func(t *testing.T) {
@@ -529,7 +548,7 @@ func TestCloseLeavesNoGoroutine(t *testing.T) {
 		cfg     KeySetConfig
 	}{
 		{"serving", nil, KeySetConfig{}},
-		{"retrying after failures", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(500) }, KeySetConfig{MinRefetchInterval: time.Millisecond}},
+		{"retrying after failures", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(500) }, KeySetConfig{}},
 		{"in a hanging fetch", hang, KeySetConfig{}},
 		{"discovering from a hanging issuer", hang, KeySetConfig{Discovery: "set below"}},
 	}
