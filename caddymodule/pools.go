@@ -37,7 +37,7 @@ func (g *gate) acquireTokenCache() (*userpool.TokenCache, error) {
 // sharedKeySet returns the process-wide KeySet for cfg, creating it on first use, and the function that
 // releases it. The authorizer and the identity pool both call it, so a JWKS they both trust is fetched
 // once. Its limits are the userpool defaults: a 5s timeout, a refresh every hour, a 6h stale window, a
-// refetch on an unknown kid at most every 15s, responses up to 512 KiB.
+// refetch on an unknown kid held back for 15s after one that missed its kid, responses up to 512 KiB.
 func sharedKeySet(cfg userpool.KeySetConfig) (*userpool.KeySet, func(), error) {
 	// Key sets outlive the configuration that created them, so they log through Caddy's default logger
 	// rather than this configuration's.
