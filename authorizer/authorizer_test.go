@@ -56,6 +56,10 @@ func TestAuthorizeFindsCredentials(t *testing.T) {
 		{"two query tokens", "/x?access_token=" + token + "&access_token=" + token, nil, false, 400, "invalid_request", ErrAmbiguousCredentials},
 		{"query and cookie", "/x?access_token=" + token, http.Header{"Cookie": {"session=" + token}}, false, 400, "invalid_request", ErrAmbiguousCredentials},
 		{"forged", "/x", http.Header{"Authorization": {"Bearer " + token[:len(token)-4] + "AAAA"}}, false, 401, "invalid_token", userpool.ErrSignature},
+		// The RS256 signature's last character (A, Q, g or w) with a padding bit set: the same bytes to a
+		// lenient decoder.
+		{"signature not canonical base64url", "/x", http.Header{"Authorization": {"Bearer " + token[:len(token)-1] + string(token[len(token)-1]+1)}},
+			false, 401, "invalid_token", userpool.ErrMalformed},
 		{"bad path", "/a/../b", http.Header{"Authorization": {"Bearer " + token}}, false, 400, "invalid_request", ErrBadPath},
 	}
 	for _, tc := range cases {
