@@ -756,3 +756,16 @@ func TestClosedSoonAfterAFailureLogsNothing(t *testing.T) {
 	defer ks.Close()
 	waitFor(t, "a lasting failure to be logged", func() bool { return logged(logs, "fetching signing keys failed", "no network") })
 }
+
+// TestNewKidRefetchedAfterARefresh: the scheduled refresh holds back no refetch either (the clock of the
+// hold-back stays put; refreshes come every 20ms of real time).
+func TestNewKidRefetchedAfterARefresh(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, fixtureConfig{keySet: KeySetConfig{MaxAge: 20 * time.Millisecond}})
+	waitFor(t, "two refreshes", func() bool { return f.idp.hits.Load() >= 3 })
+	rotated := key("rsa2").withKid("rotated")
+	f.idp.serveKeys(key("rsa1"), rotated)
+	if _, err := f.verifier.Verify(verifyCtx(t), rotated.sign(nil, accessClaims(f.clock.Now()))); err != nil {
+		t.Fatalf("a key published just after a refresh: %v", err)
+	}
+}
