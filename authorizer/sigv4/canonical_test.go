@@ -451,3 +451,21 @@ func TestHeaderUnderTwoSpellings(t *testing.T) {
 		t.Fatalf("collectSignedHeaders: %v, want ErrHeaderNotSigned", err)
 	}
 }
+
+// Only Go's canonical keys of x-amz-content-sha256 and x-amz-security-token may go unsigned: the
+// verifier reads them by those keys, so another spelling (a hand-built request) would go unchecked.
+func TestUnsignedOnlyUnderCanonicalKeys(t *testing.T) {
+	t.Parallel()
+	for _, key := range []string{"x-amz-content-sha256", "X-AMZ-CONTENT-SHA256", "x-amz-security-token", "X-Amz-Security-token"} {
+		r := &http.Request{Host: "h", Header: http.Header{key: {"v"}}}
+		if _, err := collectSignedHeaders(r, []string{"host"}, nil); !errors.Is(err, ErrHeaderNotSigned) {
+			t.Errorf("%s unsigned: %v, want ErrHeaderNotSigned", key, err)
+		}
+	}
+	for _, key := range []string{"X-Amz-Content-Sha256", "X-Amz-Security-Token"} {
+		r := &http.Request{Host: "h", Header: http.Header{key: {"v"}}}
+		if _, err := collectSignedHeaders(r, []string{"host"}, nil); err != nil {
+			t.Errorf("%s unsigned: %v, want accepted", key, err)
+		}
+	}
+}
