@@ -352,6 +352,11 @@ func TestIsSigned(t *testing.T) {
 		{"bearer", "Bearer abc", "/", false},
 		{"basic", "Basic eDp5", "/?x=X-Amz-Algorithm", false},
 		{"lowercase parameter", "", "/?x-amz-algorithm=AWS4-HMAC-SHA256", false},
+		// A presigned URL that lost X-Amz-Algorithm still claims a signature, so it is told what is missing.
+		{"presigned without X-Amz-Algorithm", "", "/?X-Amz-Credential=ASIA%2Fx&X-Amz-Signature=ab", true},
+		{"only X-Amz-Signature", "", "/?X-Amz-Signature=ab", true},
+		{"only X-Amz-Credential", "", "/?X-Amz-Credential=ab", true},
+		{"only X-Amz-Date and X-Amz-Expires", "", "/?X-Amz-Date=20260314T150926Z&X-Amz-Expires=300", false},
 		{"nothing", "", "/", false},
 	} {
 		r := &http.Request{RequestURI: tc.target, Header: http.Header{}}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -694,5 +695,47 @@ func TestVerifyUnsignedContentHashMismatchMessage(t *testing.T) {
 	}
 	if e.Status != 403 || e.Type != "InvalidSignatureException" || !strings.Contains(e.Message, "'x-amz-content-sha256'") {
 		t.Errorf("Error = {%d %s %q}, want 403 InvalidSignatureException naming x-amz-content-sha256", e.Status, e.Type, e.Message)
+	}
+}
+
+// A presigned request needs six query parameters; one without some of them is told which.
+func TestVerifyPresignedNamesMissingParameters(t *testing.T) {
+	t.Parallel()
+	all := []string{"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires", "X-Amz-SignedHeaders", "X-Amz-Signature"}
+	cases := [][]string{{"X-Amz-Credential", "X-Amz-Signature"}, {"X-Amz-Algorithm", "X-Amz-Date", "X-Amz-Expires", "X-Amz-SignedHeaders"}}
+	for _, name := range all {
+		cases = append(cases, []string{name})
+	}
+	v, err := sigv4.NewVerifier((&credentialStore{}).source, sigv4.Options{Region: "us-east-1", Now: func() time.Time { return testNow }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, missing := range cases {
+		t.Run(strings.Join(missing, ","), func(t *testing.T) {
+			t.Parallel()
+			o := exchange(t, v, func(base string) *http.Request {
+				r := signing{presign: true}.sign(t, request{target: "/download?file=a.pdf"}.build(t, base), "")
+				var kept []string
+				for p := range strings.SplitSeq(r.URL.RawQuery, "&") {
+					if k, _, _ := strings.Cut(p, "="); !slices.Contains(missing, k) {
+						kept = append(kept, p)
+					}
+				}
+				r.URL.RawQuery = strings.Join(kept, "&")
+				return r
+			})
+			var e *sigv4.Error
+			if !errors.As(o.err, &e) || !errors.Is(o.err, sigv4.ErrMalformedSignature) {
+				t.Fatalf("Verify: %v, want ErrMalformedSignature", o.err)
+			}
+			if e.Type != "IncompleteSignatureException" || e.Status != 403 {
+				t.Errorf("Error = {%s %d}, want {IncompleteSignatureException 403}", e.Type, e.Status)
+			}
+			for _, name := range all {
+				if named := strings.Contains(e.Message, "'"+name+"'"); named != slices.Contains(missing, name) {
+					t.Errorf("message %q: names %s: %v, want %v", e.Message, name, named, !named)
+				}
+			}
+		})
 	}
 }

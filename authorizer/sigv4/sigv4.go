@@ -184,7 +184,9 @@ func isScopePart(s string) bool {
 }
 
 // IsSigned reports whether r claims a SigV4 signature: an Authorization header starting with
-// AWS4-HMAC-SHA256, or X-Amz-Algorithm in the query. It does not verify anything.
+// AWS4-HMAC-SHA256, or X-Amz-Algorithm, X-Amz-Credential or X-Amz-Signature in the query (a
+// presigned URL, perhaps missing other parameters, which Verify then names). It does not verify
+// anything.
 func IsSigned(r *http.Request) bool {
 	for _, a := range r.Header["Authorization"] {
 		if strings.HasPrefix(a, algorithm) {
@@ -199,13 +201,13 @@ func IsSigned(r *http.Request) bool {
 		var piece string
 		piece, raw, _ = strings.Cut(raw, "&")
 		k, _, _ := strings.Cut(piece, "=")
-		if k == qAlgorithm {
-			return true
-		}
 		if strings.ContainsAny(k, "%+") {
-			if ek, ok := canonicalComponent(k); ok && ek == qAlgorithm {
-				return true
+			if ek, ok := canonicalComponent(k); ok {
+				k = ek
 			}
+		}
+		if presignFieldOf(k)&claimsPresigned != 0 {
+			return true
 		}
 	}
 	return false
@@ -408,9 +410,9 @@ func (v *Verifier) authParams(r *http.Request, q *query, a *authParams) *Error {
 			header = h
 		}
 	}
-	presigned := q.present&fAlgorithm != 0
+	presigned := q.present&claimsPresigned != 0
 	switch {
-	case header != "" && presigned:
+	case header != "" && q.present&fAlgorithm != 0:
 		return malformed("signed both in the Authorization header and in the query")
 	case header != "":
 		if len(auths) > 1 {
