@@ -80,8 +80,10 @@ type Options struct {
 	// MaxBodyBytes is the largest body read to hash it. Default 10 MiB (API Gateway's limit).
 	// Bodies are held in memory while the request is verified and forwarded.
 	MaxBodyBytes int64
-	// AllowUnsignedPayload accepts x-amz-content-sha256: UNSIGNED-PAYLOAD (the body is then not
-	// covered by the signature), and presigned requests signed with an UNSIGNED-PAYLOAD hash.
+	// AllowUnsignedPayload accepts a signed x-amz-content-sha256: UNSIGNED-PAYLOAD (the body is then
+	// not covered by the signature), and presigned requests signed with an UNSIGNED-PAYLOAD hash that
+	// send no unsigned x-amz-content-sha256. An unsigned UNSIGNED-PAYLOAD is always refused: an
+	// unauthenticated header must not take the body out of the signature.
 	AllowUnsignedPayload bool
 	// S3 selects S3's canonical URI: the path is neither normalized nor encoded twice.
 	S3 bool
