@@ -140,8 +140,10 @@ type IdentityPool struct {
 	// handed on to the upstream). Larger bodies are refused with 413. Default: 10 MiB, API Gateway's limit.
 	MaxBodyBytes int64 `json:"max_body_bytes,omitempty"`
 
-	// AllowUnsignedPayload accepts `UNSIGNED-PAYLOAD` as the payload hash (S3-style clients). Default:
-	// off, the body is always covered by the signature.
+	// AllowUnsignedPayload accepts `UNSIGNED-PAYLOAD` as the payload hash (S3-style clients): in a signed
+	// `x-amz-content-sha256` header (never an unsigned one), or as a presigned URL's payload hash when the
+	// request sends no unsigned `x-amz-content-sha256`. Default: off, the body is always covered by the
+	// signature.
 	AllowUnsignedPayload bool `json:"allow_unsigned_payload,omitempty"`
 
 	// ClockSkew is how far a signature's date may be from the gateway's clock. Default: 5m, as AWS.

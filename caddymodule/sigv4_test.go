@@ -122,30 +122,63 @@ func TestSigV4ThroughCaddy(t *testing.T) {
 		t.Errorf("X-Cognito-Authentication-Provider = %q", got)
 	}
 
+	// presign presigns a GET for base+path, with the query parameter drop removed from the URL.
+	presign := func(path string, drop string) *http.Request {
+		r, _ := http.NewRequest("GET", base+path, nil)
+		if drop != "X-Amz-Expires" {
+			r.URL.RawQuery = "X-Amz-Expires=300" // aws-sdk-go-v2 signs the X-Amz-Expires the URL has, and adds none
+		}
+		signed, _, err := v4.NewSigner().PresignHTTP(context.Background(), guest, r, hex.EncodeToString(sha256.New().Sum(nil)), "execute-api", "eu-west-1", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, _ = http.NewRequest("GET", signed, nil)
+		var kept []string
+		for p := range strings.SplitSeq(r.URL.RawQuery, "&") {
+			if k, _, _ := strings.Cut(p, "="); k != drop {
+				kept = append(kept, p)
+			}
+		}
+		r.URL.RawQuery = strings.Join(kept, "&")
+		return r
+	}
 	denies := []struct {
 		name, errorType string
 		status          int
 		req             func() *http.Request
+		message         string // in the body's message, when set
 	}{
 		{"no credentials", "MissingAuthenticationTokenException", 403, func() *http.Request {
 			r, _ := http.NewRequest("GET", base+"/api/orders", nil)
 			return r
-		}},
+		}, ""},
 		{"tampered body", "InvalidSignatureException", 403, func() *http.Request {
 			r := sign(t, guest, "POST", base+"/api/orders", "a")
 			r.Body, r.ContentLength = io.NopCloser(strings.NewReader("b")), 1
 			return r
-		}},
+		}, ""},
 		{"tampered path", "InvalidSignatureException", 403, func() *http.Request {
 			r := sign(t, guest, "GET", base+"/api/orders", "")
 			r.URL.Path = "/api/admin"
 			return r
-		}},
+		}, ""},
 		{"forged token", "UnrecognizedClientException", 403, func() *http.Request {
 			forged := guest
 			forged.SessionToken = guest.SessionToken[:20] + strings.Repeat("A", len(guest.SessionToken)-20)
 			return sign(t, forged, "GET", base+"/api/orders", "")
-		}},
+		}, ""},
+		{"unsigned x-amz-content-sha256 of another body", "InvalidSignatureException", 403, func() *http.Request {
+			r := sign(t, guest, "POST", base+"/api/orders", "a")
+			sum := sha256.Sum256([]byte("b"))
+			r.Header.Set("X-Amz-Content-Sha256", hex.EncodeToString(sum[:]))
+			return r
+		}, "'x-amz-content-sha256'"},
+		{"presigned without X-Amz-Expires", "IncompleteSignatureException", 403, func() *http.Request {
+			return presign("/api/orders", "X-Amz-Expires")
+		}, "must include 'X-Amz-Expires'"},
+		{"presigned without X-Amz-Algorithm", "IncompleteSignatureException", 403, func() *http.Request {
+			return presign("/api/orders", "X-Amz-Algorithm")
+		}, "must include 'X-Amz-Algorithm'"},
 	}
 	for _, tc := range denies {
 		t.Run(tc.name, func(t *testing.T) {
@@ -157,8 +190,8 @@ func TestSigV4ThroughCaddy(t *testing.T) {
 				t.Errorf("SigV4 deny carries a bearer challenge")
 			}
 			var body map[string]string
-			if err := json.Unmarshal(res.body, &body); err != nil || body["message"] == "" {
-				t.Errorf("body %s", res.body)
+			if err := json.Unmarshal(res.body, &body); err != nil || body["message"] == "" || !strings.Contains(body["message"], tc.message) {
+				t.Errorf("body %s, want a message with %q", res.body, tc.message)
 			}
 			if strings.Contains(string(res.body), guest.SessionToken[:30]) {
 				t.Error("body echoes the session token")

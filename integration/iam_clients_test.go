@@ -2,9 +2,13 @@ package integration
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,11 +17,11 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
 
-// The real-client matrix of issue 5, against the binary: aws-sdk-go-v2's signer, @smithy/signature-v4,
-// aws4, botocore and curl --aws-sigv4 sign requests with guest credentials from the binary's own
-// cognito_identity_pool (obtained with aws-sdk-go-v2), under a role policy. Every request each client
-// signs verifies; the same request with one signed part changed is refused with API Gateway's error
-// type.
+// The real-client matrix, against the binary: aws-sdk-go-v2's signer, @smithy/signature-v4, aws4,
+// botocore, aws-requests-auth and curl --aws-sigv4 sign requests with guest credentials from the
+// binary's own cognito_identity_pool (obtained with aws-sdk-go-v2), under a role policy. Every request
+// each client signs verifies; the same request with one signed part changed, or an unsigned part
+// changed to say something else, is refused with API Gateway's error type.
 //
 // To change a request after a client signed it, the client first sends it to the echo upstream
 // directly, which records it as it arrived; the test then replays it to the binary, byte for byte
@@ -37,6 +41,8 @@ type matrixSite struct {
 	up         *upstream
 	identityID string
 	creds      aws.Credentials
+	// other are the credentials of another guest: its session token must not pass for creds'.
+	other aws.Credentials
 }
 
 func startMatrixSite(t *testing.T) *matrixSite {
@@ -73,6 +79,7 @@ func startMatrixSite(t *testing.T) *matrixSite {
 }
 `, matrixPoolID, matrixRole, authorizer(" {\n\t\t\t\tunsigned_payload\n\t\t\t}"), s.up.Addr, authorizer(""), s.up.Addr))
 	s.identityID, s.creds = identityCredentials(t, s.srv.BaseURL+"/identity", matrixPoolID, nil)
+	_, s.other = identityCredentials(t, s.srv.BaseURL+"/identity", matrixPoolID, nil)
 	return s
 }
 
@@ -95,7 +102,7 @@ var matrixRequests = []matrixRequest{
 }
 
 // matrixHeaders are sent with every header-signed request: each client signs them (an x-amz-* header
-// must be signed).
+// must be signed), but aws-requests-auth, which signs none and is sent content-type only.
 var matrixHeaders = map[string]string{"content-type": "application/json", "x-amz-meta-trace": "matrix"}
 
 // matrixClient sends req, signed with creds, to base+req.target; supports says which requests it can
@@ -130,6 +137,8 @@ func matrixClients() []matrixClient {
 		{name: "@smithy/signature-v4", supports: all, send: script(func(t *testing.T, spec string) cmdResult { return runNode(t, spec, "signed-request.js") }, "smithy")},
 		{name: "aws4", supports: all, send: script(func(t *testing.T, spec string) cmdResult { return runNode(t, spec, "signed-request.js") }, "aws4")},
 		{name: "botocore", supports: all, send: script(func(t *testing.T, spec string) cmdResult { return runPython(t, spec, "signed_request.py") }, "")},
+		// aws-requests-auth does not presign; it sends x-amz-content-sha256 unsigned.
+		{name: "aws-requests-auth", supports: func(r matrixRequest) bool { return !r.presign }, send: sendWithAWSRequestsAuth},
 		// curl 7.88 neither sorts the query nor double-encodes the path, and does not presign.
 		{name: "curl --aws-sigv4", supports: func(r matrixRequest) bool {
 			return !r.presign && !strings.ContainsAny(r.target, "?%")
@@ -181,64 +190,101 @@ func sendWithCurl(t *testing.T, creds aws.Credentials, base string, req matrixRe
 	runCurl(t, append(args, base+req.target)...).ok(t)
 }
 
-// tamper is one change to a signed request and the error type it must get.
+// tamper is one change to a signed request and the error type it must get; applies (nil: always)
+// says whether the change means something for the request as the client signed it.
 type tamper struct {
 	name      string
 	errorType string
-	applies   func(matrixRequest) bool
+	applies   func(r *replayRequest) bool
 	change    func(t *testing.T, r *replayRequest)
 }
 
-var tampers = []tamper{
-	{name: "method", errorType: "InvalidSignatureException", change: func(t *testing.T, r *replayRequest) { r.method = http.MethodPatch }},
-	{name: "path", errorType: "InvalidSignatureException", change: func(t *testing.T, r *replayRequest) { r.path += "x" }},
-	{name: "query", errorType: "InvalidSignatureException", change: func(t *testing.T, r *replayRequest) {
-		if r.rawQuery == "" {
-			r.rawQuery = "added=1"
-			return
-		}
-		// The first parameter that is not the signature's own.
-		pairs := strings.Split(r.rawQuery, "&")
-		for i, p := range pairs {
-			if !strings.HasPrefix(strings.ToLower(p), "x-amz-") {
-				pairs[i] = p + "0"
-				break
+func (s *matrixSite) tampers() []tamper {
+	otherBody := `{"item":"bomb","n":1}`
+	return []tamper{
+		{name: "method", errorType: "InvalidSignatureException", change: func(t *testing.T, r *replayRequest) { r.method = http.MethodPatch }},
+		{name: "path", errorType: "InvalidSignatureException", change: func(t *testing.T, r *replayRequest) { r.path += "x" }},
+		{name: "query", errorType: "InvalidSignatureException", change: func(t *testing.T, r *replayRequest) {
+			if r.rawQuery == "" {
+				r.rawQuery = "added=1"
+				return
 			}
-		}
-		r.rawQuery = strings.Join(pairs, "&")
-	}},
-	{name: "header", errorType: "InvalidSignatureException", applies: signedInHeaders, change: func(t *testing.T, r *replayRequest) {
-		r.header.Set("X-Amz-Meta-Trace", "tampered")
-	}},
-	{name: "unsigned x-amz header", errorType: "IncompleteSignatureException", applies: presigned, change: func(t *testing.T, r *replayRequest) {
-		r.header.Set("X-Amz-Meta-Trace", "added")
-	}},
-	{name: "body", errorType: "InvalidSignatureException", applies: func(m matrixRequest) bool { return m.body != "" }, change: func(t *testing.T, r *replayRequest) {
-		r.body = strings.Replace(r.body, "book", "bomb", 1)
-	}},
-	{name: "date", errorType: "InvalidSignatureException", change: func(t *testing.T, r *replayRequest) {
-		r.edit(t, "X-Amz-Date", func(v string) string {
-			d, err := time.Parse("20060102T150405Z", v)
-			if err != nil {
-				t.Fatalf("X-Amz-Date %q: %v", v, err)
+			// The first parameter that is not the signature's own.
+			pairs := strings.Split(r.rawQuery, "&")
+			for i, p := range pairs {
+				if !strings.HasPrefix(strings.ToLower(p), "x-amz-") {
+					pairs[i] = p + "0"
+					break
+				}
 			}
-			return d.Add(time.Second).Format("20060102T150405Z")
-		})
-	}},
-	{name: "scope", errorType: "InvalidSignatureException", change: func(t *testing.T, r *replayRequest) {
-		if r.presigned {
-			r.edit(t, "X-Amz-Credential", func(v string) string { return strings.Replace(v, "us-east-1", "us-west-2", 1) })
-			return
-		}
-		r.edit(t, "Authorization", func(v string) string { return strings.Replace(v, "/us-east-1/", "/us-west-2/", 1) })
-	}},
-	{name: "token", errorType: "UnrecognizedClientException", change: func(t *testing.T, r *replayRequest) {
-		r.edit(t, "X-Amz-Security-Token", flipAlphanumeric)
-	}},
+			r.rawQuery = strings.Join(pairs, "&")
+		}},
+		{name: "header", errorType: "InvalidSignatureException", applies: signs("x-amz-meta-trace"), change: func(t *testing.T, r *replayRequest) {
+			r.header.Set("X-Amz-Meta-Trace", "tampered")
+		}},
+		{name: "unsigned x-amz header", errorType: "IncompleteSignatureException", applies: not(signs("x-amz-meta-trace")), change: func(t *testing.T, r *replayRequest) {
+			r.header.Set("X-Amz-Meta-Trace", "added")
+		}},
+		{name: "body", errorType: "InvalidSignatureException", applies: hasBody, change: func(t *testing.T, r *replayRequest) {
+			r.body = strings.Replace(r.body, "book", "bomb", 1)
+		}},
+		// x-amz-content-sha256, signed or not, can neither choose the body nor take it out of the signature.
+		{name: "x-amz-content-sha256 of another body", errorType: "InvalidSignatureException", change: func(t *testing.T, r *replayRequest) {
+			r.header.Set("X-Amz-Content-Sha256", sha256Hex(otherBody))
+		}},
+		{name: "body, and x-amz-content-sha256 to match it", errorType: "InvalidSignatureException", applies: hasBody, change: func(t *testing.T, r *replayRequest) {
+			r.body = otherBody
+			r.header.Set("X-Amz-Content-Sha256", sha256Hex(otherBody))
+		}},
+		{name: "x-amz-content-sha256: UNSIGNED-PAYLOAD", errorType: "InvalidSignatureException", change: func(t *testing.T, r *replayRequest) {
+			r.header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+		}},
+		{name: "date", errorType: "InvalidSignatureException", change: func(t *testing.T, r *replayRequest) {
+			r.edit(t, "X-Amz-Date", func(v string) string {
+				d, err := time.Parse("20060102T150405Z", v)
+				if err != nil {
+					t.Fatalf("X-Amz-Date %q: %v", v, err)
+				}
+				return d.Add(time.Second).Format("20060102T150405Z")
+			})
+		}},
+		{name: "scope", errorType: "InvalidSignatureException", change: func(t *testing.T, r *replayRequest) {
+			if r.presigned {
+				r.edit(t, "X-Amz-Credential", func(v string) string { return strings.Replace(v, "us-east-1", "us-west-2", 1) })
+				return
+			}
+			r.edit(t, "Authorization", func(v string) string { return strings.Replace(v, "/us-east-1/", "/us-west-2/", 1) })
+		}},
+		{name: "token", errorType: "UnrecognizedClientException", change: func(t *testing.T, r *replayRequest) {
+			r.edit(t, "X-Amz-Security-Token", flipAlphanumeric)
+		}},
+		// Signed or not, a session token is only good with the access key it was issued with.
+		{name: "token of another guest", errorType: "UnrecognizedClientException", change: func(t *testing.T, r *replayRequest) {
+			r.edit(t, "X-Amz-Security-Token", func(string) string {
+				if r.presigned {
+					return url.QueryEscape(s.other.SessionToken)
+				}
+				return s.other.SessionToken
+			})
+		}},
+	}
 }
 
-func presigned(m matrixRequest) bool       { return m.presign }
-func signedInHeaders(m matrixRequest) bool { return !m.presign }
+func hasBody(r *replayRequest) bool { return r.body != "" }
+
+// signs says whether the client signed the header name (lowercase).
+func signs(name string) func(r *replayRequest) bool {
+	return func(r *replayRequest) bool { return slices.Contains(r.signedHeaders(), name) }
+}
+
+func not(f func(r *replayRequest) bool) func(r *replayRequest) bool {
+	return func(r *replayRequest) bool { return !f(r) }
+}
+
+func sha256Hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
 
 // flipAlphanumeric changes one letter or digit in the middle of s.
 func flipAlphanumeric(s string) string {
@@ -266,6 +312,19 @@ func replayOf(e echoedRequest) *replayRequest {
 	r.header.Del("Content-Length") // the transport writes it for the body
 	r.presigned = strings.Contains(query, "X-Amz-Signature=")
 	return r
+}
+
+// signedHeaders returns the names in the request's SignedHeaders.
+func (r *replayRequest) signedHeaders() []string {
+	var list string
+	if r.presigned {
+		q, _ := url.ParseQuery(r.rawQuery)
+		list = q.Get("X-Amz-SignedHeaders")
+	} else {
+		_, list, _ = strings.Cut(r.header.Get("Authorization"), "SignedHeaders=")
+		list, _, _ = strings.Cut(list, ",")
+	}
+	return strings.Split(list, ";")
 }
 
 // edit changes a signature part: a query parameter of a presigned request, else a header.
@@ -359,8 +418,8 @@ func (s *matrixSite) checkRequest(t *testing.T, client matrixClient, req matrixR
 	received = s.up.Received()
 	captured := received[len(received)-1]
 	before = s.up.Count()
-	for _, tm := range tampers {
-		if tm.applies != nil && !tm.applies(req) {
+	for _, tm := range s.tampers() {
+		if tm.applies != nil && !tm.applies(replayOf(captured)) {
 			continue
 		}
 		t.Run("tampered "+tm.name, func(t *testing.T) {

@@ -115,8 +115,17 @@ func checkSignatureSyntax(sig string) *Error {
 	return nil
 }
 
-// presignedParams fills a from the presigned query parameters.
+// claimsPresigned are the parameters that make a query a presigned request: each names a credential
+// or carries a signature, so a URL with any of them is told what else it lacks rather than taken for
+// an unsigned one.
+const claimsPresigned = fAlgorithm | fCredential | fSignature
+
+// presignedParams fills a from the presigned query parameters. A presigned request must carry all
+// six of X-Amz-Algorithm, X-Amz-Credential, X-Amz-Date, X-Amz-Expires, X-Amz-SignedHeaders and
+// X-Amz-Signature (and X-Amz-Security-Token with temporary credentials); the client is told which
+// are missing, in API Gateway's words.
 func presignedParams(q *query, a *authParams) *Error {
+	var missing []string
 	for _, p := range [...]struct {
 		name string
 		f    presignField
@@ -125,8 +134,13 @@ func presignedParams(q *query, a *authParams) *Error {
 		{qExpires, fExpires}, {qSignedHeaders, fSignedHeaders}, {qSignature, fSignature},
 	} {
 		if q.present&p.f == 0 {
-			return malformed("presigned request requires the %s query parameter", p.name)
+			missing = append(missing, "'"+p.name+"'")
 		}
+	}
+	if missing != nil {
+		list := strings.Join(missing, ", ")
+		return refuse(ErrMalformedSignature, "AWS query-string parameters must include "+list+". Re-examine the query-string parameters.",
+			"presigned request without the query parameters %s", list)
 	}
 	if q.repeated != 0 {
 		return malformed("a presigned query parameter appears more than once")

@@ -266,8 +266,9 @@ func appendHeaderValue(dst []byte, v string) []byte {
 
 // collectSignedHeaders finds the values of each signed header in r.Header (values[i] for
 // names[i]; nil when absent) and enforces the rules on what must be signed: host, and every
-// x-amz-* header present. A header sent under two spellings of its name (only possible in a
-// hand-built request) is refused rather than merged in an arbitrary order.
+// x-amz-* header present but x-amz-content-sha256 and x-amz-security-token (see mayBeUnsigned). A
+// header sent under two spellings of its name (only possible in a hand-built request) is refused
+// rather than merged in an arbitrary order.
 func collectSignedHeaders(r *http.Request, names []string, values [][]string) ([][]string, *Error) {
 	values = values[:0]
 	host := false
@@ -287,7 +288,7 @@ func collectSignedHeaders(r *http.Request, names []string, values [][]string) ([
 		}
 		i := indexFold(names, k)
 		if i < 0 {
-			if len(k) >= 6 && asciiEqualFold(k[:6], "x-amz-") {
+			if len(k) >= 6 && asciiEqualFold(k[:6], "x-amz-") && !mayBeUnsigned(k) {
 				return values, refuse(ErrHeaderNotSigned, "Invalid or incomplete AWS Signature Version 4 authorization.",
 					"header %s is present but not in SignedHeaders", printable(k))
 			}
@@ -299,6 +300,20 @@ func collectSignedHeaders(r *http.Request, names []string, values [][]string) ([
 		values[i] = vv
 	}
 	return values, nil
+}
+
+// mayBeUnsigned reports whether an x-amz-* header may be left out of SignedHeaders: AWS accepts
+// x-amz-content-sha256 and x-amz-security-token unsigned outside S3, and clients send them so
+// (aws-requests-auth does not sign the content hash; the AWS suite's post-sts-header-after adds the
+// token after signing). Neither can change what the signature authenticates: an unsigned content hash
+// must be the hash of the body, which is what is signed (see Verifier.verify), and a session token
+// must be the one issued with the access key that signed (the CredentialSource's check).
+//
+// The key must be Go's canonical spelling, which the server gives every header whatever its case on
+// the wire: the verifier reads both headers by that key, so another spelling, possible only in a
+// hand-built request, would go unchecked; it must be signed like any other x-amz-* header.
+func mayBeUnsigned(key string) bool {
+	return key == "X-Amz-Content-Sha256" || key == "X-Amz-Security-Token"
 }
 
 // appendCanonicalHeaders writes "name:value\n" for each signed header. Go's server moves some

@@ -352,6 +352,11 @@ func TestIsSigned(t *testing.T) {
 		{"bearer", "Bearer abc", "/", false},
 		{"basic", "Basic eDp5", "/?x=X-Amz-Algorithm", false},
 		{"lowercase parameter", "", "/?x-amz-algorithm=AWS4-HMAC-SHA256", false},
+		// A presigned URL that lost X-Amz-Algorithm still claims a signature, so it is told what is missing.
+		{"presigned without X-Amz-Algorithm", "", "/?X-Amz-Credential=ASIA%2Fx&X-Amz-Signature=ab", true},
+		{"only X-Amz-Signature", "", "/?X-Amz-Signature=ab", true},
+		{"only X-Amz-Credential", "", "/?X-Amz-Credential=ab", true},
+		{"only X-Amz-Date and X-Amz-Expires", "", "/?X-Amz-Date=20260314T150926Z&X-Amz-Expires=300", false},
 		{"nothing", "", "/", false},
 	} {
 		r := &http.Request{RequestURI: tc.target, Header: http.Header{}}
@@ -449,5 +454,23 @@ func TestHeaderUnderTwoSpellings(t *testing.T) {
 	r = &http.Request{Host: "h", Header: http.Header{"X-Amz-\u212aey": {"a"}}}
 	if _, err := collectSignedHeaders(r, []string{"host", "x-amz-key"}, nil); !errors.Is(err, ErrHeaderNotSigned) {
 		t.Fatalf("collectSignedHeaders: %v, want ErrHeaderNotSigned", err)
+	}
+}
+
+// Only Go's canonical keys of x-amz-content-sha256 and x-amz-security-token may go unsigned: the
+// verifier reads them by those keys, so another spelling (a hand-built request) would go unchecked.
+func TestUnsignedOnlyUnderCanonicalKeys(t *testing.T) {
+	t.Parallel()
+	for _, key := range []string{"x-amz-content-sha256", "X-AMZ-CONTENT-SHA256", "x-amz-security-token", "X-Amz-Security-token"} {
+		r := &http.Request{Host: "h", Header: http.Header{key: {"v"}}}
+		if _, err := collectSignedHeaders(r, []string{"host"}, nil); !errors.Is(err, ErrHeaderNotSigned) {
+			t.Errorf("%s unsigned: %v, want ErrHeaderNotSigned", key, err)
+		}
+	}
+	for _, key := range []string{"X-Amz-Content-Sha256", "X-Amz-Security-Token"} {
+		r := &http.Request{Host: "h", Header: http.Header{key: {"v"}}}
+		if _, err := collectSignedHeaders(r, []string{"host"}, nil); err != nil {
+			t.Errorf("%s unsigned: %v, want accepted", key, err)
+		}
 	}
 }

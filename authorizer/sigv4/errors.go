@@ -39,7 +39,8 @@ var (
 	// ErrMalformedSignature: the Authorization header or the presigned query parameters are
 	// incomplete or garbled (missing or repeated fields, bad date, bad X-Amz-Expires...).
 	ErrMalformedSignature = errors.New("malformed signature")
-	// ErrHeaderNotSigned: host, or a present x-amz-* header, is not in SignedHeaders.
+	// ErrHeaderNotSigned: host, or a present x-amz-* header other than x-amz-content-sha256 and
+	// x-amz-security-token, is not in SignedHeaders.
 	ErrHeaderNotSigned = errors.New("required header not signed")
 	// ErrScopeMismatch: the credential scope names another date, region or service.
 	ErrScopeMismatch = errors.New("credential scope mismatch")
@@ -56,7 +57,7 @@ var (
 	// ErrUnsupportedPayload: x-amz-content-sha256 is UNSIGNED-PAYLOAD where that is not allowed,
 	// a streaming (chunk-signed) payload, or not a SHA-256 in hex.
 	ErrUnsupportedPayload = errors.New("unsupported payload hash")
-	// ErrPayloadHashMismatch: the body does not hash to the signed x-amz-content-sha256.
+	// ErrPayloadHashMismatch: the body does not hash to x-amz-content-sha256 (signed or not).
 	ErrPayloadHashMismatch = errors.New("body does not match x-amz-content-sha256")
 	// ErrBodyTooLarge: the body is longer than Options.MaxBodyBytes.
 	ErrBodyTooLarge = errors.New("request body too large")
@@ -81,7 +82,9 @@ const (
 	msgMismatch     = "The request signature we calculated does not match the signature you provided. " +
 		"Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
 	msgInvalidToken = "The security token included in the request is invalid."
-	msgExpiredToken = "The security token included in the request is expired"
+	// S3's words for a body that does not hash to x-amz-content-sha256.
+	msgPayloadHashMismatch = "The provided 'x-amz-content-sha256' header does not match what was computed."
+	msgExpiredToken        = "The security token included in the request is expired"
 )
 
 // refuse builds the *Error for a reason (one of the sentinels) with a client message and a detail.

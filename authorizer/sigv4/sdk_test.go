@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -32,6 +33,8 @@ var (
 		SessionToken:    "SeSsIoNtOkEn+/=0123456789",
 	}
 	staticCreds = aws.Credentials{AccessKeyID: "AKIAEXAMPLE0000002", SecretAccessKey: "another/secret+key"}
+	// otherCreds are another identity's temporary credentials.
+	otherCreds = aws.Credentials{AccessKeyID: "ASIAEXAMPLE0000003", SecretAccessKey: "other/secret+key", SessionToken: "OtHeRsEsSiOnToKeN+/=9876543210"}
 )
 
 // credentialStore is a CredentialSource over fixed credentials; expires is each key's expiry.
@@ -44,7 +47,7 @@ func (s *credentialStore) source(_ context.Context, id, token string) (*sigv4.Cr
 	if s.fail != nil {
 		return nil, s.fail
 	}
-	for _, c := range []aws.Credentials{testCreds, staticCreds} {
+	for _, c := range []aws.Credentials{testCreds, staticCreds, otherCreds} {
 		if c.AccessKeyID != id {
 			continue
 		}
@@ -257,7 +260,7 @@ func run(t *testing.T, cases []sdkCase) {
 				t.Errorf("Error = {Type: %s, Status: %d, Message: %q}, want {%s, %d}", e.Type, e.Status, e.Message, tc.errType, cmpInt(tc.status, 403))
 			}
 			for _, secret := range []string{testCreds.SecretAccessKey, testCreds.SessionToken, staticCreds.SecretAccessKey,
-				url.QueryEscape(testCreds.SessionToken), signature} {
+				url.QueryEscape(testCreds.SessionToken), otherCreds.SecretAccessKey, otherCreds.SessionToken, signature} {
 				if secret != "" && (strings.Contains(e.Error(), secret) || strings.Contains(e.Message, secret)) {
 					t.Errorf("error text leaks a secret: %q / %q", e.Error(), e.Message)
 				}
@@ -576,5 +579,163 @@ func TestVerifyTwiceKeepsBody(t *testing.T) {
 	}
 	if got, _ := io.ReadAll(r.Body); !bytes.Equal(got, []byte(body)) {
 		t.Fatalf("body = %q, want %q", got, body)
+	}
+}
+
+// withoutToken are testCreds without their session token: a request signed with them has no
+// x-amz-security-token in SignedHeaders, and the test adds the token after signing, unsigned.
+var withoutToken = aws.Credentials{AccessKeyID: testCreds.AccessKeyID, SecretAccessKey: testCreds.SecretAccessKey}
+
+// setHeader sets a header after signing, so that it is not in SignedHeaders.
+func setHeader(name, value string) func(*http.Request) {
+	return func(r *http.Request) { r.Header.Set(name, value) }
+}
+
+// x-amz-content-sha256 and x-amz-security-token may be sent unsigned, as AWS accepts outside S3
+// (aws-requests-auth sends the content hash unsigned). Neither may then change what is authenticated:
+// the body is hashed all the same and the unsigned hash must be its hash; the token must be the one
+// issued with the access key that signed. Every other x-amz-* header must still be signed.
+func TestVerifyUnsignedContentHashAndToken(t *testing.T) {
+	t.Parallel()
+	const body, other = `{"id":42}`, `{"id":43}`
+	post := request{method: "POST", target: "/orders", body: body}
+	const mismatch, incomplete = "InvalidSignatureException", "IncompleteSignatureException"
+	run(t, []sdkCase{
+		// Accepted.
+		{name: "unsigned x-amz-content-sha256 of the body", req: post, tamper: setHeader("X-Amz-Content-Sha256", sha256Hex([]byte(body)))},
+		{name: "unsigned x-amz-content-sha256 of an empty GET", req: request{target: "/orders/42"},
+			tamper: setHeader("X-Amz-Content-Sha256", sha256Hex(nil))},
+		{name: "unsigned x-amz-content-sha256 in uppercase hex", req: post,
+			tamper: setHeader("X-Amz-Content-Sha256", strings.ToUpper(sha256Hex([]byte(body))))},
+		{name: "unsigned x-amz-content-sha256 spelled in lowercase on the wire", req: post, tamper: func(r *http.Request) {
+			r.Header["x-amz-content-sha256"] = []string{sha256Hex([]byte(body))} // Go's client sends the key as written
+		}},
+		{name: "unsigned x-amz-security-token", req: post, sig: signing{creds: withoutToken},
+			tamper: setHeader("X-Amz-Security-Token", testCreds.SessionToken)},
+		{name: "both unsigned", req: post, sig: signing{creds: withoutToken}, tamper: func(r *http.Request) {
+			r.Header["x-amz-security-token"] = []string{testCreds.SessionToken}
+			r.Header.Set("X-Amz-Content-Sha256", sha256Hex([]byte(body)))
+		}},
+		{name: "presigned, unsigned x-amz-content-sha256 of the body", sig: signing{presign: true}, req: post,
+			tamper: setHeader("X-Amz-Content-Sha256", sha256Hex([]byte(body)))},
+
+		// The unsigned hash cannot choose the body: it must be the body's, and the signature covers the body.
+		{name: "unsigned x-amz-content-sha256 of another body", req: post, tamper: setHeader("X-Amz-Content-Sha256", sha256Hex([]byte(other))),
+			wantErr: sigv4.ErrPayloadHashMismatch, errType: mismatch},
+		{name: "body changed with an unsigned x-amz-content-sha256 of the new body", req: post, tamper: func(r *http.Request) {
+			r.Body, r.ContentLength = io.NopCloser(strings.NewReader(other)), int64(len(other))
+			r.Header.Set("X-Amz-Content-Sha256", sha256Hex([]byte(other)))
+		}, wantErr: sigv4.ErrSignatureMismatch, errType: mismatch},
+		{name: "signed over a claimed hash, body and unsigned header disagreeing", req: post, sig: signing{payloadHash: sha256Hex([]byte(other))},
+			tamper: setHeader("X-Amz-Content-Sha256", sha256Hex([]byte(other))), wantErr: sigv4.ErrPayloadHashMismatch, errType: mismatch},
+		{name: "signed over a claimed hash, with the unsigned header of the body", req: post, sig: signing{payloadHash: sha256Hex([]byte(other))},
+			tamper: setHeader("X-Amz-Content-Sha256", sha256Hex([]byte(body))), wantErr: sigv4.ErrSignatureMismatch, errType: mismatch},
+		// UNSIGNED-PAYLOAD unsigned would let an unauthenticated header take the body out of the signature.
+		{name: "unsigned UNSIGNED-PAYLOAD", req: post, tamper: setHeader("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD"),
+			wantErr: sigv4.ErrUnsupportedPayload, errType: mismatch},
+		{name: "unsigned UNSIGNED-PAYLOAD, even where UNSIGNED-PAYLOAD is allowed", req: post, sig: signing{payloadHash: "UNSIGNED-PAYLOAD"},
+			opts: func(o *sigv4.Options) { o.AllowUnsignedPayload = true }, tamper: setHeader("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD"),
+			wantErr: sigv4.ErrUnsupportedPayload, errType: mismatch},
+		{name: "presigned with UNSIGNED-PAYLOAD allowed, and an unsigned hash of the body", sig: signing{presign: true, payloadHash: "UNSIGNED-PAYLOAD"},
+			opts: func(o *sigv4.Options) { o.AllowUnsignedPayload = true }, req: post,
+			tamper: setHeader("X-Amz-Content-Sha256", sha256Hex([]byte(body))), wantErr: sigv4.ErrSignatureMismatch, errType: mismatch},
+		{name: "unsigned streaming payload", req: post, tamper: setHeader("X-Amz-Content-Sha256", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"),
+			wantErr: sigv4.ErrUnsupportedPayload, errType: mismatch},
+		{name: "unsigned x-amz-content-sha256 not hex", req: post, tamper: setHeader("X-Amz-Content-Sha256", strings.Repeat("z", 64)),
+			wantErr: sigv4.ErrUnsupportedPayload, errType: mismatch},
+		{name: "unsigned x-amz-content-sha256 twice", req: post, tamper: func(r *http.Request) {
+			r.Header.Add("X-Amz-Content-Sha256", sha256Hex([]byte(body)))
+			r.Header.Add("X-Amz-Content-Sha256", sha256Hex([]byte(body)))
+		}, wantErr: sigv4.ErrMalformedSignature, errType: incomplete},
+
+		// The unsigned token must be the one issued with the access key that signed.
+		{name: "unsigned token of another identity", req: post, sig: signing{creds: withoutToken},
+			tamper: setHeader("X-Amz-Security-Token", otherCreds.SessionToken), wantErr: sigv4.ErrUnknownCredential, errType: "UnrecognizedClientException"},
+		{name: "unsigned token changed", req: post, sig: signing{creds: withoutToken},
+			tamper: setHeader("X-Amz-Security-Token", "SeSsIoNtOkEn+/=0123456780"), wantErr: sigv4.ErrUnknownCredential, errType: "UnrecognizedClientException"},
+		{name: "signed by another identity's key with this token unsigned", req: post,
+			sig:    signing{creds: aws.Credentials{AccessKeyID: otherCreds.AccessKeyID, SecretAccessKey: otherCreds.SecretAccessKey}},
+			tamper: setHeader("X-Amz-Security-Token", testCreds.SessionToken), wantErr: sigv4.ErrUnknownCredential, errType: "UnrecognizedClientException"},
+		{name: "unsigned token twice", req: post, sig: signing{creds: withoutToken}, tamper: func(r *http.Request) {
+			r.Header.Add("X-Amz-Security-Token", testCreds.SessionToken)
+			r.Header.Add("X-Amz-Security-Token", testCreds.SessionToken)
+		}, wantErr: sigv4.ErrMalformedSignature, errType: incomplete},
+		{name: "signed token and a second one unsigned", req: post,
+			tamper:  func(r *http.Request) { r.Header.Add("X-Amz-Security-Token", otherCreds.SessionToken) },
+			wantErr: sigv4.ErrMalformedSignature, errType: incomplete},
+
+		// Only these two exact names.
+		{name: "unsigned x-amz-content-sha256 and another unsigned x-amz-* header", req: post, tamper: func(r *http.Request) {
+			r.Header.Set("X-Amz-Content-Sha256", sha256Hex([]byte(body)))
+			r.Header.Set("X-Amz-Target", "Admin.DeleteAll")
+		}, wantErr: sigv4.ErrHeaderNotSigned, errType: incomplete},
+		{name: "unsigned x-amz-content-sha512", req: post, tamper: setHeader("X-Amz-Content-Sha512", "x"),
+			wantErr: sigv4.ErrHeaderNotSigned, errType: incomplete},
+		{name: "unsigned x-amz-security-token-2", req: post, tamper: setHeader("X-Amz-Security-Token-2", "x"),
+			wantErr: sigv4.ErrHeaderNotSigned, errType: incomplete},
+		{name: "unsigned x-amz-content", req: post, tamper: setHeader("X-Amz-Content", "x"),
+			wantErr: sigv4.ErrHeaderNotSigned, errType: incomplete},
+	})
+}
+
+// The client is told which header disagrees with the body.
+func TestVerifyUnsignedContentHashMismatchMessage(t *testing.T) {
+	t.Parallel()
+	v, err := sigv4.NewVerifier((&credentialStore{}).source, sigv4.Options{Region: "us-east-1", Now: func() time.Time { return testNow }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest("POST", "http://api.example/p", strings.NewReader("body"))
+	r = signing{}.sign(t, r, "body")
+	r.Header.Set("X-Amz-Content-Sha256", sha256Hex([]byte("other")))
+	_, err = v.Verify(r)
+	var e *sigv4.Error
+	if !errors.As(err, &e) || !errors.Is(err, sigv4.ErrPayloadHashMismatch) {
+		t.Fatalf("Verify: %v, want ErrPayloadHashMismatch", err)
+	}
+	if e.Status != 403 || e.Type != "InvalidSignatureException" || !strings.Contains(e.Message, "'x-amz-content-sha256'") {
+		t.Errorf("Error = {%d %s %q}, want 403 InvalidSignatureException naming x-amz-content-sha256", e.Status, e.Type, e.Message)
+	}
+}
+
+// A presigned request needs six query parameters; one without some of them is told which.
+func TestVerifyPresignedNamesMissingParameters(t *testing.T) {
+	t.Parallel()
+	all := []string{"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires", "X-Amz-SignedHeaders", "X-Amz-Signature"}
+	cases := [][]string{{"X-Amz-Credential", "X-Amz-Signature"}, {"X-Amz-Algorithm", "X-Amz-Date", "X-Amz-Expires", "X-Amz-SignedHeaders"}}
+	for _, name := range all {
+		cases = append(cases, []string{name})
+	}
+	v, err := sigv4.NewVerifier((&credentialStore{}).source, sigv4.Options{Region: "us-east-1", Now: func() time.Time { return testNow }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, missing := range cases {
+		t.Run(strings.Join(missing, ","), func(t *testing.T) {
+			t.Parallel()
+			o := exchange(t, v, func(base string) *http.Request {
+				r := signing{presign: true}.sign(t, request{target: "/download?file=a.pdf"}.build(t, base), "")
+				var kept []string
+				for p := range strings.SplitSeq(r.URL.RawQuery, "&") {
+					if k, _, _ := strings.Cut(p, "="); !slices.Contains(missing, k) {
+						kept = append(kept, p)
+					}
+				}
+				r.URL.RawQuery = strings.Join(kept, "&")
+				return r
+			})
+			var e *sigv4.Error
+			if !errors.As(o.err, &e) || !errors.Is(o.err, sigv4.ErrMalformedSignature) {
+				t.Fatalf("Verify: %v, want ErrMalformedSignature", o.err)
+			}
+			if e.Type != "IncompleteSignatureException" || e.Status != 403 {
+				t.Errorf("Error = {%s %d}, want {IncompleteSignatureException 403}", e.Type, e.Status)
+			}
+			for _, name := range all {
+				if named := strings.Contains(e.Message, "'"+name+"'"); named != slices.Contains(missing, name) {
+					t.Errorf("message %q: names %s: %v, want %v", e.Message, name, named, !named)
+				}
+			}
+		})
 	}
 }

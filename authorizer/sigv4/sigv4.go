@@ -5,14 +5,18 @@
 // A Verifier knows one region and one service (default "execute-api") and asks a CredentialSource
 // for the secret behind an access key id (and session token). It enforces:
 //
-//   - host and every x-amz-* header present in the request are signed;
+//   - host and every x-amz-* header present in the request are signed, but x-amz-content-sha256 and
+//     x-amz-security-token, which AWS accepts unsigned outside S3: the body is hashed all the same
+//     and an unsigned content hash must be its hash; the session token must have been issued with
+//     the access key that signed (the CredentialSource checks it);
 //   - the credential scope names the request's date, the configured region and service, and
 //     aws4_request;
 //   - the signing date is within the clock skew (default 5 minutes); a presigned request is used
 //     before X-Amz-Expires (at most 7 days) and before its credential expires;
 //   - the payload hash is the signed x-amz-content-sha256, or the SHA-256 of the body, which is
 //     read (up to Options.MaxBodyBytes) and put back for the upstream; a body that does not match
-//     its signed hash is refused; UNSIGNED-PAYLOAD only with Options.AllowUnsignedPayload;
+//     its x-amz-content-sha256, signed or not, is refused; UNSIGNED-PAYLOAD only signed, and with
+//     Options.AllowUnsignedPayload;
 //   - the signature is compared in constant time.
 //
 // Failures are *Error values carrying API Gateway's error type and message for the client, and
@@ -27,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -55,7 +60,9 @@ type Credential struct {
 // CredentialSource resolves an access key id, and the session token sent with it (empty if none),
 // to a credential.
 //
-// It returns an error for a key or token it does not recognize. Wrap ErrExpiredCredential for an
+// It returns an error for a key or token it does not recognize, and for a session token that was not
+// issued with accessKeyID: the token may be sent unsigned (x-amz-security-token is not always in
+// SignedHeaders), so this check is what ties it to the signature. Wrap ErrExpiredCredential for an
 // expired one (the client gets ExpiredTokenException) and ErrCredentialSourceUnavailable when it
 // cannot decide (the client gets a 500); any other error means "unknown" (UnrecognizedClientException).
 // Its error text goes to the log: it must not contain the session token or the secret.
@@ -73,8 +80,10 @@ type Options struct {
 	// MaxBodyBytes is the largest body read to hash it. Default 10 MiB (API Gateway's limit).
 	// Bodies are held in memory while the request is verified and forwarded.
 	MaxBodyBytes int64
-	// AllowUnsignedPayload accepts x-amz-content-sha256: UNSIGNED-PAYLOAD (the body is then not
-	// covered by the signature), and presigned requests signed with an UNSIGNED-PAYLOAD hash.
+	// AllowUnsignedPayload accepts a signed x-amz-content-sha256: UNSIGNED-PAYLOAD (the body is then
+	// not covered by the signature), and presigned requests signed with an UNSIGNED-PAYLOAD hash that
+	// send no unsigned x-amz-content-sha256. An unsigned UNSIGNED-PAYLOAD is always refused: an
+	// unauthenticated header must not take the body out of the signature.
 	AllowUnsignedPayload bool
 	// S3 selects S3's canonical URI: the path is neither normalized nor encoded twice.
 	S3 bool
@@ -177,7 +186,9 @@ func isScopePart(s string) bool {
 }
 
 // IsSigned reports whether r claims a SigV4 signature: an Authorization header starting with
-// AWS4-HMAC-SHA256, or X-Amz-Algorithm in the query. It does not verify anything.
+// AWS4-HMAC-SHA256, or X-Amz-Algorithm, X-Amz-Credential or X-Amz-Signature in the query (a
+// presigned URL, perhaps missing other parameters, which Verify then names). It does not verify
+// anything.
 func IsSigned(r *http.Request) bool {
 	for _, a := range r.Header["Authorization"] {
 		if strings.HasPrefix(a, algorithm) {
@@ -192,13 +203,13 @@ func IsSigned(r *http.Request) bool {
 		var piece string
 		piece, raw, _ = strings.Cut(raw, "&")
 		k, _, _ := strings.Cut(piece, "=")
-		if k == qAlgorithm {
-			return true
-		}
 		if strings.ContainsAny(k, "%+") {
-			if ek, ok := canonicalComponent(k); ok && ek == qAlgorithm {
-				return true
+			if ek, ok := canonicalComponent(k); ok {
+				k = ek
 			}
+		}
+		if presignFieldOf(k)&claimsPresigned != 0 {
+			return true
 		}
 	}
 	return false
@@ -253,7 +264,7 @@ func (v *Verifier) verify(r *http.Request) (*Result, *Error) {
 	if r.Host == "" {
 		return nil, uncanonical("the request has no host")
 	}
-	claimed, e := claimedPayloadHash(r, v.opts.AllowUnsignedPayload)
+	claimed, e := claimedPayloadHash(r, v.opts.AllowUnsignedPayload, slices.Contains(sc.names, "x-amz-content-sha256"))
 	if e != nil {
 		return nil, e
 	}
@@ -292,31 +303,36 @@ func (v *Verifier) verify(r *http.Request) (*Result, *Error) {
 	want := decodeHex32(a.signature) // syntax checked when parsed
 	key := v.keys.get(cred.SecretAccessKey, a.amzDate[:8], v.opts.Region, v.opts.Service)
 
-	if claimed != "" {
+	if claimed.signed {
 		// The signed header's hash: check the signature first, so a forged request costs no body read.
-		sc.buf = append(sc.buf, claimed...)
+		sc.buf = append(sc.buf, claimed.hash...)
 		if !v.matches(sc, &a, &key, &want) {
 			return nil, mismatch(&a, sc)
 		}
-		if claimed != unsignedPayload {
+		if claimed.hash != unsignedPayload {
 			sum, e := hashBody(r, v.opts.MaxBodyBytes)
 			if e != nil {
 				return nil, e
 			}
-			if decodeHex32(claimed) != sum {
-				return nil, refuse(ErrPayloadHashMismatch,
-					"The provided 'x-amz-content-sha256' header does not match what was computed.", "")
+			if decodeHex32(claimed.hash) != sum {
+				return nil, refuse(ErrPayloadHashMismatch, msgPayloadHashMismatch, "")
 			}
 		}
 	} else {
+		// The body's own hash is what is signed; an unsigned x-amz-content-sha256 only has to agree
+		// with it, so it can neither choose the body nor take it out of the signature.
 		sum, e := hashBody(r, v.opts.MaxBodyBytes)
 		if e != nil {
 			return nil, e
 		}
+		if claimed.hash != "" && decodeHex32(claimed.hash) != sum {
+			return nil, refuse(ErrPayloadHashMismatch, msgPayloadHashMismatch, "the unsigned x-amz-content-sha256 is not the SHA-256 of the body")
+		}
 		sc.buf = hex.AppendEncode(sc.buf, sum[:])
 		if !v.matches(sc, &a, &key, &want) {
-			// A presigned URL is usually signed without its body (S3's convention).
-			unsigned := a.presigned && v.opts.AllowUnsignedPayload
+			// A presigned URL is usually signed without its body (S3's convention). Not with an
+			// unsigned content hash, which would then vouch for a body the signature does not cover.
+			unsigned := a.presigned && v.opts.AllowUnsignedPayload && claimed.hash == ""
 			if unsigned {
 				sc.buf = append(sc.buf[:prefix], unsignedPayload...)
 			}
@@ -396,9 +412,9 @@ func (v *Verifier) authParams(r *http.Request, q *query, a *authParams) *Error {
 			header = h
 		}
 	}
-	presigned := q.present&fAlgorithm != 0
+	presigned := q.present&claimsPresigned != 0
 	switch {
-	case header != "" && presigned:
+	case header != "" && q.present&fAlgorithm != 0:
 		return malformed("signed both in the Authorization header and in the query")
 	case header != "":
 		if len(auths) > 1 {
@@ -483,28 +499,39 @@ func skewText(d time.Duration) string {
 	return d.String()
 }
 
-// claimedPayloadHash returns the x-amz-content-sha256 header ("" when absent): a SHA-256 in hex, or
-// UNSIGNED-PAYLOAD when allowed. Being an x-amz-* header, it is always signed when present.
-func claimedPayloadHash(r *http.Request, allowUnsigned bool) (string, *Error) {
+// payloadHash is what x-amz-content-sha256 says: hash is "" when the header is absent, else a
+// SHA-256 in hex or UNSIGNED-PAYLOAD; signed is whether it is in SignedHeaders.
+type payloadHash struct {
+	hash   string
+	signed bool
+}
+
+// claimedPayloadHash reads the x-amz-content-sha256 header: a SHA-256 in hex, or UNSIGNED-PAYLOAD when
+// allowed and signed. Unsigned, UNSIGNED-PAYLOAD is refused even where allowed: an unauthenticated
+// header would take the body out of the signature.
+func claimedPayloadHash(r *http.Request, allowUnsigned, signed bool) (payloadHash, *Error) {
 	vv := r.Header["X-Amz-Content-Sha256"]
 	switch {
 	case len(vv) == 0:
-		return "", nil
+		return payloadHash{}, nil
 	case len(vv) > 1:
-		return "", malformed("more than one x-amz-content-sha256 header")
+		return payloadHash{}, malformed("more than one x-amz-content-sha256 header")
 	}
 	h := vv[0]
 	switch {
+	case h == unsignedPayload && !signed:
+		return payloadHash{}, refuse(ErrUnsupportedPayload,
+			"UNSIGNED-PAYLOAD is not accepted in an unsigned x-amz-content-sha256 header: sign the header, or the request body.", "")
 	case h == unsignedPayload && allowUnsigned:
-		return h, nil
+		return payloadHash{h, signed}, nil
 	case h == unsignedPayload:
-		return "", refuse(ErrUnsupportedPayload, "UNSIGNED-PAYLOAD is not accepted: sign the request body.", "")
+		return payloadHash{}, refuse(ErrUnsupportedPayload, "UNSIGNED-PAYLOAD is not accepted: sign the request body.", "")
 	case strings.HasPrefix(h, "STREAMING-"):
-		return "", refuse(ErrUnsupportedPayload, "Streaming (chunk-signed) payloads are not supported.", "x-amz-content-sha256 %s", printable(h))
+		return payloadHash{}, refuse(ErrUnsupportedPayload, "Streaming (chunk-signed) payloads are not supported.", "x-amz-content-sha256 %s", printable(h))
 	case len(h) != 64 || !isHexString(h):
-		return "", refuse(ErrUnsupportedPayload, "x-amz-content-sha256 must be the SHA-256 of the body in hex.", "")
+		return payloadHash{}, refuse(ErrUnsupportedPayload, "x-amz-content-sha256 must be the SHA-256 of the body in hex.", "")
 	}
-	return h, nil
+	return payloadHash{h, signed}, nil
 }
 
 // decodeHex32 decodes 64 hex digits, already checked to be hex.

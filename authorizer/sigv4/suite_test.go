@@ -124,11 +124,13 @@ func readSuiteRequest(raw string) (*http.Request, error) {
 // expectedRefusal lists suite cases that must be refused, and why.
 //
 // post-sts-header-after signs the request and then adds the session token without signing it
-// (its "omit_session_token": true): in the header form X-Amz-Security-Token is an unsigned x-amz-*
-// header, which this verifier refuses by design; in the query form the token sits in the query,
-// whose every parameter is part of the canonical request, so the signature cannot match.
+// (its "omit_session_token": true). In the header form that is accepted, as AWS accepts it: an unsigned
+// X-Amz-Security-Token header is allowed (the token must still belong to the access key that signed).
+// In the query form the token is a query parameter, and every parameter of the query is part of the
+// canonical request: the signature cannot match, and guessing which parameters were left out of it
+// is not something a verifier should do.
 var expectedRefusal = map[string]map[string]error{
-	"post-sts-header-after": {"header": ErrHeaderNotSigned, "query": ErrSignatureMismatch},
+	"post-sts-header-after": {"query": ErrSignatureMismatch},
 }
 
 func TestSuite(t *testing.T) {
@@ -186,10 +188,10 @@ func TestSuite(t *testing.T) {
 func TestSuiteTampered(t *testing.T) {
 	t.Parallel()
 	for _, c := range loadSuite(t) {
-		if expectedRefusal[c.name] != nil {
-			continue
-		}
 		for _, form := range []string{"header", "query"} {
+			if expectedRefusal[c.name][form] != nil {
+				continue
+			}
 			t.Run(c.name+"/"+form, func(t *testing.T) {
 				t.Parallel()
 				v := c.verifier(t)
