@@ -102,6 +102,7 @@ func TestCaddyfileAdapts(t *testing.T) {
 		Decision:       "data.orders.decision",
 		OPAConfigFile:  "./opa.yaml",
 		Shadow:         true,
+		Route:          "Caddyfile:3",
 	}
 	got, _ := json.Marshal(handler.Config)
 	wantJSON, _ := json.Marshal(want)
