@@ -305,14 +305,14 @@ func unmarshalUserPool(d *caddyfile.Dispenser) (UserPool, error) {
 func unmarshalOIDC(d *caddyfile.Dispenser) (OIDCIssuer, error) {
 	var o OIDCIssuer
 	if !d.AllArgs(&o.Issuer) {
-		return o, d.Err("oidc needs exactly one argument: the issuer URL")
+		return o, d.Err("oidc needs exactly one argument: the issuer URL (an environment variable left unset?)")
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		switch d.Val() {
 		case "audience":
 			auds := d.RemainingArgs()
 			if len(auds) == 0 {
-				return o, d.ArgErr()
+				return o, d.Errf("oidc %s: audience needs at least one value (an environment variable left unset?)", o.Issuer)
 			}
 			o.Audiences = append(o.Audiences, auds...)
 		case "jwks_url":
