@@ -27,6 +27,8 @@ type Config struct {
 
 	// IdentityPool, when set, accepts requests signed with AWS Signature Version 4 using credentials
 	// issued by this identity pool (served by a `cognito_identity_pool` on the same Caddy storage).
+	// What they may do is their role's RolePolicies: without any (and without AllowAnyRole), the
+	// built-in policy denies every signed request.
 	IdentityPool *IdentityPool `json:"identity_pool,omitempty"`
 
 	// OIDC are the other OpenID Connect issuers (Auth0, Okta, Google, Keycloak...) whose tokens are
