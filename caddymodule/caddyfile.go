@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -51,6 +52,7 @@ func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //		claim <claim> segment <index> | header <name> | query <name> | value <value>...
 //		role_policy <role_arn> <file.json>...
 //		execute_api <account> [<api_id> [<stage>]]
+//		allow_any_role
 //		policy <file|dir|bundle.tar.gz>...
 //		decision <ref>
 //		opa_config <file>
@@ -71,12 +73,21 @@ func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //			jwks_path <path>
 //		}
 //	}
+//
+// A route with an identity_pool but no role_policy denies every signed request (403
+// AccessDeniedException) and is warned about at start; allow_any_role lets every role through instead.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
+	h.Route = place(d)
 	if d.NextArg() {
 		return d.ArgErr()
 	}
 	return h.Config.unmarshalBlock(d)
+}
+
+// place is where the dispenser's current token is: <file>:<line>.
+func place(d *caddyfile.Dispenser) string {
+	return fmt.Sprintf("%s:%d", d.File(), d.Line())
 }
 
 // unmarshalBlock reads the subdirectives shared by the handler and the authentication provider.
@@ -97,14 +108,18 @@ func (c *Config) unmarshalBlock(d *caddyfile.Dispenser) error {
 				return err
 			}
 			c.OIDC = append(c.OIDC, o)
-		case "allow_anonymous":
+		case "allow_anonymous", "allow_any_role":
 			if err := once(name); err != nil {
 				return err
 			}
 			if d.NextArg() {
 				return d.ArgErr()
 			}
-			c.AllowAnonymous = true
+			if name == "allow_anonymous" {
+				c.AllowAnonymous = true
+			} else {
+				c.AllowAnyRole = true
+			}
 		case "clock_skew":
 			if err := once(name); err != nil {
 				return err
@@ -290,14 +305,14 @@ func unmarshalUserPool(d *caddyfile.Dispenser) (UserPool, error) {
 func unmarshalOIDC(d *caddyfile.Dispenser) (OIDCIssuer, error) {
 	var o OIDCIssuer
 	if !d.AllArgs(&o.Issuer) {
-		return o, d.Err("oidc needs exactly one argument: the issuer URL")
+		return o, d.Err("oidc needs exactly one argument: the issuer URL (an environment variable left unset?)")
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		switch d.Val() {
 		case "audience":
 			auds := d.RemainingArgs()
 			if len(auds) == 0 {
-				return o, d.ArgErr()
+				return o, d.Errf("oidc %s: audience needs at least one value (an environment variable left unset?)", o.Issuer)
 			}
 			o.Audiences = append(o.Audiences, auds...)
 		case "jwks_url":

@@ -102,6 +102,7 @@ func TestCaddyfileAdapts(t *testing.T) {
 		Decision:       "data.orders.decision",
 		OPAConfigFile:  "./opa.yaml",
 		Shadow:         true,
+		Route:          "Caddyfile:3",
 	}
 	got, _ := json.Marshal(handler.Config)
 	wantJSON, _ := json.Marshal(want)
@@ -119,6 +120,8 @@ func TestCaddyfileErrors(t *testing.T) {
 		{"bad token_use", block("user_pool us-east-1_AbC123 {\nclient_id a\ntoken_use refresh\n}"), `token_use must be access, id or any, not "refresh"`},
 		{"unknown user_pool subdirective", block("user_pool us-east-1_AbC123 {\nclient a\n}"), `unrecognized user_pool subdirective "client"`},
 		{"oidc without audience", block("oidc https://idp.example.com"), "at least one audience is required"},
+		{"oidc with an empty audience", block("oidc https://idp.example.com {\naudience\n}"), "oidc https://idp.example.com: audience needs at least one value"},
+		{"oidc without issuer", block("oidc {\naudience a\n}"), "oidc needs exactly one argument: the issuer URL"},
 		{"clock_skew garbage", block("clock_skew soon"), "clock_skew"},
 		{"clock_skew too large", block("clock_skew 1h"), "between 0 and 10m"},
 		{"clock_skew twice", block("clock_skew 1s\nclock_skew 2s"), "clock_skew given twice"},

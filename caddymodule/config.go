@@ -27,6 +27,8 @@ type Config struct {
 
 	// IdentityPool, when set, accepts requests signed with AWS Signature Version 4 using credentials
 	// issued by this identity pool (served by a `cognito_identity_pool` on the same Caddy storage).
+	// What they may do is their role's RolePolicies: without any (and without AllowAnyRole), the
+	// built-in policy denies every signed request.
 	IdentityPool *IdentityPool `json:"identity_pool,omitempty"`
 
 	// OIDC are the other OpenID Connect issuers (Auth0, Okta, Google, Keycloak...) whose tokens are
@@ -84,6 +86,21 @@ type Config struct {
 	// ExecuteAPI names the API in the resource ARN role policies are evaluated on. Default: the
 	// account of the roles, API id `api`, stage `$default`.
 	ExecuteAPI *ExecuteAPI `json:"execute_api,omitempty"`
+
+	// AllowAnyRole lets requests signed with IdentityPool's credentials through whatever their role,
+	// guests included: the built-in policy decides them by Groups, Scopes and Claims like token
+	// callers, so a route without any of those admits every valid credential. Default: off, and the
+	// built-in policy denies every signed request of a route without RolePolicies (403
+	// `AccessDeniedException`), as IAM denies a role that no policy allows anything; the gateway
+	// warns about such a route when it starts. It contradicts RolePolicies and ExecuteAPI, and needs
+	// an IdentityPool: either is a configuration error. A Policy of your own decides for itself
+	// (it sees this setting as `input.config.allow_any_role`; `data.cognito.builtin.decision`
+	// applies the same rule).
+	AllowAnyRole bool `json:"allow_any_role,omitempty"`
+
+	// Route names this route in the log lines of its gateway (their `route` field), e.g.
+	// `Caddyfile:27`. The Caddyfile sets it to the file and line of the directive. Default: none.
+	Route string `json:"route,omitempty"`
 
 	// Policy are Rego files, directories of Rego and data files, or bundles (.tar.gz) that decide
 	// instead of the built-in policy (which they can import: data.cognito.lib, data.cognito.builtin).
@@ -190,11 +207,32 @@ func (c *Config) provision(ctx caddy.Context) (*gate, error) {
 		return nil, err
 	}
 	g := &gate{logger: ctx.Logger(), tokenQuery: c.TokenQuery}
+	if c.Route != "" {
+		g.logger = g.logger.With(zap.String("route", c.Route))
+	}
 	if err := g.build(ctx, c); err != nil {
 		g.cleanup()
 		return nil, err
 	}
+	if msg := c.deniesEverySignedRequest(); msg != "" {
+		g.logger.Warn(msg, zap.String("identity_pool", c.IdentityPool.ID))
+	}
 	return g, nil
+}
+
+// deniesEverySignedRequest returns a warning when the built-in policy denies every request signed
+// with identity-pool credentials on this route, because no role policy says what they may do; ""
+// otherwise.
+func (c *Config) deniesEverySignedRequest() string {
+	if c.IdentityPool == nil || len(c.RolePolicies) > 0 || c.AllowAnyRole || len(c.Policy) > 0 {
+		return ""
+	}
+	where := "a route"
+	if c.Route != "" {
+		where = "the route at " + c.Route
+	}
+	return where + " accepts identity-pool credentials but has no role_policy: every signed request is denied " +
+		"(403 AccessDeniedException), guests' included; give its roles a role_policy, or allow_any_role to let every role through"
 }
 
 // build creates the authorizer, recording in g what it acquires.
@@ -249,6 +287,11 @@ func (g *gate) build(ctx caddy.Context, c *Config) (err error) {
 	}
 	if cfg.Rules, err = c.rolePolicyRules(cfg.Rules); err != nil {
 		return err
+	}
+	if c.AllowAnyRole {
+		if cfg.Rules, err = cfg.Rules.WithAnyRole(); err != nil {
+			return err
+		}
 	}
 	if c.TokenQuery != "" {
 		if cfg.Redaction, err = policy.NewRedaction(nil, []string{c.TokenQuery}); err != nil {

@@ -17,6 +17,7 @@ func TestCORS(t *testing.T) {
 	}
 	cognito_authorizer {
 `+userPool(idp)+`		identity_pool `+testPoolID+`
+		allow_any_role
 		cors https://app.example.com http://localhost:5173 {
 			headers X-Request-Id
 		}

@@ -26,6 +26,7 @@ func TestPresignedCredentialsAreNotForwarded(t *testing.T) {
 	t.Cleanup(echo.Close)
 	base, accessLog := runCaddy(t, `	cognito_authorizer {
 		identity_pool `+testPoolID+`
+		allow_any_role
 	}
 	reverse_proxy `+echo.URL+` {
 		header_down X-Seen-URI {http.request.uri}
@@ -121,6 +122,7 @@ func TestMalformedSessionTokens(t *testing.T) {
 	echo := newEcho(t)
 	base, accessLog := runCaddy(t, `	cognito_authorizer {
 		identity_pool `+testPoolID+`
+		allow_any_role
 	}
 	reverse_proxy `+echo.URL)
 	guest := mintCredentials(t, filepath.Dir(accessLog), false)

@@ -52,6 +52,14 @@ func (c *Config) hasRolePolicies() bool {
 
 // validateRolePolicies checks what provision cannot fix.
 func (c *Config) validateRolePolicies() error {
+	if c.AllowAnyRole {
+		switch {
+		case c.IdentityPool == nil:
+			return errors.New("allow_any_role lets requests signed with identity-pool credentials through: configure an identity_pool")
+		case c.hasRolePolicies():
+			return errors.New("allow_any_role and role_policy (or execute_api) contradict each other: role policies decide what each role may do; remove one")
+		}
+	}
 	if !c.hasRolePolicies() {
 		return nil
 	}

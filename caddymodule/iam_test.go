@@ -96,6 +96,9 @@ func TestRolePolicyProvisionErrors(t *testing.T) {
 		{"file too large", "identity_pool " + testPoolID + "\nrole_policy " + guests + " " + large, "large.json: too large"},
 		{"roles in two accounts", "identity_pool " + testPoolID + "\nrole_policy " + guests + " " + good + "\nrole_policy arn:aws:iam::210987654321:role/Other " + good, "give the account id"},
 		{"bad stage", "identity_pool " + testPoolID + "\nrole_policy " + guests + " " + good + "\nexecute_api 123456789012 abc123 a/b", `stage "a/b"`},
+		{"allow_any_role with role_policy", "identity_pool " + testPoolID + "\nallow_any_role\nrole_policy " + guests + " " + good, "allow_any_role and role_policy (or execute_api) contradict each other"},
+		{"allow_any_role with execute_api", "identity_pool " + testPoolID + "\nallow_any_role\nexecute_api 123456789012", "contradict each other"},
+		{"allow_any_role without identity pool", "allow_anonymous\nallow_any_role", "allow_any_role lets requests signed with identity-pool credentials through: configure an identity_pool"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

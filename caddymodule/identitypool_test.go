@@ -147,6 +147,7 @@ func poolSite(idp *testidp.IdP, upstream, extra string) string {
 				jwks_url ` + idp.JWKSURL + `
 			}
 			identity_pool ` + testIdentityPoolID + `
+			allow_any_role
 		}
 		reverse_proxy ` + upstream + `
 	}`

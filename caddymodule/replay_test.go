@@ -71,6 +71,7 @@ func TestReplayProtectionThroughCaddy(t *testing.T) {
 			identity_pool ` + testPoolID + ` {
 				replay_protection 1000
 			}
+			allow_any_role
 		}
 		reverse_proxy ` + echo.URL + `
 	}
@@ -79,6 +80,7 @@ func TestReplayProtectionThroughCaddy(t *testing.T) {
 			identity_pool ` + testPoolID + ` {
 				replay_protection 1000
 			}
+			allow_any_role
 		}
 		reverse_proxy ` + echo.URL + `
 	}`

@@ -72,6 +72,7 @@ func TestSigV4ThroughCaddy(t *testing.T) {
 	base, accessLog := runCaddy(t, `	uri strip_prefix /api
 	cognito_authorizer {
 		identity_pool `+testPoolID+`
+		allow_any_role
 	}
 	reverse_proxy `+echo.URL)
 	storageDir := filepath.Dir(accessLog)

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,6 +28,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,6 +36,8 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/cognitoidentity"
 	"gopkg.in/yaml.v3"
+
+	"github.com/caddy-cognito/caddy-cognito/internal/testidp"
 )
 
 // examples holds what the example tests build once per run.
@@ -94,12 +98,15 @@ func TestExampleCaddyfilesAdaptAndValidate(t *testing.T) {
 	local := []string{
 		"COGNITO_IDP_ENDPOINT=" + unreachable, "COGNITO_USER_POOL_ID=local_AbCd1234", "COGNITO_CLIENT_ID=client123",
 		"OIDC_ISSUER=" + unreachable + "/realms/demo", "OIDC_AUDIENCE=demo-api",
-		"OIDC_JWKS_URL=" + unreachable + "/realms/demo/protocol/openid-connect/certs",
 		"SITE=http://127.0.0.1:8080", "UPSTREAM=127.0.0.1:9",
 	}
 	offline := []string{"COGNITO_IDP_ENDPOINT=" + unreachable, "UPSTREAM=127.0.0.1:9"}
+	// The sidecar's role policies are beside its Caddyfile, as in the image.
+	sidecarPolicies := "POLICY_DIR=" + examplePath("sidecar")
 	compose := append(sidecarComposeEnv(t, sidecarSettings(unreachable, "local_AbCd1234", "client123")), offline...)
+	compose = append(compose, sidecarPolicies)
 	pod := append(sidecarPodEnv(t), offline...)
+	pod = append(pod, sidecarPolicies)
 	tests := []struct {
 		file     string // relative to the repository root
 		name     string
@@ -112,7 +119,6 @@ func TestExampleCaddyfilesAdaptAndValidate(t *testing.T) {
 		{"examples/guests/Caddyfile", "defaults", nil, true},
 		{"examples/userpool-and-identitypool/Caddyfile", "defaults", nil, false},
 		{"examples/userpool-and-identitypool/Caddyfile", "cognito-local", local, true},
-		{"examples/oidc/Caddyfile", "defaults", nil, false},
 		{"examples/oidc/Caddyfile", "keycloak-shaped", local, true},
 		{"examples/sidecar/Caddyfile", "compose.yaml environment", compose, true},
 		{"examples/sidecar/Caddyfile", "pod.yaml environment", pod, true},
@@ -176,7 +182,9 @@ func runCaddyCommand(t *testing.T, bin, file string, env []string, args ...strin
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Dir = dir
+	// From the repository root, as the READMEs run them (Caddyfile.example names its policy file
+	// relative to it).
+	cmd.Dir = harness.root
 	cmd.Env = childEnv(drop, append(env, "XDG_DATA_HOME="+filepath.Join(dir, "data"), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"),
 		// Examples name their policy files relative to their folder, as when run from the repository root.
 		"EXAMPLE_DIR="+filepath.Dir(filepath.Join(harness.root, file)))...)
@@ -404,35 +412,99 @@ func TestExampleUserPool(t *testing.T) {
 	})
 }
 
+// TestExampleOIDC runs examples/oidc with an issuer the test serves: its discovery document names a
+// JWKS elsewhere (the test IdP's), so a token verifies only if the gateway discovered where the keys
+// are, as the Caddyfile (which names no jwks_url) says it does.
 func TestExampleOIDC(t *testing.T) {
 	t.Parallel()
-	emu := startCognitoLocal(t)
-	pool := newUserPool(t, emu)
-	sub := pool.AddUser(t, "alice@example.com")
-	otherClient := pool.AddClient(t, "not-accepted")
+	idp := testidp.New(t)
+	var discoveries atomic.Int32
+	issuer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/.well-known/openid-configuration" {
+			http.NotFound(w, r)
+			return
+		}
+		discoveries.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"issuer": "http://" + r.Host, "jwks_uri": idp.JWKSURL, "id_token_signing_alg_values_supported": []string{"RS256"},
+		})
+	}))
+	t.Cleanup(issuer.Close)
+	const audience = "https://api.example.test"
 	up := startUpstream(t)
-	// cognito-local's pool as any OIDC issuer: ID tokens carry the app client as aud.
 	srv := startExample(t, caddyBinary(t), examplePath("oidc", "Caddyfile"),
-		"OIDC_ISSUER="+pool.Issuer, "OIDC_AUDIENCE="+pool.ClientID, "OIDC_JWKS_URL="+pool.JWKSURL, "UPSTREAM="+up.Addr)
-	client := func(t *testing.T, clientID, token string) cmdResult {
-		t.Helper()
-		return runGoClient(t, "-flow", "jwt", "-token", token, "-api", srv.BaseURL+"/orders/42", "-client-id", clientID,
-			"-username", "alice@example.com", "-user-pool-endpoint", emu.URL)
+		"OIDC_ISSUER="+issuer.URL, "OIDC_AUDIENCE="+audience, "UPSTREAM="+up.Addr)
+	token := func(extra map[string]any) string {
+		now := time.Now().Unix()
+		claims := map[string]any{"iss": issuer.URL, "sub": "oidc-user-1", "aud": audience, "iat": now, "exp": now + 600}
+		for k, v := range extra {
+			claims[k] = v
+		}
+		return idp.Sign(t, claims)
 	}
 
-	t.Run("go client with an ID token", func(t *testing.T) {
-		wantHeaders(t, decodeEcho(t, client(t, pool.ClientID, "id").ok(t)), map[string]string{"X-Cognito-Sub": sub})
+	t.Run("a token of the issuer, its keys found by discovery", func(t *testing.T) {
+		resp := srv.get(t, "/orders/42", http.Header{"Authorization": {"Bearer " + token(nil)}})
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d %s, want 200", resp.StatusCode, body)
+		}
+		wantHeaders(t, decodeEcho(t, string(body)), map[string]string{"X-Cognito-Sub": "oidc-user-1"})
+		if discoveries.Load() == 0 {
+			t.Error("the gateway never fetched the issuer's openid-configuration")
+		}
 	})
 	t.Run("README commands", func(t *testing.T) {
-		out := runReadme(t, examplePath("oidc", "README.md"), srv.BaseURL,
-			"COGNITO_IDP_ENDPOINT="+emu.URL, "COGNITO_CLIENT_ID="+pool.ClientID).ok(t)
-		wantHeaders(t, decodeEcho(t, out), map[string]string{"X-Cognito-Sub": sub})
+		out := runReadme(t, examplePath("oidc", "README.md"), srv.BaseURL, "ID_TOKEN="+token(nil)).ok(t)
+		wantHeaders(t, decodeEcho(t, out), map[string]string{"X-Cognito-Sub": "oidc-user-1"})
 	})
 	t.Run("refused", func(t *testing.T) {
 		before := up.Count()
-		wantRefused(t, client(t, pool.ClientID, "access"), up, before, "401") // no aud
-		wantRefused(t, client(t, otherClient, "id"), up, before, "401")
+		for name, tok := range map[string]string{
+			"another audience": token(map[string]any{"aud": "https://other.example.test"}),
+			"another issuer":   token(map[string]any{"iss": idp.Issuer}),
+			"expired":          token(map[string]any{"exp": time.Now().Add(-time.Hour).Unix()}),
+		} {
+			if resp := srv.get(t, "/orders/42", http.Header{"Authorization": {"Bearer " + tok}}); resp.StatusCode != http.StatusUnauthorized {
+				t.Errorf("%s: %d, want 401", name, resp.StatusCode)
+			}
+		}
+		if up.Count() != before {
+			t.Error("a refused request reached the upstream")
+		}
 	})
+}
+
+// TestExampleOIDCNeedsItsIssuer checks that examples/oidc names no issuer of its own: without
+// OIDC_ISSUER and OIDC_AUDIENCE it does not start.
+func TestExampleOIDCNeedsItsIssuer(t *testing.T) {
+	t.Parallel()
+	text, err := os.ReadFile(examplePath("oidc", "Caddyfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, required := caddyfileVars(string(text))
+	for _, v := range []string{"OIDC_ISSUER", "OIDC_AUDIENCE"} {
+		if !slices.Contains(required, v) {
+			t.Errorf("examples/oidc/Caddyfile gives %s a default: it must come from the user", v)
+		}
+	}
+	if regexp.MustCompile(`(?m)^\s*jwks_url`).Match(text) || strings.Contains(string(text), "OIDC_JWKS_URL") {
+		t.Error("examples/oidc/Caddyfile names a JWKS URL: it must discover its issuer's")
+	}
+	for _, tt := range []struct {
+		env  []string
+		want string
+	}{
+		{[]string{"OIDC_AUDIENCE=a"}, "oidc needs exactly one argument: the issuer URL"},
+		{[]string{"OIDC_ISSUER=" + unreachable}, "audience needs at least one value"},
+	} {
+		out, err := runCaddyCommand(t, caddyBinary(t), "examples/oidc/Caddyfile", tt.env, "adapt", "--config", examplePath("oidc", "Caddyfile"))
+		if err == nil || !strings.Contains(string(out), tt.want) {
+			t.Errorf("adapt with %v: %v, want an error saying %q\n%s", tt.env, err, tt.want, out)
+		}
+	}
 }
 
 func TestExampleGuests(t *testing.T) {
@@ -499,21 +571,18 @@ func TestExampleGuests(t *testing.T) {
 				}
 			})
 		}
-		t.Run("a method the guest role's policy does not allow", func(t *testing.T) {
-			req, err := http.NewRequestWithContext(t.Context(), http.MethodDelete, srv.BaseURL+"/catalog/items", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			signBody(t, req, "", creds)
-			resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusForbidden || resp.Header.Get("X-Amzn-ErrorType") != "AccessDeniedException" {
-				t.Errorf("signed DELETE: %d %q, want 403 AccessDeniedException", resp.StatusCode, resp.Header.Get("X-Amzn-ErrorType"))
-			}
-		})
+		// What the guest role's policy does not allow: another method, and paths that a pattern with
+		// wildcards for the API and stage (*/*/GET/catalog/*) would let through, since IAM's * also
+		// matches slashes.
+		for _, tt := range []struct{ method, path string }{
+			{http.MethodDelete, "/catalog/items"},
+			{http.MethodDelete, "/admin/GET/catalog/items"},
+			{http.MethodGet, "/admin/GET/catalog/items"},
+		} {
+			t.Run("signed "+tt.method+" "+tt.path, func(t *testing.T) {
+				wantAccessDenied(t, signedDo(t, tt.method, srv.BaseURL+tt.path, "", creds))
+			})
+		}
 		if up.Count() != before {
 			t.Errorf("a refused request reached the upstream")
 		}
@@ -666,10 +735,20 @@ func TestExampleUserPoolAndIdentityPool(t *testing.T) {
 				t.Errorf("GetId with an %s: %v, want NotAuthorizedException", name, err)
 			}
 		}
+		// The roles' policies spell the API and stage out: a method in the middle of a path is no way
+		// around them (IAM's * also matches /, so */*/GET/orders/* would let these through).
+		_, bob := identityCredentials(t, srv.BaseURL+"/identity", bothPoolID, map[string]string{provider: tok.ID})
+		_, alice := identityCredentials(t, srv.BaseURL+"/identity", bothPoolID,
+			map[string]string{provider: pool.SignIn(t, "alice@example.com").ID})
+		wantAccessDenied(t, signedDo(t, http.MethodDelete, srv.BaseURL+"/admin/GET/orders/42", "", bob))
+		wantAccessDenied(t, signedDo(t, http.MethodGet, srv.BaseURL+"/admin/PUT/orders/42", "", bob))
+		wantAccessDenied(t, signedDo(t, http.MethodDelete, srv.BaseURL+"/admin/orders/42", "", alice))
+		wantAccessDenied(t, signedDo(t, http.MethodDelete, srv.BaseURL+"/orders/archive/2025", "", alice))
 		if up.Count() != before {
 			t.Errorf("a refused request reached the upstream")
 		}
 		srv.assertLogsExclude(t, tok.Access, tok.ID, signatureOf(tok.ID))
+		wantAllowed(t, signedDo(t, http.MethodDelete, srv.BaseURL+"/orders/42", "", alice))
 	})
 }
 
@@ -750,6 +829,7 @@ type sidecarImage struct {
 	from        string            // the source of the COPY --from=build of the final stage
 	binary      string            // its destination
 	caddyfile   string            // where the COPY of examples/sidecar/Caddyfile puts it
+	copied      map[string]string // the other files of examples/sidecar the final stage copies: name -> destination
 	env         map[string]string // ENV of the final stage
 	user        string
 	healthcheck string
@@ -760,7 +840,7 @@ type sidecarImage struct {
 func readSidecarImage(t *testing.T) sidecarImage {
 	t.Helper()
 	in := parseDockerfile(t, examplePath("sidecar", "Dockerfile"))
-	img := sidecarImage{args: map[string]string{}, env: map[string]string{}}
+	img := sidecarImage{args: map[string]string{}, env: map[string]string{}, copied: map[string]string{}}
 	final := in[len(in)-1].Stage
 	var jsonForm = func(i dockerInstruction) []string {
 		var v []string
@@ -795,6 +875,16 @@ func readSidecarImage(t *testing.T) sidecarImage {
 			img.from, img.binary = f[1], f[2]
 		case i.Cmd == "COPY" && strings.HasPrefix(i.Args, "examples/sidecar/Caddyfile "):
 			img.caddyfile = strings.Fields(i.Args)[1]
+		case i.Cmd == "COPY" && strings.HasPrefix(i.Args, "examples/sidecar/"):
+			f := strings.Fields(i.Args)
+			dest := f[len(f)-1]
+			for _, src := range f[:len(f)-1] {
+				if strings.HasSuffix(dest, "/") {
+					img.copied[filepath.Base(src)] = dest + filepath.Base(src)
+				} else {
+					img.copied[filepath.Base(src)] = dest
+				}
+			}
 		case i.Cmd == "ENV":
 			for _, kv := range strings.Fields(i.Args) {
 				k, v, _ := strings.Cut(kv, "=")
@@ -1048,6 +1138,14 @@ func TestSidecarFilesAgree(t *testing.T) {
 	}
 	_, required := caddyfileVars(string(caddyfile))
 	dataDir := img.env["XDG_DATA_HOME"]
+	// The role policy files, which the Caddyfile reads from POLICY_DIR, /etc/caddy by default.
+	var policies []string
+	for _, m := range regexp.MustCompile(`\{\$POLICY_DIR:([^}]*)\}/(\S+)`).FindAllStringSubmatch(string(caddyfile), -1) {
+		if m[1] != filepath.Dir(img.configPath()) {
+			t.Errorf("POLICY_DIR defaults to %s, want the Caddyfile's folder %s", m[1], filepath.Dir(img.configPath()))
+		}
+		policies = append(policies, m[2])
+	}
 
 	t.Run("Dockerfile", func(t *testing.T) {
 		goMod, err := os.ReadFile(filepath.Join(harness.root, "go.mod"))
@@ -1085,6 +1183,24 @@ func TestSidecarFilesAgree(t *testing.T) {
 		if !regexp.MustCompile(`(?m)^\tadmin off$`).Match(caddyfile) {
 			t.Error("the sidecar's Caddyfile leaves the admin API on, where the app container could reach it")
 		}
+		// Every role the identity pool issues has a policy, so no signed request is let through by
+		// default (see TestSidecarEndToEnd), and the policies are beside the Caddyfile in the image.
+		for _, role := range []string{"{$GUEST_ROLE_ARN}", "{$USER_ROLE_ARN}"} {
+			if !strings.Contains(string(caddyfile), "role_policy "+role+" ") {
+				t.Errorf("the sidecar's Caddyfile has no role_policy for %s", role)
+			}
+		}
+		if len(policies) != 2 {
+			t.Errorf("the sidecar's Caddyfile names policy files %v, want the guest's and the user's", policies)
+		}
+		for _, name := range policies {
+			if img.copied[name] != filepath.Join(filepath.Dir(img.configPath()), name) {
+				t.Errorf("the Dockerfile copies %s to %q, want it beside the Caddyfile, where POLICY_DIR's default is", name, img.copied[name])
+			}
+		}
+		if strings.Contains(string(caddyfile), "TODO") {
+			t.Error("the sidecar's Caddyfile has a TODO")
+		}
 	})
 
 	t.Run("compose.yaml", func(t *testing.T) {
@@ -1101,6 +1217,11 @@ func TestSidecarFilesAgree(t *testing.T) {
 		}
 		if !slices.Contains(gw.Volumes, "./Caddyfile:"+img.configPath()+":ro") {
 			t.Errorf("volumes %v do not mount ./Caddyfile read-only at %s", gw.Volumes, img.configPath())
+		}
+		for _, name := range policies {
+			if at := filepath.Join(filepath.Dir(img.configPath()), name); !slices.Contains(gw.Volumes, "./"+name+":"+at+":ro") {
+				t.Errorf("volumes %v do not mount ./%s read-only at %s", gw.Volumes, name, at)
+			}
 		}
 		storage := slices.ContainsFunc(gw.Volumes, func(v string) bool {
 			name, path, _ := strings.Cut(v, ":")
@@ -1168,8 +1289,8 @@ func TestSidecarFilesAgree(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !slices.Equal(kustomization.Resources, []string{"pod.yaml"}) || len(kustomization.ConfigMapGenerator) != 1 ||
-			!slices.Equal(kustomization.ConfigMapGenerator[0].Files, []string{filepath.Base(img.configPath())}) {
-			t.Fatalf("kustomization %+v, want pod.yaml and a ConfigMap of the Caddyfile", kustomization)
+			!slices.Equal(kustomization.ConfigMapGenerator[0].Files, append([]string{filepath.Base(img.configPath())}, policies...)) {
+			t.Fatalf("kustomization %+v, want pod.yaml and a ConfigMap of the Caddyfile and the policies %v", kustomization, policies)
 		}
 		mounts := map[string]string{} // mount path -> what is mounted
 		for _, m := range gw.VolumeMounts {
@@ -1334,7 +1455,9 @@ func TestSidecarEndToEnd(t *testing.T) {
 			t.Parallel()
 			up := startUpstream(t)
 			// The app's address: the test's echo upstream stands for it.
-			srv := startExample(t, bin, examplePath("sidecar", "Caddyfile"), append(tt.env, "UPSTREAM="+up.Addr)...)
+			// The image has the role policies beside the Caddyfile; here they are in examples/sidecar.
+			srv := startExample(t, bin, examplePath("sidecar", "Caddyfile"), append(tt.env, "UPSTREAM="+up.Addr,
+				"POLICY_DIR="+examplePath("sidecar"))...)
 			poolID, _ := envValue(tt.env, "IDENTITY_POOL_ID")
 
 			resp := srv.get(t, healthPath, nil)
@@ -1344,15 +1467,54 @@ func TestSidecarEndToEnd(t *testing.T) {
 			e := decodeEcho(t, runGoClient(t, "-flow", "jwt", "-api", srv.BaseURL+"/orders/42", "-client-id", pool.ClientID,
 				"-username", "alice@example.com", "-user-pool-endpoint", emu.URL).ok(t))
 			wantHeaders(t, e, map[string]string{"X-Cognito-Sub": sub})
-			e = decodeEcho(t, runGoClient(t, "-flow", "guest", "-api", srv.BaseURL+"/orders/42", "-identity-pool-id", poolID).ok(t))
+			e = decodeEcho(t, runGoClient(t, "-flow", "guest", "-api", srv.BaseURL+"/public/hello", "-identity-pool-id", poolID).ok(t))
 			wantHeaders(t, e, map[string]string{"X-Cognito-Role-Arn": sidecarGuestRole, "X-Cognito-Authentication-Type": "unauthenticated"})
-			e = decodeEcho(t, runGoClient(t, "-flow", "user", "-api", srv.BaseURL+"/orders/42", "-user-pool-id", pool.ID,
+			e = decodeEcho(t, runGoClient(t, "-flow", "user", "-api", srv.BaseURL+"/public/hello", "-user-pool-id", pool.ID,
 				"-client-id", pool.ClientID, "-username", "alice@example.com", "-user-pool-endpoint", emu.URL, "-identity-pool-id", poolID).ok(t))
 			wantHeaders(t, e, map[string]string{"X-Cognito-Role-Arn": sidecarUserRole, "X-Cognito-Authentication-Type": "authenticated"})
 
+			// What the roles' policies allow, and nothing more, with aws-sdk-go-v2's credentials and signer.
+			endpoint := srv.BaseURL + "/identity"
+			guest := guestCredentials(t, endpoint, poolID)
+			region, _ := envValue(tt.env, "COGNITO_REGION")
+			logins := map[string]string{"cognito-idp." + region + ".amazonaws.com/" + pool.ID: pool.SignIn(t, "alice@example.com").ID}
+			userID, user := identityCredentials(t, endpoint, poolID, logins)
+			other := "us-east-1:00000000-0000-4000-8000-000000000000"
+			wantAllowed(t, signedDo(t, http.MethodHead, srv.BaseURL+"/public/hello", "", guest))
+			wantAllowed(t, signedDo(t, http.MethodGet, srv.BaseURL+"/users/"+userID, "", user))
+			if e := wantAllowed(t, signedDo(t, http.MethodPut, srv.BaseURL+"/users/"+userID+"/cart", `{"items": 1}`, user)); e.Body != `{"items": 1}` {
+				t.Errorf("upstream saw %q, want the user's PUT body", e.Body)
+			}
+
 			before := up.Count()
-			if resp := srv.get(t, "/orders/42", nil); resp.StatusCode != http.StatusUnauthorized || up.Count() != before {
-				t.Errorf("no credentials: %d, want 401 and nothing upstream", resp.StatusCode)
+			for _, r := range []struct {
+				caller      string
+				method, url string
+			}{
+				{"guest", http.MethodDelete, "/admin/everything"},
+				{"guest", http.MethodGet, "/orders/42"},
+				{"guest", http.MethodPost, "/public/hello"},
+				{"guest", http.MethodGet, "/users/" + userID},
+				{"user", http.MethodDelete, "/admin/everything"},
+				{"user", http.MethodPut, "/users/" + other + "/cart"},
+				{"user", http.MethodGet, "/x/users/" + userID + "/cart"},
+			} {
+				creds := guest
+				if r.caller == "user" {
+					creds = user
+				}
+				t.Run(r.caller+" "+r.method+" "+r.url+" is refused", func(t *testing.T) {
+					wantAccessDenied(t, signedDo(t, r.method, srv.BaseURL+r.url, "", creds))
+				})
+			}
+			if resp := srv.get(t, "/orders/42", nil); resp.StatusCode != http.StatusUnauthorized {
+				t.Errorf("no credentials: %d, want 401", resp.StatusCode)
+			}
+			if up.Count() != before {
+				t.Errorf("a refused request reached the app")
+			}
+			if strings.Contains(srv.LogText(), "has no role_policy") {
+				t.Error("the sidecar starts with a warning about a route without role policies")
 			}
 		})
 	}

@@ -76,6 +76,8 @@ func fullSite(idp *testidp.IdP, up *upstream, siteLines, identityPoolLines strin
 		identity_pool %s {
 			%s
 		}
+		# These sites test the credentials, not what each role may do.
+		allow_any_role
 	}
 	reverse_proxy %s
 }

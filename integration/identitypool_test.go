@@ -84,6 +84,7 @@ func startIdentityPoolSite(t *testing.T) *identityPoolSite {
 	cognito_authorizer {
 		%[9]s
 		identity_pool %[1]s
+		allow_any_role
 	}
 	reverse_proxy %[10]s
 }

@@ -73,6 +73,7 @@ func TestNoSecretInLogsMetricsOrAnswers(t *testing.T) {
 			identity_pool %[4]s {
 				replay_protection
 			}
+			allow_any_role
 			opa_config %[5]s
 		}
 		reverse_proxy %[6]s

@@ -112,3 +112,13 @@ func mustRules(t *testing.T, groups, scopes []string, claims ...policy.ClaimRule
 	}
 	return r
 }
+
+// anyRole is rules with WithAnyRole.
+func anyRole(t *testing.T, r *policy.Rules) *policy.Rules {
+	t.Helper()
+	out, err := r.WithAnyRole()
+	if err != nil {
+		t.Fatalf("WithAnyRole: %v", err)
+	}
+	return out
+}

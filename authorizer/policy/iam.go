@@ -520,12 +520,15 @@ func (r *Rules) WithRolePolicies(api ExecuteAPI, roles []RolePolicy) (*Rules, er
 	if base == nil {
 		base = &Rules{}
 	}
-	out := &Rules{groups: base.groups, scopes: base.scopes, claims: base.claims, use: base.use}
+	if base.anyRole {
+		return nil, errors.New("role policies: the route lets any role through (WithAnyRole), which they would contradict")
+	}
 	term, err := ast.InterfaceToValue(iam)
 	if err != nil {
 		return nil, fmt.Errorf("role policies: %w", err)
 	}
-	out.config = configTerm(out.groups, out.scopes, out.claims, ast.NewTerm(term))
+	out := &Rules{groups: base.groups, scopes: base.scopes, claims: base.claims, use: base.use, iam: ast.NewTerm(term)}
+	out.config = configTerm(out.groups, out.scopes, out.claims, out.iam, false)
 	return out, nil
 }
 

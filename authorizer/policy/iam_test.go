@@ -325,15 +325,32 @@ func TestRolePolicyDecisions(t *testing.T) {
 			t.Fatalf("got %+v, %v; want rule iam", d, err)
 		}
 	})
-	t.Run("routes without role policies are unchanged", func(t *testing.T) {
+	t.Run("routes without role policies deny identity-pool callers", func(t *testing.T) {
 		r := httptest.NewRequest("GET", "/public/items", nil)
-		d, err := e.Decide(context.Background(), policy.Input{Request: r, Path: r.URL.Path, Identity: guest, Rules: base})
+		for _, rules := range []*policy.Rules{nil, base} {
+			d, err := e.Decide(context.Background(), policy.Input{Request: r, Path: r.URL.Path, Identity: guest, Rules: rules})
+			if err != nil || d.Allow || d.Status != 403 || d.Rule != policy.RuleIAM {
+				t.Fatalf("got %+v, %v; want an implicit deny, rule iam", d, err)
+			}
+		}
+	})
+	t.Run("routes with any role decide identity-pool callers like token callers", func(t *testing.T) {
+		r := httptest.NewRequest("GET", "/public/items", nil)
+		d, err := e.Decide(context.Background(), policy.Input{Request: r, Path: r.URL.Path, Identity: guest, Rules: anyRole(t, base)})
 		if err != nil || d.Allow || d.Rule != policy.RuleGroups {
 			t.Fatalf("got %+v, %v; want the groups rule to refuse an identity-pool caller", d, err)
 		}
-		d, err = e.Decide(context.Background(), policy.Input{Request: r, Path: r.URL.Path, Identity: guest})
+		d, err = e.Decide(context.Background(), policy.Input{Request: r, Path: r.URL.Path, Identity: guest, Rules: anyRole(t, nil)})
 		if err != nil || !d.Allow {
 			t.Fatalf("got %+v, %v; want a route without requirements to admit every caller", d, err)
+		}
+	})
+	t.Run("any role and role policies contradict each other", func(t *testing.T) {
+		if _, err := rules.WithAnyRole(); err == nil {
+			t.Error("WithAnyRole on rules with role policies: no error")
+		}
+		if _, err := anyRole(t, base).WithRolePolicies(policy.ExecuteAPI{Region: "us-east-1", Account: "123456789012"}, nil); err == nil {
+			t.Error("WithRolePolicies on rules with any role: no error")
 		}
 	})
 }

@@ -116,7 +116,7 @@ type inputTerms struct {
 
 func newInputTerms() *inputTerms {
 	t := &inputTerms{
-		noRules:      configTerm(nil, nil, nil, nil),
+		noRules:      configTerm(nil, nil, nil, nil, false),
 		noQuery:      ast.ObjectTerm(),
 		lowerHeaders: map[string]*ast.Term{},
 		methods:      map[string]*ast.Term{},

@@ -106,10 +106,11 @@ func TestInputDocument(t *testing.T) {
 			"context":          map[string]any{},
 		},
 		"config": map[string]any{
-			"groups": []any{"admins"},
-			"scopes": []any{},
-			"claims": []any{map[string]any{"claim": "custom:tenant_id", "from": "header", "name": "x-tenant-id"}},
-			"iam":    nil,
+			"groups":         []any{"admins"},
+			"scopes":         []any{},
+			"claims":         []any{map[string]any{"claim": "custom:tenant_id", "from": "header", "name": "x-tenant-id"}},
+			"iam":            nil,
+			"allow_any_role": false,
 		},
 	}
 	if !reflect.DeepEqual(doc, want) {

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -170,14 +171,37 @@ func (c ClaimRule) Validate() error {
 // Rules are one route's settings for the built-in policy (input.config), validated and converted to
 // the policy's input form once, when the route is provisioned: many routes share one Engine, each
 // with its own Rules. Rules are immutable and safe for concurrent use. A nil *Rules is a route without
-// requirements.
+// requirements for token and anonymous callers; the built-in policy denies its identity-pool callers
+// (see WithAnyRole).
 type Rules struct {
 	config *ast.Term // input.config, shared by every input of the route, never modified
 	use    inputUse  // what the built-in policy reads of the request for these rules
 
-	// What config is built from, for WithRolePolicies.
+	// What config is built from, for WithRolePolicies and WithAnyRole.
 	groups, scopes []string
 	claims         []any
+	iam            *ast.Term // the compiled role policies; nil: none
+	anyRole        bool
+}
+
+// WithAnyRole returns a copy of r (nil: a route without requirements) on which the built-in policy
+// lets every identity-pool caller through whatever its role, guests included, deciding it by the
+// route's groups, scopes and claim rules like a token caller (which it passes only when the route
+// has none). Without it, or role policies (WithRolePolicies), the built-in policy denies every
+// identity-pool caller, as IAM denies a role that no policy allows anything. It is an error on rules
+// with role policies, which the two would contradict.
+func (r *Rules) WithAnyRole() (*Rules, error) {
+	base := r
+	if base == nil {
+		base = &Rules{}
+	}
+	if base.iam != nil {
+		return nil, errors.New("any role: the route has role policies, which decide its identity-pool callers")
+	}
+	out := *base
+	out.anyRole = true
+	out.config = configTerm(out.groups, out.scopes, out.claims, nil, true)
+	return &out, nil
 }
 
 // NewRules validates a route's settings and converts them for the policy: groups (the caller must be in
@@ -217,12 +241,13 @@ func NewRules(groups, scopes []string, claims []ClaimRule) (*Rules, error) {
 		use = use.or(inputUse{headers: c.From == FromHeader, query: c.From == FromQuery, segments: c.From == FromSegment})
 	}
 	groups, scopes = stringList(groups), stringList(scopes)
-	return &Rules{config: configTerm(groups, scopes, claimValues, nil), use: use, groups: groups, scopes: scopes, claims: claimValues}, nil
+	return &Rules{config: configTerm(groups, scopes, claimValues, nil, false), use: use, groups: groups, scopes: scopes, claims: claimValues}, nil
 }
 
 // configTerm is the input.config object, always with every key present so the policy never reads an
-// undefined setting: "iam" is null on a route without role policies (see Rules.WithRolePolicies).
-func configTerm(groups, scopes []string, claims []any, iam *ast.Term) *ast.Term {
+// undefined setting: "iam" is null on a route without role policies (see Rules.WithRolePolicies),
+// "allow_any_role" false unless Rules.WithAnyRole set it.
+func configTerm(groups, scopes []string, claims []any, iam *ast.Term, anyRole bool) *ast.Term {
 	if iam == nil {
 		iam = ast.NullTerm()
 	}
@@ -232,6 +257,7 @@ func configTerm(groups, scopes []string, claims []any, iam *ast.Term) *ast.Term 
 		// Claim rules hold only strings, ints and lists of strings, which always convert.
 		ast.Item(ast.InternedTerm("claims"), ast.NewTerm(ast.MustInterfaceToValue(append([]any{}, claims...)))),
 		ast.Item(ast.InternedTerm("iam"), iam),
+		ast.Item(ast.InternedTerm("allow_any_role"), ast.InternedTerm(anyRole)),
 	)
 }
 

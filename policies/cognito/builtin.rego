@@ -13,7 +13,10 @@
 #
 #   On a route with role policies (`input.config.iam`, see data.cognito.iam), identity-pool callers
 #   are decided by their role's IAM-style policies instead (a deny's rule is "iam"); token callers
-#   and anonymous ones keep the rules above.
+#   and anonymous ones keep the rules above. On a route without role policies, identity-pool callers
+#   are denied (403, rule "iam"), as IAM denies a role that no policy allows anything, unless the
+#   route sets `input.config.allow_any_role` (`allow_any_role` in the Caddyfile): then they are
+#   decided by the rules above, like token callers.
 #
 #   Your own policy can reuse it: `import data.cognito.builtin` and build on `builtin.decision`.
 package cognito.builtin
@@ -26,6 +29,9 @@ default decision := {"allow": false, "status": 403, "rule": "policy", "reason": 
 decision := iam.decision if {
 	input.identity.kind == "identity_pool"
 	is_object(input.config.iam)
+} else := deny(403, "iam", "the route has no role policy: implicit deny (allow_any_role lets any role through)") if {
+	input.identity.kind == "identity_pool"
+	not any_role_allowed
 } else := {"allow": true} if {
 	allowed
 } else := deny(401, "authentication", "authentication required") if {
@@ -39,6 +45,9 @@ decision := iam.decision if {
 	not claims_hold
 }
 
+# any_role_allowed is true on a route that lets identity-pool callers of any role through.
+any_role_allowed if input.config.allow_any_role == true
+
 # allow is decision.allow, for policies that only want the boolean.
 allow := decision.allow
 
@@ -49,7 +58,7 @@ deny(status, rule, reason) := {"allow": false, "status": status, "rule": rule, "
 # path of every allowed request and every rule it evaluates costs time on every request (the Rego
 # tests check every combination against the requirements stated plainly). An anonymous caller's
 # identity has no groups, scopes or claims, so only a route with nothing but claim rules needs to
-# refuse it by kind. Identity-pool callers on a route with role policies never get here.
+# refuse it by kind. Identity-pool callers get here only on a route with allow_any_role.
 
 # Routes without claim rules.
 allowed if {

@@ -34,10 +34,32 @@ decide_at(identity, cfg, req) := d if {
 
 allowed := {"allow": true}
 
-test_no_requirements_admits_everyone if {
+any_role(cfg) := object.union(cfg, {"allow_any_role": true})
+
+test_no_requirements_admits_every_token_and_anonymous_caller if {
 	decide(alice, none) == allowed
 	decide(anonymous, none) == allowed
-	decide(guest, none) == allowed
+}
+
+test_identity_pool_callers_are_denied_without_role_policies if {
+	# IAM's rule: a role that no policy allows anything can do nothing, guests included.
+	d := decide(guest, none)
+	d.allow == false
+	d.status == 403
+	d.rule == "iam"
+	decide(guest, object.union(none, {"iam": null, "allow_any_role": false})).rule == "iam"
+	decide(guest, config(["admins"], [], [])).rule == "iam"
+
+	# Only a literal true lets them through.
+	decide(guest, object.union(none, {"allow_any_role": "true"})).rule == "iam"
+}
+
+test_allow_any_role_decides_identity_pool_callers_like_tokens if {
+	decide(guest, any_role(none)) == allowed
+
+	# Token callers do not change.
+	decide(alice, any_role(none)) == allowed
+	decide(anonymous, any_role(config(["admins"], [], []))).rule == "authentication"
 }
 
 test_missing_config_fails_closed if {
@@ -65,7 +87,7 @@ test_groups_any_of if {
 }
 
 test_identity_pool_caller_has_no_groups if {
-	d := decide(guest, config(["admins"], [], []))
+	d := decide(guest, any_role(config(["admins"], [], [])))
 	d.status == 403
 	d.rule == "groups"
 }

@@ -540,7 +540,11 @@ test_builtin_decides_identity_pool_callers_by_role if {
 	no_group := builtin.decision with input as {"request": request, "identity": object.union(token, {"groups": []}), "config": cfg}
 	no_group.rule == "groups"
 
-	# A route without role policies decides identity-pool callers as before.
+	# A route without role policies denies identity-pool callers, unless it allows any role: then
+	# they are decided like token callers.
 	plain := builtin.decision with input as {"request": request, "identity": guest, "config": object.union(cfg, {"iam": null})}
-	plain.rule == "groups"
+	plain.rule == "iam"
+	contains(plain.reason, "no role policy")
+	any_role := builtin.decision with input as {"request": request, "identity": guest, "config": object.union(cfg, {"iam": null, "allow_any_role": true})}
+	any_role.rule == "groups"
 }
