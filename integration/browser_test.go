@@ -247,7 +247,7 @@ func buildBrowserPage(t *testing.T) string {
 	t.Helper()
 	out := t.TempDir()
 	env := childEnv([]string{"NODE_"})
-	runClient(t, examplePath("browser"), env, "", harness.node, "build.js", out).ok(t)
+	runClient(t, needNPM(t, "examples/browser"), env, "", need(t, "node"), "build.js", out).ok(t)
 	for _, f := range []string{"index.html", "style.css", "app.js"} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Fatalf("build.js made no %s: %v", f, err)
@@ -267,13 +267,13 @@ func runBrowser(t *testing.T, page string, steps []map[string]string) browserRep
 			}
 		}
 	}
-	spec, err := json.Marshal(map[string]any{"page": page, "chromium": harness.chromium, "timeoutMs": 20000, "steps": steps})
+	spec, err := json.Marshal(map[string]any{"page": page, "chromium": need(t, "chromium"), "timeoutMs": 20000, "steps": steps})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// HOME is Chromium's too: a temporary one keeps the machine's profile and caches out.
 	env := childEnv([]string{"NODE_", "HOME=", "XDG_", "DEBUG=", "PLAYWRIGHT_"}, "HOME="+t.TempDir())
-	out := runClient(t, examplePath("browser"), env, string(spec), harness.node, "drive.js").ok(t)
+	out := runClient(t, needNPM(t, "examples/browser"), env, string(spec), need(t, "node"), "drive.js").ok(t)
 	var report browserReport
 	if err := json.Unmarshal([]byte(out), &report); err != nil {
 		t.Fatalf("decoding drive.js's report: %v\n%s", err, out)

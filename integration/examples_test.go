@@ -248,14 +248,10 @@ func runGoClient(t *testing.T, args ...string) cmdResult {
 // runJSClient runs examples/clients/js/client.js for flow with env.
 func runJSClient(t *testing.T, flow string, env ...string) cmdResult {
 	t.Helper()
-	dir := examplePath("clients", "js")
-	if err := checkNPMPackages(dir); err != nil {
-		t.Fatalf("the npm packages of examples/clients/js (%v): from the repository root run\n"+
-			"        npm ci --prefix examples/clients/js\n(.ci/run does)", err)
-	}
+	dir := needNPM(t, "examples/clients/js")
 	all := childEnv([]string{"AWS_", "NODE_", "COGNITO_", "API=", "IDENTITY_", "METHOD=", "BODY="},
 		append([]string{"AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE=1", "COGNITO_PASSWORD=" + testPassword}, env...)...)
-	return runClient(t, dir, all, "", harness.node, "client.js", flow)
+	return runClient(t, dir, all, "", need(t, "node"), "client.js", flow)
 }
 
 // readmeMarker precedes each fenced block of a README that the tests run.
@@ -314,7 +310,7 @@ func runReadme(t *testing.T, path, baseURL string, env ...string) cmdResult {
 	}
 	all := childEnv([]string{"AWS_", "COGNITO_", "IDENTITY_", "OIDC_", "ID_TOKEN=", "ACCESS_TOKEN="},
 		append(append(append([]string(nil), awsDefaults...), "COGNITO_PASSWORD="+testPassword), env...)...)
-	return runClient(t, t.TempDir(), all, "", "bash", "-euo", "pipefail", "-c", script)
+	return runClient(t, t.TempDir(), needForScript(t, script, all), "", "bash", "-euo", "pipefail", "-c", script)
 }
 
 func TestReadmeScript(t *testing.T) {
@@ -576,7 +572,7 @@ func readmeUserPool(t *testing.T, emu *cognitoLocal) *userPool {
 	}
 	env := childEnv([]string{"AWS_", "COGNITO_"}, append(append([]string(nil), awsDefaults...),
 		"COGNITO_IDP_ENDPOINT="+emu.URL, "COGNITO_PASSWORD="+testPassword)...)
-	out := runClient(t, t.TempDir(), env, "", "bash", "-euo", "pipefail", path).ok(t)
+	out := runClient(t, t.TempDir(), needForScript(t, script, env), "", "bash", "-euo", "pipefail", path).ok(t)
 	fields := strings.Fields(out)
 	if len(fields) != 2 || !strings.HasPrefix(fields[0], "local_") {
 		t.Fatalf("the README's commands made pool and client %q, want local_<id> <client id>", out)
