@@ -398,6 +398,30 @@ func TestExampleUserPool(t *testing.T) {
 		}
 		srv.assertLogsExclude(t, foreign, signatureOf(foreign))
 	})
+	t.Run("the group requirement its comment shows, uncommented, lets only the group in", func(t *testing.T) {
+		text, err := os.ReadFile(examplePath("userpool", "Caddyfile"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		const commented = "\t\t# groups admins\n"
+		if !strings.Contains(string(text), commented) {
+			t.Fatalf("examples/userpool/Caddyfile has no line %q", commented)
+		}
+		path := filepath.Join(t.TempDir(), "Caddyfile")
+		if err := os.WriteFile(path, []byte(strings.Replace(string(text), commented, "\t\tgroups admins\n", 1)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		pool.AddUser(t, "bob@example.com")
+		srv := startExample(t, caddyBinary(t), path,
+			"COGNITO_USER_POOL_ID="+pool.ID, "COGNITO_CLIENT_ID="+pool.ClientID, "COGNITO_IDP_ENDPOINT="+emu.URL,
+			"UPSTREAM="+up.Addr)
+		for user, want := range map[string]int{"alice@example.com": http.StatusOK, "bob@example.com": http.StatusForbidden} {
+			resp := srv.get(t, "/orders/42", http.Header{"Authorization": {"Bearer " + pool.SignIn(t, user).Access}})
+			if resp.StatusCode != want {
+				t.Errorf("%s (admins: %v): %d, want %d", user, want == http.StatusOK, resp.StatusCode, want)
+			}
+		}
+	})
 }
 
 func TestExampleOIDC(t *testing.T) {
