@@ -218,3 +218,28 @@ func TestLicenseAndNotice(t *testing.T) {
 		}
 	}
 }
+
+// issueReference matches a reference to an issue of the tracker: TODO(issue N), "of issue N", with N
+// a number.
+var issueReference = regexp.MustCompile(`(?i)\bissue ?#?[0-9]+`)
+
+// TestNoIssueNumbersInTheSource: comments say what the code does and why, not which issue asked for it
+// (the tracker is not shipped, and TODO(issue N) outlives the issue).
+func TestNoIssueNumbersInTheSource(t *testing.T) {
+	for f := range trackedFiles(t) {
+		// The AWS suite is third-party; the sidecar example is reworked elsewhere.
+		if strings.HasPrefix(f, "testdata/") || strings.HasPrefix(f, "examples/sidecar/") ||
+			strings.HasSuffix(f, "package-lock.json") {
+			continue
+		}
+		text, err := os.ReadFile(filepath.Join(harness.root, filepath.FromSlash(f)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(string(text), "\n") {
+			if m := issueReference.FindString(line); m != "" {
+				t.Errorf("%s:%d: %q refers to an issue: %s", f, i+1, m, strings.TrimSpace(line))
+			}
+		}
+	}
+}

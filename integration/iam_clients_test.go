@@ -13,7 +13,7 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
 
-// The real-client matrix of issue 5, against the binary: aws-sdk-go-v2's signer, @smithy/signature-v4,
+// The real-client matrix against the binary: aws-sdk-go-v2's signer, @smithy/signature-v4,
 // aws4, botocore and curl --aws-sigv4 sign requests with guest credentials from the binary's own
 // cognito_identity_pool (obtained with aws-sdk-go-v2), under a role policy. Every request each client
 // signs verifies; the same request with one signed part changed is refused with API Gateway's error
