@@ -186,20 +186,18 @@ func runCaddyCommand(t *testing.T, bin, file string, env []string, args ...strin
 
 // startExample runs the Caddyfile at path (as shipped, with the harness's global options added: see
 // startCaddy) in bin, with env, SITE set to http://127.0.0.1:<port> and PORT to <port> (examples name
-// their address with one or the other), every listener on loopback.
+// their address with one or the other), every listener on loopback. env must set every variable whose
+// default is a port, and the README's fixed ports are held meanwhile (occupyPorts).
 func startExample(t *testing.T, bin, path string, env ...string) *caddyServer {
 	t.Helper()
 	text, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Leading comments go: the harness adds its options to a global options block only if it comes first.
-	lines := strings.SplitAfter(string(text), "\n")
-	for len(lines) > 0 && (strings.TrimSpace(lines[0]) == "" || strings.HasPrefix(lines[0], "#")) {
-		lines = lines[1:]
-	}
-	caddyfile := withGlobalOptions(strings.Join(lines, ""), "\tdefault_bind 127.0.0.1\n")
+	caddyfile := withGlobalOptions(withoutLeadingComments(string(text)), "\tdefault_bind 127.0.0.1\n")
 	vars, _ := caddyfileVars(string(text))
+	requirePortsSet(t, path, string(text), append([]string{"SITE", "PORT"}, env...))
+	occupyPorts(t, readmePorts...)
 	drop := []string{"CADDY", "XDG_", "AWS_"}
 	for _, v := range vars {
 		drop = append(drop, v+"=")
@@ -214,6 +212,37 @@ func startExample(t *testing.T, bin, path string, env ...string) *caddyServer {
 			)
 		},
 	})
+}
+
+// withoutLeadingComments returns a Caddyfile without its leading comments: the harness adds its options
+// to a global options block only if it comes first.
+func withoutLeadingComments(caddyfile string) string {
+	lines := strings.SplitAfter(caddyfile, "\n")
+	for len(lines) > 0 && (strings.TrimSpace(lines[0]) == "" || strings.HasPrefix(lines[0], "#")) {
+		lines = lines[1:]
+	}
+	return strings.Join(lines, "")
+}
+
+// portDefault matches the default of a placeholder that is, or ends with, a port: {$SITE::8080},
+// {$UPSTREAM:127.0.0.1:9080}, {$ECHO_PORT:9081}.
+var portDefault = regexp.MustCompile(`^(?:.*:)?\d{2,5}$`)
+
+// requirePortsSet fails t unless env (NAME=value, or NAME) sets every variable of the Caddyfile text
+// whose default is a port: run with its default, the example would bind a fixed port that a reader's
+// own instance may hold.
+func requirePortsSet(t *testing.T, path, text string, env []string) {
+	t.Helper()
+	set := map[string]bool{}
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		set[name] = true
+	}
+	for _, m := range caddyfileVar.FindAllStringSubmatch(text, -1) {
+		if def := strings.TrimPrefix(m[2], ":"); m[2] != "" && portDefault.MatchString(def) && !set[m[1]] {
+			t.Fatalf("%s: {$%s%s} defaults to a fixed port: set %s so that the test runs it on a free one", path, m[1], m[2], m[1])
+		}
+	}
 }
 
 // exampleClient returns examples/clients/go built, once per run.
