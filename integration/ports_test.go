@@ -96,8 +96,10 @@ func (s *standIn) release() []string {
 	occupied.mu.Lock()
 	defer occupied.mu.Unlock()
 	s.users--
-	if s.users == 0 && s.srv != nil {
-		s.srv.Close()
+	if s.users == 0 {
+		if s.srv != nil {
+			s.srv.Close()
+		}
 		for port, held := range occupied.ports {
 			if held == s {
 				delete(occupied.ports, port)
