@@ -118,6 +118,9 @@ type caddyLaunch struct {
 	env func(c *caddyServer, sitePort int) []string
 	// waitSite waits, beyond the configuration being served, for c.BaseURL to accept connections.
 	waitSite bool
+	// workDir is the server's working directory, where relative paths of the Caddyfile resolve; default
+	// a temporary one.
+	workDir string
 }
 
 // launchCaddy starts l.bin on l.caddyfile with the harness's global options (see startCaddy) on free
@@ -139,7 +142,11 @@ func launchCaddy(t *testing.T, l caddyLaunch) *caddyServer {
 			"XDG_DATA_HOME="+filepath.Join(dir, "data"),
 		)...)
 		c.writeConfig(t, l.caddyfile, adminPort)
-		c.proc = startProcess(t, "caddy", dir, c.env, l.bin, "run", "--config", c.config, "--adapter", "caddyfile")
+		workDir := dir
+		if l.workDir != "" {
+			workDir = l.workDir
+		}
+		c.proc = startProcess(t, "caddy", workDir, c.env, l.bin, "run", "--config", c.config, "--adapter", "caddyfile")
 		err := c.proc.waitFor("initial configuration served", 30*time.Second, func() error {
 			if !strings.Contains(c.proc.out.String(), "serving initial configuration") {
 				return fmt.Errorf("not yet")

@@ -75,7 +75,7 @@ var awsDefaults = []string{
 func runAWS(t *testing.T, env []string, args ...string) cmdResult {
 	t.Helper()
 	all := childEnv([]string{"AWS_"}, append(append([]string(nil), awsDefaults...), env...)...)
-	return runClient(t, t.TempDir(), all, "", harness.aws, args...)
+	return runClient(t, t.TempDir(), all, "", need(t, "aws"), args...)
 }
 
 // runNode runs a script of integration/js (where its npm packages resolve) with stdin as input, e.g.
@@ -83,14 +83,14 @@ func runAWS(t *testing.T, env []string, args ...string) cmdResult {
 func runNode(t *testing.T, stdin, script string, args ...string) cmdResult {
 	t.Helper()
 	env := childEnv([]string{"AWS_", "NODE_"}, "AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE=1")
-	return runClient(t, harness.jsDir, env, stdin, harness.node, append([]string{script}, args...)...)
+	return runClient(t, needNPM(t, "integration/js"), env, stdin, need(t, "node"), append([]string{script}, args...)...)
 }
 
 // runCurl runs curl, silent but for errors, with a 10 s limit on the whole transfer.
 func runCurl(t *testing.T, args ...string) cmdResult {
 	t.Helper()
 	env := childEnv([]string{"AWS_", "CURL_", "http_proxy=", "https_proxy=", "HTTP_PROXY=", "HTTPS_PROXY=", "ALL_PROXY="})
-	return runClient(t, t.TempDir(), env, "", harness.curl,
+	return runClient(t, t.TempDir(), env, "", need(t, "curl"),
 		append([]string{"--silent", "--show-error", "--max-time", "10", "--noproxy", "*"}, args...)...)
 }
 
@@ -99,5 +99,5 @@ func runPython(t *testing.T, stdin, script string, args ...string) cmdResult {
 	t.Helper()
 	dir := filepath.Join(harness.root, "integration", "py")
 	env := childEnv([]string{"AWS_", "PYTHON"}, "PYTHONDONTWRITEBYTECODE=1")
-	return runClient(t, dir, env, stdin, harness.python, append([]string{script}, args...)...)
+	return runClient(t, dir, env, stdin, need(t, "python3-botocore"), append([]string{script}, args...)...)
 }

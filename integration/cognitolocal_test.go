@@ -30,7 +30,8 @@ type cognitoLocal struct {
 func startCognitoLocal(t *testing.T) *cognitoLocal {
 	t.Helper()
 	requireEndToEnd(t)
-	script := filepath.Join(harness.jsDir, "node_modules", "cognito-local", "lib", "bin", "start.js")
+	script := filepath.Join(needNPM(t, "integration/js"), "node_modules", "cognito-local", "lib", "bin", "start.js")
+	node := need(t, "node")
 	for attempt := 1; ; attempt++ {
 		port := freePort(t)
 		url := "http://127.0.0.1:" + strconv.Itoa(port)
@@ -39,7 +40,7 @@ func startCognitoLocal(t *testing.T) *cognitoLocal {
 			"HOST=127.0.0.1", // also the issuer's host: http://HOST:PORT/<pool id>
 			"AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE=1",
 		)
-		p := startProcess(t, "cognito-local", t.TempDir(), env, harness.node, script)
+		p := startProcess(t, "cognito-local", t.TempDir(), env, node, script)
 		err := p.waitFor("HTTP answer", 30*time.Second, func() error {
 			resp, err := (&http.Client{Timeout: 2 * time.Second}).Get(url + "/")
 			if err != nil {

@@ -194,20 +194,18 @@ func runCaddyCommand(t *testing.T, bin, file string, env []string, args ...strin
 
 // startExample runs the Caddyfile at path (as shipped, with the harness's global options added: see
 // startCaddy) in bin, with env, SITE set to http://127.0.0.1:<port> and PORT to <port> (examples name
-// their address with one or the other), every listener on loopback.
+// their address with one or the other), every listener on loopback. env must set every variable whose
+// default is a port, and the README's fixed ports are held meanwhile (occupyPorts).
 func startExample(t *testing.T, bin, path string, env ...string) *caddyServer {
 	t.Helper()
 	text, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Leading comments go: the harness adds its options to a global options block only if it comes first.
-	lines := strings.SplitAfter(string(text), "\n")
-	for len(lines) > 0 && (strings.TrimSpace(lines[0]) == "" || strings.HasPrefix(lines[0], "#")) {
-		lines = lines[1:]
-	}
-	caddyfile := withGlobalOptions(strings.Join(lines, ""), "\tdefault_bind 127.0.0.1\n")
+	caddyfile := withGlobalOptions(withoutLeadingComments(string(text)), "\tdefault_bind 127.0.0.1\n")
 	vars, _ := caddyfileVars(string(text))
+	requirePortsSet(t, path, string(text), append([]string{"SITE", "PORT"}, env...))
+	occupyPorts(t, readmePorts...)
 	drop := []string{"CADDY", "XDG_", "AWS_"}
 	for _, v := range vars {
 		drop = append(drop, v+"=")
@@ -222,6 +220,37 @@ func startExample(t *testing.T, bin, path string, env ...string) *caddyServer {
 			)
 		},
 	})
+}
+
+// withoutLeadingComments returns a Caddyfile without its leading comments: the harness adds its options
+// to a global options block only if it comes first.
+func withoutLeadingComments(caddyfile string) string {
+	lines := strings.SplitAfter(caddyfile, "\n")
+	for len(lines) > 0 && (strings.TrimSpace(lines[0]) == "" || strings.HasPrefix(lines[0], "#")) {
+		lines = lines[1:]
+	}
+	return strings.Join(lines, "")
+}
+
+// portDefault matches the default of a placeholder that is, or ends with, a port: {$SITE::8080},
+// {$UPSTREAM:127.0.0.1:9080}, {$ECHO_PORT:9081}.
+var portDefault = regexp.MustCompile(`^(?:.*:)?\d{2,5}$`)
+
+// requirePortsSet fails t unless env (NAME=value, or NAME) sets every variable of the Caddyfile text
+// whose default is a port: run with its default, the example would bind a fixed port that a reader's
+// own instance may hold.
+func requirePortsSet(t *testing.T, path, text string, env []string) {
+	t.Helper()
+	set := map[string]bool{}
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		set[name] = true
+	}
+	for _, m := range caddyfileVar.FindAllStringSubmatch(text, -1) {
+		if def := strings.TrimPrefix(m[2], ":"); m[2] != "" && portDefault.MatchString(def) && !set[m[1]] {
+			t.Fatalf("%s: {$%s%s} defaults to a fixed port: set %s so that the test runs it on a free one", path, m[1], m[2], m[1])
+		}
+	}
 }
 
 // exampleClient returns examples/clients/go built, once per run.
@@ -256,14 +285,10 @@ func runGoClient(t *testing.T, args ...string) cmdResult {
 // runJSClient runs examples/clients/js/client.js for flow with env.
 func runJSClient(t *testing.T, flow string, env ...string) cmdResult {
 	t.Helper()
-	dir := examplePath("clients", "js")
-	if err := checkNPMPackages(dir); err != nil {
-		t.Fatalf("the npm packages of examples/clients/js (%v): from the repository root run\n"+
-			"        npm ci --prefix examples/clients/js\n(.ci/run does)", err)
-	}
+	dir := needNPM(t, "examples/clients/js")
 	all := childEnv([]string{"AWS_", "NODE_", "COGNITO_", "API=", "IDENTITY_", "METHOD=", "BODY="},
 		append([]string{"AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE=1", "COGNITO_PASSWORD=" + testPassword}, env...)...)
-	return runClient(t, dir, all, "", harness.node, "client.js", flow)
+	return runClient(t, dir, all, "", need(t, "node"), "client.js", flow)
 }
 
 // readmeMarker precedes each fenced block of a README that the tests run.
@@ -322,7 +347,7 @@ func runReadme(t *testing.T, path, baseURL string, env ...string) cmdResult {
 	}
 	all := childEnv([]string{"AWS_", "COGNITO_", "IDENTITY_", "OIDC_", "ID_TOKEN=", "ACCESS_TOKEN="},
 		append(append(append([]string(nil), awsDefaults...), "COGNITO_PASSWORD="+testPassword), env...)...)
-	return runClient(t, t.TempDir(), all, "", "bash", "-euo", "pipefail", "-c", script)
+	return runClient(t, t.TempDir(), needForScript(t, script, all), "", "bash", "-euo", "pipefail", "-c", script)
 }
 
 func TestReadmeScript(t *testing.T) {
@@ -409,6 +434,30 @@ func TestExampleUserPool(t *testing.T) {
 			t.Errorf("a refused request reached the upstream")
 		}
 		srv.assertLogsExclude(t, foreign, signatureOf(foreign))
+	})
+	t.Run("the group requirement its comment shows, uncommented, lets only the group in", func(t *testing.T) {
+		text, err := os.ReadFile(examplePath("userpool", "Caddyfile"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		const commented = "\t\t# groups admins\n"
+		if !strings.Contains(string(text), commented) {
+			t.Fatalf("examples/userpool/Caddyfile has no line %q", commented)
+		}
+		path := filepath.Join(t.TempDir(), "Caddyfile")
+		if err := os.WriteFile(path, []byte(strings.Replace(string(text), commented, "\t\tgroups admins\n", 1)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		pool.AddUser(t, "bob@example.com")
+		srv := startExample(t, caddyBinary(t), path,
+			"COGNITO_USER_POOL_ID="+pool.ID, "COGNITO_CLIENT_ID="+pool.ClientID, "COGNITO_IDP_ENDPOINT="+emu.URL,
+			"UPSTREAM="+up.Addr)
+		for user, want := range map[string]int{"alice@example.com": http.StatusOK, "bob@example.com": http.StatusForbidden} {
+			resp := srv.get(t, "/orders/42", http.Header{"Authorization": {"Bearer " + pool.SignIn(t, user).Access}})
+			if resp.StatusCode != want {
+				t.Errorf("%s (admins: %v): %d, want %d", user, want == http.StatusOK, resp.StatusCode, want)
+			}
+		}
 	})
 }
 
@@ -645,7 +694,7 @@ func readmeUserPool(t *testing.T, emu *cognitoLocal) *userPool {
 	}
 	env := childEnv([]string{"AWS_", "COGNITO_"}, append(append([]string(nil), awsDefaults...),
 		"COGNITO_IDP_ENDPOINT="+emu.URL, "COGNITO_PASSWORD="+testPassword)...)
-	out := runClient(t, t.TempDir(), env, "", "bash", "-euo", "pipefail", path).ok(t)
+	out := runClient(t, t.TempDir(), needForScript(t, script, env), "", "bash", "-euo", "pipefail", path).ok(t)
 	fields := strings.Fields(out)
 	if len(fields) != 2 || !strings.HasPrefix(fields[0], "local_") {
 		t.Fatalf("the README's commands made pool and client %q, want local_<id> <client id>", out)

@@ -146,7 +146,7 @@ func TestLoadLuaScriptsSendWhatTheyClaim(t *testing.T) {
 			t.Parallel()
 			up := startUpstream(t)
 			env := childEnv([]string{"ACCESS_TOKEN=", "SIGNED_REQUESTS="}, "ACCESS_TOKEN="+token, "SIGNED_REQUESTS="+signed)
-			runClient(t, t.TempDir(), env, "", harness.wrk, "-t1", "-c1", "-d1s",
+			runClient(t, t.TempDir(), env, "", need(t, "wrk"), "-t1", "-c1", "-d1s",
 				"-s", filepath.Join(harness.root, "integration", "load", "variants", tt.script), up.URL+"/").ok(t)
 			received := up.Received()
 			if len(received) == 0 {

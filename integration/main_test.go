@@ -1,33 +1,23 @@
 package integration
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
-// harness is what TestMain finds once for the whole run; tests only read it.
+// harness is what TestMain finds once for the whole run; tests only read it. The programs the tests
+// run are found, or installed, by the tests that need them (need, needNPM).
 var harness struct {
-	root   string // the repository root
-	jsDir  string // integration/js, where the npm packages live
-	tmp    string // scratch space of the run (the Caddy binary), removed at the end
-	node   string
-	aws    string
-	curl   string
-	wrk    string
-	python string // a python3 that imports botocore
-
-	chromium string // Debian's Chromium, which examples/browser/drive.js drives (playwright-core)
+	root string // the repository root
+	tmp  string // scratch space of the run (the Caddy binary), removed at the end
 
 	caddyOnce sync.Once
 	caddyBin  string
@@ -48,8 +38,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// setUp finds the repository and, unless -short, every tool the end-to-end tests run, and says
-// precisely how to install what is missing.
+// setUp finds the repository and makes the run's scratch directory.
 func setUp() error {
 	root, err := filepath.Abs("..")
 	if err != nil {
@@ -59,45 +48,8 @@ func setUp() error {
 		return fmt.Errorf("integration: %s is not the repository root: %w", root, err)
 	}
 	harness.root = root
-	harness.jsDir = filepath.Join(root, "integration", "js")
 	if harness.tmp, err = os.MkdirTemp("", "caddy-cognito-integration-"); err != nil {
 		return fmt.Errorf("integration: creating the run's scratch directory: %w", err)
-	}
-	if testing.Short() {
-		return nil // the end-to-end tests skip themselves; nothing below is needed
-	}
-
-	var missing []string
-	if harness.node, err = exec.LookPath("node"); err != nil {
-		missing = append(missing, "Node.js (node, >= 18, with npm): apt-get install nodejs npm")
-	}
-	if err := checkNPMPackages(harness.jsDir); err != nil {
-		missing = append(missing, fmt.Sprintf("the npm packages of integration/js (%v): from the repository root run\n"+
-			"        npm ci --prefix integration/js", err))
-	}
-	if harness.aws, err = exec.LookPath("aws"); err != nil {
-		missing = append(missing, "the AWS CLI (aws): apt-get install awscli")
-	}
-	if harness.curl, err = exec.LookPath("curl"); err != nil {
-		missing = append(missing, "curl: apt-get install curl")
-	}
-	if harness.wrk, err = exec.LookPath("wrk"); err != nil {
-		missing = append(missing, "wrk (to check the load script's wrk scripts): apt-get install wrk")
-	}
-	if harness.python = findPythonWithBotocore(); harness.python == "" {
-		missing = append(missing, "python3 with botocore: apt-get install python3-botocore")
-	}
-	if harness.chromium, err = exec.LookPath("/usr/bin/chromium"); err != nil {
-		missing = append(missing, "Chromium (/usr/bin/chromium, for the browser example): apt-get install chromium")
-	}
-	if err := checkNPMPackages(filepath.Join(root, "examples", "browser")); err != nil {
-		missing = append(missing, fmt.Sprintf("the npm packages of examples/browser (%v): from the repository root run\n"+
-			"        npm ci --prefix examples/browser", err))
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("integration: the end-to-end tests need what is missing here:\n  - %s\n"+
-			".ci/run installs all of it. Without it, run only the tests that need none of it: go test -short ./integration/",
-			strings.Join(missing, "\n  - "))
 	}
 	return nil
 }
@@ -133,24 +85,6 @@ func checkNPMPackages(dir string) error {
 		return errors.New(strings.Join(problems, "; "))
 	}
 	return nil
-}
-
-// findPythonWithBotocore returns the first python3 that can import botocore: the one on PATH, or
-// Debian's, where python3-botocore installs it.
-func findPythonWithBotocore() string {
-	for _, candidate := range []string{"python3", "/usr/bin/python3"} {
-		bin, err := exec.LookPath(candidate)
-		if err != nil {
-			continue
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		err = exec.CommandContext(ctx, bin, "-c", "import botocore").Run()
-		cancel()
-		if err == nil {
-			return bin
-		}
-	}
-	return ""
 }
 
 func readJSONFile(path string, v any) error {

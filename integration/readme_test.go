@@ -4,19 +4,23 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 // readmeQuickStart is the marker of the README's quick-start block, which this test runs.
 const readmeQuickStart = "<!-- run by integration/readme_test.go -->"
 
 // TestReadmeQuickStart does what README.md tells a newcomer: its first lines give the run and the test
-// commands; the run command serves Caddyfile.example on :8080 (as documented, so this test needs
-// that port free); and the commands of "See it work" perform the guest flow through it with the real
-// AWS CLI and curl, getting the guest's identity back from the demo upstream, and the refusal of an
-// unsigned request.
+// commands; the run command serves Caddyfile.example; and the commands of "See it work", run by sh
+// (POSIX: not only bash), perform the guest flow through it with the real AWS CLI and curl, getting the
+// guest's identity back from the demo upstream, and the refusal of an unsigned request.
+//
+// A reader runs the tests with the run command still going, so Caddyfile.example runs here with its
+// ports (:8080, :9080) rewritten to free ones, from the repository root as documented (its relative
+// paths resolve there), while the fixed ports are held by something else: the reader's Caddy, or a
+// stand-in that fails the test if anything reaches it.
 func TestReadmeQuickStart(t *testing.T) {
 	requireEndToEnd(t)
 	readme, err := os.ReadFile(filepath.Join(harness.root, "README.md"))
@@ -29,20 +33,28 @@ func TestReadmeQuickStart(t *testing.T) {
 			t.Errorf("README.md's first lines do not give %q", cmd)
 		}
 	}
-
-	// The documented run command, with the binary go run would build.
-	dir := t.TempDir()
-	env := childEnv([]string{"CADDY", "XDG_"}, "XDG_DATA_HOME="+filepath.Join(dir, "data"), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"))
-	caddy := startProcess(t, "caddy", harness.root, env, caddyBinary(t), "run", "--config", "Caddyfile.example")
-	if err := caddy.waitFor("Caddyfile.example", 30*time.Second, func() error { return dialable("127.0.0.1:8080") }); err != nil {
-		t.Fatalf("Caddyfile.example did not start on :8080: %v", err)
-	}
-
 	script := markedBlocks(t, "README.md", string(readme), readmeQuickStart)
 	if script == "" {
 		t.Fatalf("README.md has no block marked %s", readmeQuickStart)
 	}
-	out := runClient(t, t.TempDir(), childEnv([]string{"AWS_"}, awsDefaults...), "", "bash", "-euo", "pipefail", "-c", script).ok(t)
+	env := needForScript(t, script, childEnv([]string{"AWS_"}, awsDefaults...))
+	occupyPorts(t, readmePorts...)
+
+	example, err := os.ReadFile(filepath.Join(harness.root, "Caddyfile.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	caddyfile := replacePorts(t, withoutLeadingComments(string(example)), map[int]string{8080: "{$PORT}", 9080: "{$DEMO_UPSTREAM_PORT}"})
+	srv := launchCaddy(t, caddyLaunch{
+		bin: caddyBinary(t), caddyfile: caddyfile, name: "Caddyfile.example", workDir: harness.root, waitSite: true,
+		drop: []string{"CADDY", "XDG_", "AWS_", "PORT=", "DEMO_UPSTREAM_PORT="},
+		env: func(_ *caddyServer, sitePort int) []string {
+			return []string{"PORT=" + strconv.Itoa(sitePort), "DEMO_UPSTREAM_PORT=" + strconv.Itoa(freePort(t))}
+		},
+	})
+	port := srv.BaseURL[strings.LastIndexByte(srv.BaseURL, ':')+1:]
+
+	out := runClient(t, t.TempDir(), env, "", "sh", "-eu", "-c", replacePorts(t, script, map[int]string{8080: port})).ok(t)
 	// Two answers: the signed request's echo, then the unsigned one's refusal.
 	dec := json.NewDecoder(strings.NewReader(out))
 	var echo map[string]string

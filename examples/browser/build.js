@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Builds the page into a directory that Caddy serves (PAGE_ROOT in the Caddyfile): index.html and
-// style.css as they are, and app.js bundled with the AWS SDK for JavaScript v3 for the browser by
+// Builds the page into a directory that Caddy serves (PAGE_ROOT in the Caddyfile): index.html,
+// style.css and favicon.svg as they are, and app.js bundled with the AWS SDK for JavaScript v3 for the browser by
 // esbuild (minified, one script, no source map).
 //
 //   node build.js <output directory>      (npm run build: into dist/)
@@ -18,7 +18,7 @@ async function main() {
   }
   const page = path.join(__dirname, "page");
   fs.mkdirSync(out, { recursive: true });
-  for (const file of ["index.html", "style.css"]) {
+  for (const file of ["index.html", "style.css", "favicon.svg"]) {
     fs.copyFileSync(path.join(page, file), path.join(out, file));
   }
   await esbuild.build({

@@ -20,7 +20,10 @@
 //
 // Output: {"steps": [{"name", "caller", "identityId", "error", "calls": [{"caller", "request",
 // "status", "error-type", "message", "identity-id", "role", "authentication-type"}...]}...],
-// "pageErrors": [...], "console": [...]}. The password is read from stdin, never from the command line,
+// "pageErrors": [...], "console": [{"type", "text", "url"}...], "failedRequests": [{"method", "url",
+// "error", "status", "step"}...], "errorResponses": [{"method", "url", "status"}...]}: every uncaught error, console
+// message, request that got no response, and response of status 400 or more, for the caller to judge
+// (the page's refusals by the API are expected). The password is read from stdin, never from the command line,
 // and is not printed. A step that does not finish in time, or a page that does not start, exits 1.
 "use strict";
 
@@ -51,22 +54,42 @@ async function main() {
     args: chromiumArgs,
     timeout,
   });
-  const report = { steps: [], pageErrors: [], console: [] };
+  const report = { steps: [], pageErrors: [], console: [], failedRequests: [], errorResponses: [] };
   try {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const page = await context.newPage();
     page.setDefaultTimeout(timeout);
     page.on("pageerror", (err) => report.pageErrors.push(String(err)));
-    page.on("console", (msg) => report.console.push(`${msg.type()}: ${msg.text()}`));
+    page.on("console", (msg) =>
+      report.console.push({ type: msg.type(), text: msg.text(), url: msg.location().url || "" }),
+    );
+    let step = "loading the page";
+    page.on("requestfailed", async (req) => {
+      const resp = await req.response().catch(() => null);
+      report.failedRequests.push({
+        method: req.method(),
+        url: req.url(),
+        target: req.headers()["x-amz-target"] || "",
+        error: req.failure()?.errorText || "",
+        status: resp ? resp.status() : 0, // 0: no answer at all; else the body was not read to its end
+        step,
+      });
+    });
+    page.on("response", (resp) => {
+      if (resp.status() >= 400) {
+        report.errorResponses.push({ method: resp.request().method(), url: resp.url(), status: resp.status() });
+      }
+    });
 
     await page.goto(spec.page);
     await page.waitForSelector("body[data-state=ready], body[data-state=failed]");
     if ((await page.getAttribute("body", "data-state")) !== "ready") {
       throw new Error(`the page did not start: ${await page.textContent("#error")}`);
     }
-    for (const step of spec.steps) {
-      await runStep(page, step);
-      report.steps.push({ name: step.name || step.do, ...(await snapshot(page)) });
+    for (const s of spec.steps) {
+      step = s.name || s.do;
+      await runStep(page, s);
+      report.steps.push({ name: step, ...(await snapshot(page)) });
     }
   } finally {
     await browser.close();
