@@ -227,8 +227,8 @@ var issueReference = regexp.MustCompile(`(?i)\bissue ?#?[0-9]+`)
 // (the tracker is not shipped, and TODO(issue N) outlives the issue).
 func TestNoIssueNumbersInTheSource(t *testing.T) {
 	for f := range trackedFiles(t) {
-		// The AWS suite is third-party; the sidecar example is reworked elsewhere.
-		if strings.HasPrefix(f, "testdata/") || strings.HasPrefix(f, "examples/sidecar/") ||
+		// The AWS suite is third-party.
+		if strings.HasPrefix(f, "testdata/") ||
 			strings.HasSuffix(f, "package-lock.json") {
 			continue
 		}

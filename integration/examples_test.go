@@ -347,7 +347,7 @@ func runReadme(t *testing.T, path, baseURL string, env ...string) cmdResult {
 	}
 	all := childEnv([]string{"AWS_", "COGNITO_", "IDENTITY_", "OIDC_", "ID_TOKEN=", "ACCESS_TOKEN="},
 		append(append(append([]string(nil), awsDefaults...), "COGNITO_PASSWORD="+testPassword), env...)...)
-	return runClient(t, t.TempDir(), needForScript(t, script, all), "", "bash", "-euo", "pipefail", "-c", script)
+	return runClient(t, t.TempDir(), needForScript(t, script, all), "", "sh", "-eu", "-c", script)
 }
 
 func TestReadmeScript(t *testing.T) {
@@ -694,7 +694,7 @@ func readmeUserPool(t *testing.T, emu *cognitoLocal) *userPool {
 	}
 	env := childEnv([]string{"AWS_", "COGNITO_"}, append(append([]string(nil), awsDefaults...),
 		"COGNITO_IDP_ENDPOINT="+emu.URL, "COGNITO_PASSWORD="+testPassword)...)
-	out := runClient(t, t.TempDir(), needForScript(t, script, env), "", "bash", "-euo", "pipefail", path).ok(t)
+	out := runClient(t, t.TempDir(), needForScript(t, script, env), "", "sh", "-eu", path).ok(t)
 	fields := strings.Fields(out)
 	if len(fields) != 2 || !strings.HasPrefix(fields[0], "local_") {
 		t.Fatalf("the README's commands made pool and client %q, want local_<id> <client id>", out)

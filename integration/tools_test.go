@@ -68,6 +68,12 @@ var tools = map[string]tool{
 		names: []string{"python3"}, paths: []string{"/usr/bin/python3"},
 		works: func(bin string) error { return probe(bin, "-c", "import botocore") },
 	},
+	"python3-aws-requests-auth": {
+		what:    "a python3 that imports aws_requests_auth and requests",
+		install: "sudo apt-get install python3-aws-requests-auth python3-requests",
+		names:   []string{"python3"}, paths: []string{"/usr/bin/python3"},
+		works: func(bin string) error { return probe(bin, "-c", "import aws_requests_auth.aws_auth, requests") },
+	},
 	"chromium": {
 		what: "Chromium", install: "sudo apt-get install chromium",
 		names: []string{"chromium", "chromium-browser"}, paths: []string{"/usr/bin/chromium"},
