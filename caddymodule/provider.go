@@ -2,7 +2,6 @@ package caddymodule
 
 import (
 	"net/http"
-	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
@@ -78,17 +77,18 @@ func (p *Provider) Authenticate(w http.ResponseWriter, r *http.Request) (caddyau
 		id = identity.Anonymous()
 	}
 	return caddyauth.User{
-		ID: id.UserID(),
+		// {http.auth.user.*} placeholders: encoded as the X-Cognito-* headers are.
+		ID: headerSafe(id.UserID()),
 		Metadata: map[string]string{
 			"kind":             string(id.Kind),
-			"sub":              id.Subject,
-			"username":         id.Username,
-			"groups":           strings.Join(id.Groups, ","),
-			"scopes":           strings.Join(id.Scopes, " "),
-			"client_id":        id.ClientID,
-			"identity_id":      id.IdentityID,
-			"identity_pool_id": id.IdentityPoolID,
-			"role_arn":         id.RoleARN,
+			"sub":              headerSafe(id.Subject),
+			"username":         headerSafe(id.Username),
+			"groups":           headerList(id.Groups, ','),
+			"scopes":           headerList(id.Scopes, ' '),
+			"client_id":        headerSafe(id.ClientID),
+			"identity_id":      headerSafe(id.IdentityID),
+			"identity_pool_id": headerSafe(id.IdentityPoolID),
+			"role_arn":         headerSafe(id.RoleARN),
 		},
 	}, true, nil
 }
