@@ -63,8 +63,14 @@ func (p *Provider) Authenticate(w http.ResponseWriter, r *http.Request) (caddyau
 	if !d.Allow {
 		p.gate.logDeny(r, d)
 		stripIdentityHeaders(r.Header)
-		if d.Scheme != authorizer.SchemeSigV4 {
-			w.Header().Set("WWW-Authenticate", bearerChallenge(d.Code))
+		// Every refusal is the authentication handler's 401: on a route that accepts bearer tokens it
+		// challenges for one even where cognito_authorizer would answer 403 or 503.
+		challenge := d.Challenge
+		if challenge == "" && d.Scheme != authorizer.SchemeSigV4 && (len(p.UserPools) > 0 || len(p.OIDC) > 0) {
+			challenge = "Bearer"
+		}
+		if challenge != "" {
+			w.Header().Set("WWW-Authenticate", challenge)
 		}
 		return caddyauth.User{}, false, nil
 	}
