@@ -247,8 +247,8 @@ func notSigV4(path string, r *http.Request) *Decision {
 }
 
 // decide asks the policy about an authenticated request, and turns d into its answer. A policy that
-// fails (an evaluation error, an undefined or malformed decision) is a 500: the gateway cannot decide,
-// and never allows.
+// fails (an evaluation error, an undefined or malformed decision) is a 500, and no policy loaded yet
+// (a bundle that never activated) a 503: the gateway cannot decide, and never allows.
 func (a *Authorizer) decide(ctx context.Context, req Request, d *Decision) {
 	start := time.Now()
 	pd, err := a.cfg.Policy.Decide(ctx, policy.Input{
@@ -263,6 +263,11 @@ func (a *Authorizer) decide(ctx context.Context, req Request, d *Decision) {
 			if d.Scheme == SchemeSigV4 {
 				d.Code = "BadRequestException"
 			}
+			return
+		}
+		if errors.Is(err, policy.ErrUnavailable) {
+			// No good policy was ever loaded (the bundle has not arrived): nothing to decide with.
+			d.Status, d.Code, d.Message, d.Label = http.StatusServiceUnavailable, "", "Service Unavailable", "policy_unavailable"
 			return
 		}
 		d.Status, d.Code, d.Message, d.Label = http.StatusInternalServerError, "", "Internal Server Error", "policy_error"
