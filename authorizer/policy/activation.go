@@ -109,7 +109,7 @@ func (e *Engine) report(log *zap.Logger, onActivation func(Activation)) func(Act
 		fields := []zap.Field{zap.String("bundle", a.Bundle), zap.String("revision", a.Revision), zap.String("decision", e.decision)}
 		switch {
 		case a.Err == nil:
-			log.Info("bundle activated", fields...)
+			log.Debug("bundle activated", fields...)
 		case !e.loaded():
 			log.Error("bundle not activated, and no good policy was ever loaded: requests are answered 503",
 				append(fields, zap.Error(a.Err))...)
