@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/open-policy-agent/opa/v1/bundle"
+	"github.com/open-policy-agent/opa/v1/hooks"
 	"github.com/open-policy-agent/opa/v1/plugins"
 	"github.com/open-policy-agent/opa/v1/storage"
 	"go.uber.org/zap"
@@ -19,7 +20,8 @@ type Activation struct {
 	Revision string
 	// Err is nil when the bundle became the policy. Otherwise the engine keeps deciding with the last
 	// good policy and Err says why: it wraps ErrMissingDecision for a bundle that does not define the
-	// decision, and is OPA's error for one that does not compile or fit its roots.
+	// decision, and names the bundle for one OPA could not activate (it does not compile or fit its
+	// roots: OPA's own log says why).
 	Err error
 }
 
@@ -121,3 +123,9 @@ func (e *Engine) report(log *zap.Logger, onActivation func(Activation)) func(Act
 		}
 	}
 }
+
+// Interface guards.
+var (
+	_ storage.Store               = (*activationGuard)(nil)
+	_ hooks.BundlePreActivateHook = (*activationGuard)(nil)
+)
