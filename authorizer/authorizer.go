@@ -101,6 +101,11 @@ type Decision struct {
 	Code string
 	// Message is the generic message safe to show the client.
 	Message string
+	// Challenge is the WWW-Authenticate value to answer with, empty for none. Only a route that
+	// accepts bearer tokens challenges for one (RFC 6750); a route that accepts only SigV4 answers as
+	// API Gateway's IAM authorization does (403 and an x-amzn-ErrorType, no challenge), and one that
+	// accepts only anonymous callers advertises nothing.
+	Challenge string
 	// Reason is the detailed reason, for the log only. It never contains a credential.
 	Reason error
 	// Label names in a few characters why the request was allowed or refused ("allowed",
@@ -139,10 +144,49 @@ func (a *Authorizer) Authorize(ctx context.Context, req Request) *Decision {
 	}
 	if d.Allow {
 		d.Label = "allowed"
-	} else if a.cfg.Shadow && d.Status != http.StatusBadRequest {
+		return d
+	}
+	a.challenge(d)
+	if a.cfg.Shadow && d.Status != http.StatusBadRequest {
 		d.Allow, d.Shadow = true, true
 	}
 	return d
+}
+
+// challenge shapes a refusal by what the route accepts, so that it never asks for credentials the
+// route would refuse. A route that accepts bearer tokens challenges for one (RFC 6750) on a 401, a
+// missing scope or a malformed request. A route that does not turns a 401 into a 403: as API
+// Gateway's IAM authorization answers (MissingAuthenticationTokenException) when it accepts SigV4, a
+// plain 403 when it accepts only anonymous callers; and it drops the RFC 6750 error codes.
+func (a *Authorizer) challenge(d *Decision) {
+	if a.cfg.Tokens != nil {
+		if d.Scheme != SchemeSigV4 && (d.Status == http.StatusUnauthorized || d.Code == "insufficient_scope" || d.Code == "invalid_request") {
+			d.Challenge = bearerChallenge(d.Code)
+		}
+		return
+	}
+	if d.Scheme == SchemeSigV4 {
+		return
+	}
+	switch {
+	case a.cfg.Signatures != nil && d.Status == http.StatusUnauthorized:
+		d.Scheme, d.Status, d.Code, d.Message = SchemeSigV4, http.StatusForbidden, "MissingAuthenticationTokenException", "Missing Authentication Token"
+	case a.cfg.Signatures != nil && d.Status == http.StatusBadRequest:
+		d.Scheme, d.Code = SchemeSigV4, "BadRequestException"
+	case d.Status == http.StatusUnauthorized:
+		d.Status, d.Code, d.Message = http.StatusForbidden, "", "Forbidden"
+	default:
+		d.Code = ""
+	}
+}
+
+// bearerChallenge is the RFC 6750 WWW-Authenticate value for an error code ("" for a request that
+// carried no bearer credentials).
+func bearerChallenge(code string) string {
+	if code == "" {
+		return "Bearer"
+	}
+	return `Bearer error="` + code + `"`
 }
 
 // authenticate finds and verifies the request's credentials.
@@ -156,6 +200,9 @@ func (a *Authorizer) authenticate(ctx context.Context, req Request) *Decision {
 		return &Decision{Status: http.StatusBadRequest, Code: "invalid_request", Message: "Bad Request", Reason: err, Label: "bad_path"}
 	}
 	cred, err := a.findCredentials(sent)
+	if a.cfg.Tokens == nil && a.cfg.Signatures != nil && (errors.Is(err, ErrUnsupportedScheme) || err == nil && cred.scheme == SchemeBearer) {
+		return notSigV4(path, sent)
+	}
 	if errors.Is(err, ErrUnsupportedScheme) {
 		// RFC 6750 3.1: a request without credentials of this scheme gets the bare challenge.
 		return &Decision{Path: path, Status: http.StatusUnauthorized, Message: "Unauthorized", Reason: err, Label: "unsupported_scheme"}
@@ -184,9 +231,24 @@ func (a *Authorizer) authenticate(ctx context.Context, req Request) *Decision {
 	}
 }
 
+// notSigV4 refuses credentials other than SigV4 on a route that accepts only SigV4, as API Gateway's
+// IAM authorization does.
+func notSigV4(path string, r *http.Request) *Decision {
+	auth := r.Header.Get("Authorization")
+	if auth == "" {
+		// A token in the query or a cookie: to API Gateway, an unsigned request.
+		return &Decision{Path: path, Scheme: SchemeSigV4, Status: http.StatusForbidden,
+			Code: "MissingAuthenticationTokenException", Message: "Missing Authentication Token",
+			Reason: errors.New("bearer tokens are not accepted here: no user_pool or oidc issuer configured"), Label: "unsupported_scheme"}
+	}
+	e := sigv4.NotSigV4(auth)
+	return &Decision{Path: path, Scheme: SchemeSigV4, Status: e.Status, Code: e.Type, Message: e.Message, Reason: e,
+		Label: "unsupported_scheme"}
+}
+
 // decide asks the policy about an authenticated request, and turns d into its answer. A policy that
-// fails (an evaluation error, an undefined or malformed decision) is a 500: the gateway cannot decide,
-// and never allows.
+// fails (an evaluation error, an undefined or malformed decision) is a 500, and no policy loaded yet
+// (a bundle that never activated) a 503: the gateway cannot decide, and never allows.
 func (a *Authorizer) decide(ctx context.Context, req Request, d *Decision) {
 	start := time.Now()
 	pd, err := a.cfg.Policy.Decide(ctx, policy.Input{
@@ -201,6 +263,11 @@ func (a *Authorizer) decide(ctx context.Context, req Request, d *Decision) {
 			if d.Scheme == SchemeSigV4 {
 				d.Code = "BadRequestException"
 			}
+			return
+		}
+		if errors.Is(err, policy.ErrUnavailable) {
+			// No good policy was ever loaded (the bundle has not arrived): nothing to decide with.
+			d.Status, d.Code, d.Message, d.Label = http.StatusServiceUnavailable, "", "Service Unavailable", "policy_unavailable"
 			return
 		}
 		d.Status, d.Code, d.Message, d.Label = http.StatusInternalServerError, "", "Internal Server Error", "policy_error"
@@ -270,7 +337,7 @@ func (a *Authorizer) bearer(ctx context.Context, path, token string) *Decision {
 	d := &Decision{Path: path, Scheme: SchemeBearer}
 	if a.cfg.Tokens == nil {
 		d.Status, d.Code, d.Message, d.Label, d.Reason = http.StatusUnauthorized, "invalid_token", "Unauthorized",
-			"invalid_token", errors.New("bearer tokens are not accepted here: no user_pool or oidc issuer configured")
+			"unsupported_scheme", errors.New("bearer tokens are not accepted here: no user_pool or oidc issuer configured")
 		return d
 	}
 	id, err := a.cfg.Tokens.Verify(ctx, token)

@@ -136,3 +136,25 @@ func TestAuthorizeSigV4PolicyDeny(t *testing.T) {
 		t.Fatalf("allow=%v status=%d code=%q label=%q reason=%v", d.Allow, d.Status, d.Code, d.Label, d.Reason)
 	}
 }
+
+// TestAuthorizePolicyUnavailable answers 503 while no good policy was ever loaded (OPA's bundle never
+// arrived), never an allow and never the built-in policy's answer.
+func TestAuthorizePolicyUnavailable(t *testing.T) {
+	idp := testidp.New(t)
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+	e, err := policy.New(context.Background(), policy.Config{ReadyTimeout: -1, OPAConfig: []byte(`{
+		"services": {"bundles": {"url": "` + down.URL + `"}},
+		"bundles": {"authz": {"service": "bundles", "resource": "/authz.tar.gz"}}}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close(context.Background()) })
+	a := newAuthorizer(t, idp, Config{Policy: e})
+	r := httptest.NewRequest("GET", "/orders", nil)
+	r.Header.Set("Authorization", "Bearer "+idp.AccessToken(t, nil))
+	d := a.Authorize(context.Background(), Request{HTTP: r})
+	if d.Allow || d.Status != http.StatusServiceUnavailable || d.Label != "policy_unavailable" || !errors.Is(d.Reason, policy.ErrUnavailable) {
+		t.Fatalf("allow=%v status=%d label=%q reason=%v; want 503 policy_unavailable", d.Allow, d.Status, d.Label, d.Reason)
+	}
+}

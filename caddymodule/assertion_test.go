@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jwt"
@@ -85,4 +86,34 @@ func mustRequest(t *testing.T, url, token string) *http.Request {
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	return req
+}
+
+// TestAssertionUnavailableCounted makes signing fail (a token that expired within the clock skew is
+// still valid, but no assertion can be signed for it) and checks that the 503 is counted as what was
+// answered, never as an allow.
+func TestAssertionUnavailableCounted(t *testing.T) {
+	idp := testidp.New(t)
+	echo := newEcho(t)
+	base, _ := runCaddy(t, `	metrics /metrics
+	cognito_authorizer /orders* {
+`+userPool(idp)+`		assertion
+	}
+	reverse_proxy `+echo.URL)
+
+	before := do(t, "GET", base+"/metrics", nil).body
+	expired := idp.AccessToken(t, map[string]any{"exp": time.Now().Add(-10 * time.Second).Unix()})
+	res := do(t, "GET", base+"/orders", map[string]string{"Authorization": "Bearer " + expired})
+	if res.status != http.StatusServiceUnavailable || string(res.body) != `{"message":"Service Unavailable"}` {
+		t.Fatalf("status %d, body %s; want 503", res.status, res.body)
+	}
+	after := do(t, "GET", base+"/metrics", nil).body
+	for series, want := range map[string]float64{
+		`caddy_cognito_decisions_total{outcome="deny",reason="assertion_unavailable"}`: 1,
+		`caddy_cognito_decisions_total{outcome="allow",reason="allowed"}`:              0,
+		`caddy_cognito_decisions_total{outcome="allow",reason=""}`:                     0,
+	} {
+		if got := metricValue(after, series) - metricValue(before, series); got != want {
+			t.Errorf("%s grew by %v, want %v", series, got, want)
+		}
+	}
 }

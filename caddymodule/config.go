@@ -446,18 +446,25 @@ func (g *gate) cleanup() {
 	g.releases = nil
 }
 
-// authorize decides r. An allowed identity that needs an assertion gets it here: a gateway that cannot
-// sign one cannot vouch for the caller, so it answers 503 rather than forward an unvouched request.
+// authorize decides r, and counts what is answered. An allowed identity that needs an assertion gets
+// it here: a gateway that cannot sign one cannot vouch for the caller, so it answers 503 rather than
+// forward an unvouched request.
 func (g *gate) authorize(r *http.Request) (*authorizer.Decision, string) {
-	d := g.authz.Authorize(r.Context(), authorizer.Request{HTTP: r, Sent: sentRequest(r), RemoteIP: remoteIP(r)})
+	d, token := g.decide(r)
 	observe(d)
+	return d, token
+}
+
+func (g *gate) decide(r *http.Request) (*authorizer.Decision, string) {
+	d := g.authz.Authorize(r.Context(), authorizer.Request{HTTP: r, Sent: sentRequest(r), RemoteIP: remoteIP(r)})
 	if !d.Allow || g.assertion == nil || d.Identity == nil || d.Identity.Kind == identity.KindNone {
 		return d, ""
 	}
 	token, err := g.assertion.assertion(r.Context(), d.Identity)
 	if err != nil {
 		return &authorizer.Decision{Scheme: d.Scheme, Path: d.Path, Identity: d.Identity,
-			Status: http.StatusServiceUnavailable, Message: "Service Unavailable", Reason: err}, ""
+			Status: http.StatusServiceUnavailable, Message: "Service Unavailable", Reason: err,
+			Label: "assertion_unavailable", PolicyTime: d.PolicyTime}, ""
 	}
 	return d, token
 }

@@ -24,15 +24,11 @@ func (g *gate) deny(w http.ResponseWriter, r *http.Request, d *authorizer.Decisi
 	g.stripCredentials(r, d)
 
 	h := w.Header()
-	switch d.Scheme {
-	case authorizer.SchemeSigV4:
-		if d.Code != "" {
-			h.Set("X-Amzn-ErrorType", d.Code)
-		}
-	default:
-		if d.Status == http.StatusUnauthorized || d.Code == "insufficient_scope" || d.Code == "invalid_request" {
-			h.Set("WWW-Authenticate", bearerChallenge(d.Code))
-		}
+	if d.Scheme == authorizer.SchemeSigV4 && d.Code != "" {
+		h.Set("X-Amzn-ErrorType", d.Code)
+	}
+	if d.Challenge != "" {
+		h.Set("WWW-Authenticate", d.Challenge)
 	}
 
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
@@ -49,15 +45,6 @@ func (g *gate) deny(w http.ResponseWriter, r *http.Request, d *authorizer.Decisi
 	w.WriteHeader(d.Status)
 	_, err := w.Write(errorBody(d.Message))
 	return err
-}
-
-// bearerChallenge is the RFC 6750 WWW-Authenticate value for an error code ("" for a request that
-// carried no bearer credentials).
-func bearerChallenge(code string) string {
-	if code == "" {
-		return "Bearer"
-	}
-	return `Bearer error="` + code + `"`
 }
 
 // errorBody is API Gateway's error body: {"message": "..."}.

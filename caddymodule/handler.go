@@ -23,9 +23,10 @@ func init() {
 // (`X-Cognito-Sub`, `X-Cognito-Username`, `X-Cognito-Groups`, `X-Cognito-Scopes`, `X-Cognito-Client-Id`,
 // `X-Cognito-Context`...); the placeholders `{http.auth.user.id}` and `{cognito.*}` are set.
 //
-// On deny: 401 with `WWW-Authenticate: Bearer` when there are no credentials or they are invalid, 403
-// when the caller may not have the resource, 503 when the gateway cannot decide (keys never fetched),
-// with a JSON body `{"message": "..."}`. The reason goes to the log, never to the client. If the server
+// On deny: 401 with `WWW-Authenticate: Bearer` when there are no credentials or they are invalid (on a
+// route that accepts bearer tokens: one that accepts only SigV4 answers 403 as API Gateway does), 403
+// when the caller may not have the resource, 503 when the gateway cannot decide (keys never fetched,
+// no policy loaded, an assertion it cannot sign), with a JSON body `{"message": "..."}`. The reason goes to the log, never to the client. If the server
 // has `handle_errors` routes, the error is handed to them instead, with `{cognito.error.code}` and
 // `{cognito.error.message}` set.
 //

@@ -72,7 +72,7 @@ func TestForwardsIdentityUpstream(t *testing.T) {
 		t.Errorf("context jwt.scopes = %s", scopes)
 	}
 	for name, want := range map[string]string{
-		"X-Seen-Email": "alice@example.com", "X-Seen-Group": "admins,ops,eu",
+		"X-Seen-Email": "alice@example.com", "X-Seen-Group": "admins,ops%2Ceu",
 		"X-Seen-User": testidp.Subject,
 	} {
 		if h := got[name]; len(h) != 1 || h[0] != want {
@@ -87,6 +87,48 @@ func TestForwardsIdentityUpstream(t *testing.T) {
 		if b, _ := json.Marshal(line); strings.Contains(string(b), token) || strings.Contains(string(b), strings.Split(token, ".")[2]) {
 			t.Errorf("access log holds the token: %s", b)
 		}
+	}
+}
+
+// TestPlaceholdersEncoded puts claims holding CR/LF, a comma and a non-ASCII character into
+// header_up through {cognito.*} placeholders: the upstream gets them encoded as the X-Cognito-*
+// headers are (percent-encoded control characters and separators, UTF-8 kept), never a broken
+// request (502) or an injected header.
+func TestPlaceholdersEncoded(t *testing.T) {
+	idp := testidp.New(t)
+	echo := newEcho(t)
+	base, _ := runCaddy(t, site(idp, echo.URL, "")+` {
+		header_up X-Seen-Name {cognito.claims.name}
+		header_up X-Seen-Aliases {cognito.claims.aliases}
+		header_up X-Seen-Group {cognito.groups}
+		header_up X-Seen-Username {cognito.username}
+	}`)
+
+	token := idp.AccessToken(t, map[string]any{
+		"name":           "Zoë\r\nX-Injected: yes",
+		"aliases":        []string{"zo,e", "z\n"},
+		"cognito:groups": []string{"admins\r\nX-Injected: yes", "ops,eu"},
+		"username":       "zoë\n",
+	})
+	res := do(t, "GET", base+"/orders", map[string]string{"Authorization": "Bearer " + token})
+	if res.status != http.StatusOK {
+		t.Fatalf("status %d, body %s", res.status, res.body)
+	}
+	got := res.echoed(t).Header
+	for name, want := range map[string]string{
+		"X-Seen-Name":        "Zoë%0D%0AX-Injected: yes",
+		"X-Seen-Aliases":     "zo%2Ce,z%0A",
+		"X-Seen-Group":       "admins%0D%0AX-Injected: yes,ops%2Ceu",
+		"X-Cognito-Groups":   "admins%0D%0AX-Injected: yes,ops%2Ceu",
+		"X-Seen-Username":    "zoë%0A",
+		"X-Cognito-Username": "zoë%0A",
+	} {
+		if h := got[name]; len(h) != 1 || h[0] != want {
+			t.Errorf("upstream %s = %q, want %q", name, h, want)
+		}
+	}
+	if h, ok := got["X-Injected"]; ok {
+		t.Errorf("a claim injected a header: %q", h)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer"
+	"github.com/caddy-cognito/caddy-cognito/authorizer/policy"
 )
 
 // The collectors are created once; every configuration registers them with its own metrics registry,
@@ -18,6 +19,12 @@ var (
 		Name:      "decisions_total",
 		Help:      "Requests decided by cognito_authorizer, by outcome (allow, deny, shadow_deny) and reason (allowed, the refusal's error type, or the policy's rule).",
 	}, []string{"outcome", "reason"})
+	policyActivations = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy",
+		Subsystem: "cognito",
+		Name:      "policy_activations_total",
+		Help:      "Bundles OPA downloaded and tried to activate, by outcome: ok, missing_decision (the bundle does not define the decision: the last good policy stays), invalid (it does not compile or fit its roots: the last good policy stays).",
+	}, []string{"outcome"})
 	policySeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: "caddy",
 		Subsystem: "cognito",
@@ -33,7 +40,7 @@ func registerMetrics(ctx caddy.Context) error {
 	if reg == nil {
 		return nil
 	}
-	for _, c := range []prometheus.Collector{decisionsTotal, policySeconds} {
+	for _, c := range []prometheus.Collector{decisionsTotal, policyActivations, policySeconds} {
 		if err := reg.Register(c); err != nil {
 			var already prometheus.AlreadyRegisteredError
 			if !errors.As(err, &already) {
@@ -57,4 +64,16 @@ func observe(d *authorizer.Decision) {
 	if d.PolicyTime > 0 {
 		policySeconds.Observe(d.PolicyTime.Seconds())
 	}
+}
+
+// observeActivation counts a bundle activation.
+func observeActivation(a policy.Activation) {
+	outcome := "ok"
+	switch {
+	case errors.Is(a.Err, policy.ErrMissingDecision):
+		outcome = "missing_decision"
+	case a.Err != nil:
+		outcome = "invalid"
+	}
+	policyActivations.WithLabelValues(outcome).Inc()
 }

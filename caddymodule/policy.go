@@ -51,7 +51,8 @@ func (g *gate) acquireEngine(ctx caddy.Context, c *Config) (*policy.Engine, erro
 		e, err := policy.New(ctx, policy.Config{
 			Paths: c.Policy, Decision: c.Decision, OPAConfig: opaConfig,
 			// The engine may outlive this configuration, so it logs through Caddy's default logger.
-			Logger: caddy.Log().Named("http.handlers.cognito_authorizer.opa"),
+			Logger:       caddy.Log().Named("http.handlers.cognito_authorizer.opa"),
+			OnActivation: observeActivation,
 		})
 		if err != nil {
 			return nil, err

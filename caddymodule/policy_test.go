@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -179,4 +180,16 @@ func TestPolicyErrorFailsClosed(t *testing.T) {
 	if res.status != http.StatusInternalServerError || string(res.body) != `{"message":"Internal Server Error"}` {
 		t.Fatalf("got %d %s", res.status, res.body)
 	}
+}
+
+// metricValue is the value of one series in a Prometheus text exposition, 0 when absent.
+func metricValue(body []byte, series string) float64 {
+	sc := bufio.NewScanner(bytes.NewReader(body))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+	}
+	return 0
 }

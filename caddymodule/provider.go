@@ -2,7 +2,6 @@ package caddymodule
 
 import (
 	"net/http"
-	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
@@ -64,8 +63,14 @@ func (p *Provider) Authenticate(w http.ResponseWriter, r *http.Request) (caddyau
 	if !d.Allow {
 		p.gate.logDeny(r, d)
 		stripIdentityHeaders(r.Header)
-		if d.Scheme != authorizer.SchemeSigV4 {
-			w.Header().Set("WWW-Authenticate", bearerChallenge(d.Code))
+		// Every refusal is the authentication handler's 401: on a route that accepts bearer tokens it
+		// challenges for one even where cognito_authorizer would answer 403 or 503.
+		challenge := d.Challenge
+		if challenge == "" && d.Scheme != authorizer.SchemeSigV4 && (len(p.UserPools) > 0 || len(p.OIDC) > 0) {
+			challenge = "Bearer"
+		}
+		if challenge != "" {
+			w.Header().Set("WWW-Authenticate", challenge)
 		}
 		return caddyauth.User{}, false, nil
 	}
@@ -78,17 +83,18 @@ func (p *Provider) Authenticate(w http.ResponseWriter, r *http.Request) (caddyau
 		id = identity.Anonymous()
 	}
 	return caddyauth.User{
-		ID: id.UserID(),
+		// {http.auth.user.*} placeholders: encoded as the X-Cognito-* headers are.
+		ID: headerSafe(id.UserID()),
 		Metadata: map[string]string{
 			"kind":             string(id.Kind),
-			"sub":              id.Subject,
-			"username":         id.Username,
-			"groups":           strings.Join(id.Groups, ","),
-			"scopes":           strings.Join(id.Scopes, " "),
-			"client_id":        id.ClientID,
-			"identity_id":      id.IdentityID,
-			"identity_pool_id": id.IdentityPoolID,
-			"role_arn":         id.RoleARN,
+			"sub":              headerSafe(id.Subject),
+			"username":         headerSafe(id.Username),
+			"groups":           headerList(id.Groups, ','),
+			"scopes":           headerList(id.Scopes, ' '),
+			"client_id":        headerSafe(id.ClientID),
+			"identity_id":      headerSafe(id.IdentityID),
+			"identity_pool_id": headerSafe(id.IdentityPoolID),
+			"role_arn":         headerSafe(id.RoleARN),
 		},
 	}, true, nil
 }

@@ -88,7 +88,7 @@ func (g *gate) forward(r *http.Request, d *authorizer.Decision, assertion string
 		r.Header[g.assertion.header] = []string{assertion}
 	}
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		repl.Set("http.auth.user.id", id.UserID())
+		repl.Set("http.auth.user.id", headerSafe(id.UserID()))
 		repl.Map(placeholders(id, d))
 	}
 }
@@ -366,7 +366,9 @@ func roleName(arn string) string {
 }
 
 // placeholders resolves {cognito.*} for an allowed request of id, lazily: nothing is computed for
-// placeholders no one uses.
+// placeholders no one uses. Values are encoded as the X-Cognito-* headers are (headerSafe, headerList):
+// a placeholder ends up in header_up as often as anywhere, and a claim holding CR/LF must not break
+// the upstream request or inject a header.
 func placeholders(id *identity.Identity, d *authorizer.Decision) caddy.ReplacerFunc {
 	return func(key string) (any, bool) {
 		name, ok := strings.CutPrefix(key, "cognito.")
@@ -394,36 +396,36 @@ func placeholders(id *identity.Identity, d *authorizer.Decision) caddy.ReplacerF
 		case "authenticated":
 			return id.Authenticated, true
 		case "user_id":
-			return id.UserID(), true
+			return headerSafe(id.UserID()), true
 		case "issuer":
-			return id.Issuer, true
+			return headerSafe(id.Issuer), true
 		case "sub", "subject":
-			return id.Subject, true
+			return headerSafe(id.Subject), true
 		case "username":
-			return id.Username, true
+			return headerSafe(id.Username), true
 		case "client_id":
-			return id.ClientID, true
+			return headerSafe(id.ClientID), true
 		case "token_use":
-			return id.TokenUse, true
+			return headerSafe(id.TokenUse), true
 		case "groups":
-			return strings.Join(id.Groups, ","), true
+			return headerList(id.Groups, ','), true
 		case "scopes":
-			return strings.Join(id.Scopes, " "), true
+			return headerList(id.Scopes, ' '), true
 		case "identity_id":
-			return id.IdentityID, true
+			return headerSafe(id.IdentityID), true
 		case "identity_pool_id":
-			return id.IdentityPoolID, true
+			return headerSafe(id.IdentityPoolID), true
 		case "role_arn":
-			return id.RoleARN, true
+			return headerSafe(id.RoleARN), true
 		case "authentication_type":
 			if id.Kind != identity.KindIdentityPool {
 				return "", true
 			}
 			return authenticationType(id), true
 		case "authentication_provider":
-			return id.AuthenticationProvider, true
+			return headerSafe(id.AuthenticationProvider), true
 		case "login_providers":
-			return strings.Join(id.LoginProviders, ","), true
+			return headerList(id.LoginProviders, ','), true
 		case "expires_at":
 			if id.ExpiresAt.IsZero() {
 				return "", true
@@ -438,20 +440,21 @@ func placeholders(id *identity.Identity, d *authorizer.Decision) caddy.ReplacerF
 			return placeholderClaim(v), true
 		}
 		if tag, ok := strings.CutPrefix(name, "principal_tags."); ok {
-			return id.PrincipalTags[tag], true
+			return headerSafe(id.PrincipalTags[tag]), true
 		}
 		return nil, false
 	}
 }
 
-// placeholderClaim renders a claim for a placeholder: arrays comma-joined (like {cognito.groups}).
+// placeholderClaim renders a claim for a placeholder: arrays comma-joined (like {cognito.groups}),
+// encoded as headers are.
 func placeholderClaim(v any) string {
 	if list, ok := v.([]any); ok {
 		parts := make([]string, len(list))
 		for i, e := range list {
 			parts[i] = claimString(e)
 		}
-		return strings.Join(parts, ",")
+		return headerList(parts, ',')
 	}
-	return claimString(v)
+	return headerSafe(claimString(v))
 }

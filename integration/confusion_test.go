@@ -358,14 +358,16 @@ func TestHeaderConfusion(t *testing.T) {
 		}
 	})
 	t.Run("control characters in a claim placeholder", func(t *testing.T) {
-		// header_up X-Seen-Email {cognito.claims.email}: placeholders give the claim as it is, and Go's
-		// HTTP client refuses to send a header value with CR or LF, so the request fails (502) rather
-		// than carry an injected line.
+		// header_up X-Seen-Email {cognito.claims.email}: placeholders are encoded as the X-Cognito-*
+		// headers are, so the request reaches the upstream with the claim percent-encoded and no
+		// injected line (it used to fail with a 502).
 		token := s.idp.AccessToken(t, map[string]any{"email": "alice@example.com\r\nX-Injected-Email: 1"})
-		before := s.up.Count()
-		e := send(t, newRequest(t, http.MethodGet, base+"/public/x", bearer(token), nil))
-		if e.status != http.StatusBadGateway || s.up.Count() != before {
-			t.Fatalf("status %s, upstream count %d -> %d; want 502 and nothing sent", e, before, s.up.Count())
+		e := readEcho(t, s.srv.get(t, "/public/x", bearer(token)))
+		if got, want := e.Header.Get("X-Seen-Email"), "alice@example.com%0D%0AX-Injected-Email: 1"; got != want {
+			t.Errorf("X-Seen-Email = %q, want %q", got, want)
+		}
+		if got := e.Header.Values("X-Injected-Email"); len(got) != 0 {
+			t.Errorf("the claim injected a header: %q", got)
 		}
 	})
 }

@@ -771,8 +771,8 @@ func TestExampleUserPoolAndIdentityPool(t *testing.T) {
 		if r.Err == nil || !strings.Contains(r.Stderr, "NotAuthorizedException") {
 			t.Errorf("js guest: err %v, stderr %q; want NotAuthorizedException", r.Err, r.Stderr)
 		}
-		// The API takes SigV4 only: a user-pool token is no credential here.
-		wantRefused(t, goClient(t, "jwt", "alice@example.com"), up, before, "401")
+		// The API takes SigV4 only: a user-pool token is no credential here (API Gateway's 403).
+		wantRefused(t, goClient(t, "jwt", "alice@example.com"), up, before, "403")
 		// An access token or a tampered ID token gets no credentials.
 		tok := pool.SignIn(t, "bob@example.com")
 		for name, login := range map[string]string{"access token": tok.Access, "ID token made admin": tamperIDToken(t, tok.ID)} {

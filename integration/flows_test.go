@@ -291,10 +291,12 @@ func TestFlowUserPoolAndIdentityPool(t *testing.T) {
 			}
 		})
 	}
-	// A user-pool token is no credential on this API (SigV4 only).
+	// A user-pool token is no credential on this API (SigV4 only): refused as API Gateway's IAM
+	// authorization refuses it, without a Bearer challenge.
 	resp := srv.get(t, "/users/"+aliceID+"/cart", http.Header{"Authorization": {"Bearer " + pool.SignIn(t, "alice@example.com").Access}})
-	if resp.StatusCode != http.StatusUnauthorized {
-		t.Errorf("a bearer token on a SigV4-only API: %d, want 401", resp.StatusCode)
+	if got := resp.Header.Values("WWW-Authenticate"); len(got) != 0 {
+		t.Errorf("a bearer token on a SigV4-only API is challenged with %q", got)
 	}
+	wantAPIGatewayDeny(t, resp, "IncompleteSignatureException")
 	srv.assertLogsExclude(t, alice.SecretAccessKey, bob.SecretAccessKey, carol.SecretAccessKey, dave.SecretAccessKey)
 }

@@ -3,11 +3,13 @@ package policy_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -307,4 +309,101 @@ func TestBundleReplacesBuiltin(t *testing.T) {
 	if err != nil || !d.Allow || d.Headers["X-Version"] != "replaced" {
 		t.Fatalf("got %+v, %v; want the bundle's decision", d, err)
 	}
+}
+
+// noDecisionBundle compiles and fits its roots, but does not define the default decision.
+func noDecisionBundle(t *testing.T) []byte {
+	t.Helper()
+	return buildBundle(t, "no-decision", []string{"cognito/authz"}, map[string]string{
+		"/authz.rego": "package cognito.authz\n\nother := true\n",
+	})
+}
+
+// activations records what OnActivation reports.
+type activations struct {
+	mu   sync.Mutex
+	seen []policy.Activation
+}
+
+func (a *activations) record(act policy.Activation) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.seen = append(a.seen, act)
+}
+
+// wait waits for an activation of revision and returns it.
+func (a *activations) wait(t *testing.T, revision string) policy.Activation {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		a.mu.Lock()
+		for _, act := range a.seen {
+			if act.Revision == revision {
+				a.mu.Unlock()
+				return act
+			}
+		}
+		a.mu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatalf("no activation of revision %q reported", revision)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestBundleWithoutDecision keeps deciding with the last good bundle when the next one compiles but
+// does not define the decision (OPA does not activate it), reports the failed activation naming the
+// bundle, and takes the next good bundle.
+func TestBundleWithoutDecision(t *testing.T) {
+	t.Parallel()
+	var seen activations
+	srv := newBundleServer(t, versionBundle(t, "v1"))
+	e := newEngine(t, policy.Config{OPAConfig: opaConfig(srv.srv.URL), OnActivation: seen.record})
+	if act := seen.wait(t, "v1"); act.Err != nil || act.Bundle != "authz" {
+		t.Fatalf("v1 activation reported as %+v", act)
+	}
+	srv.set(noDecisionBundle(t), 0)
+	act := seen.wait(t, "no-decision")
+	if !errors.Is(act.Err, policy.ErrMissingDecision) || act.Bundle != "authz" ||
+		!strings.Contains(act.Err.Error(), "data.cognito.authz.decision") {
+		t.Fatalf("the bundle without the decision was reported as %+v", act)
+	}
+	for range 3 {
+		if got := version(t, e); got != "v1" {
+			t.Fatalf("after a bundle without the decision: version %q, want v1", got)
+		}
+	}
+	srv.set(versionBundle(t, "v2"), 0)
+	waitVersion(t, e, "v2")
+}
+
+// TestFirstBundleWithoutDecision: when the first bundle lacks the decision there is no good policy
+// to decide with, and nothing allows, the embedded built-in policy included. New fails within
+// ReadyTimeout naming the missing decision; without waiting, every decision fails with
+// ErrUnavailable until a good bundle arrives.
+func TestFirstBundleWithoutDecision(t *testing.T) {
+	t.Parallel()
+	srv := newBundleServer(t, noDecisionBundle(t))
+	cfg := policy.Config{OPAConfig: opaConfig(srv.srv.URL), ReadyTimeout: 1500 * time.Millisecond}
+	if e, err := policy.New(context.Background(), cfg); err == nil {
+		e.Close(context.Background())
+		t.Fatal("New succeeded with a first bundle that lacks the decision")
+	} else if !strings.Contains(err.Error(), "does not define decision data.cognito.authz.decision") {
+		t.Fatalf("error %q does not name the missing decision", err)
+	}
+
+	var seen activations
+	cfg.ReadyTimeout, cfg.OnActivation = -1, seen.record
+	e := newEngine(t, cfg)
+	for _, when := range []string{"before", "after"} {
+		if when == "after" {
+			seen.wait(t, "no-decision")
+		}
+		d, err := e.Decide(context.Background(), get("/orders", alice()))
+		if d.Allow || !errors.Is(err, policy.ErrUnavailable) {
+			t.Fatalf("%s the bundle without the decision: %+v, %v; want ErrUnavailable", when, d, err)
+		}
+	}
+	srv.set(versionBundle(t, "v1"), 0)
+	waitVersion(t, e, "v1")
 }

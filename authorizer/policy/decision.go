@@ -25,6 +25,14 @@ var (
 	ErrUndefined = errors.New("decision is undefined")
 	// ErrDecisionType: the decision is neither a boolean nor a well-formed decision object.
 	ErrDecisionType = errors.New("decision is malformed")
+	// ErrUnavailable: no good policy has been loaded yet (the bundles OPA's configuration names have
+	// not all activated once), so there is nothing to decide with: the caller answers 503. The
+	// embedded built-in policy does not stand in for a bundle, or a bundle that never arrived would
+	// open the API to every caller.
+	ErrUnavailable = errors.New("no policy loaded yet")
+	// ErrMissingDecision: a bundle does not define the configured decision. OPA refuses to activate
+	// it and keeps deciding with the last good policy, as for a bundle that does not compile.
+	ErrMissingDecision = errors.New("bundle does not define the decision")
 )
 
 // Decision is the policy's answer for one request.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/hooks"
 	"github.com/open-policy-agent/opa/v1/plugins"
 	"github.com/open-policy-agent/opa/v1/plugins/logs"
 	"github.com/open-policy-agent/opa/v1/sdk"
@@ -52,7 +53,8 @@ type Config struct {
 	OPAConfig []byte
 	// ReadyTimeout bounds how long New waits for OPA's plugins to be ready (bundles downloaded and
 	// activated) when OPAConfig configures any; New fails after it. Default 30s. Negative: do not
-	// wait; until the first bundle activates, decisions the bundle defines fail with ErrUndefined.
+	// wait; until every bundle has activated once, every decision fails with ErrUnavailable (the
+	// built-in policy does not stand in).
 	ReadyTimeout time.Duration
 	// StrictBuiltinErrors makes an error in a built-in function (a failed to_number, a bad regex) an
 	// evaluation error, which fails the request with a 5xx, instead of an undefined expression, which
@@ -61,6 +63,12 @@ type Config struct {
 	// Logger receives OPA's own logs (bundle activations, plugin status, print() output, console
 	// decision logs). Nil: no logs.
 	Logger *zap.Logger
+	// OnActivation, when set, is told of every attempt to activate a bundle OPA downloaded (to
+	// count them). A bundle that does not define the decision is not activated: the engine keeps
+	// deciding with the last good policy, logs a warning naming the bundle and the decision, and
+	// reports it here with an error wrapping ErrMissingDecision. Called from OPA's bundle plugin:
+	// it must not block.
+	OnActivation func(Activation)
 }
 
 // Engine decides requests with embedded OPA. It compiles the policy once, prepares the decision query
@@ -82,6 +90,12 @@ type Engine struct {
 	stopCaches context.CancelFunc
 	prepareMu  sync.Mutex
 	prepared   atomic.Pointer[prepared]
+	// ready is closed once OPA's plugins are ready: every bundle activated once. Until then there is
+	// no good policy to decide with; wasReady remembers that it was.
+	ready    <-chan struct{}
+	wasReady atomic.Bool
+	// failed is the last bundle that failed to activate, for New's error.
+	failed atomic.Pointer[Activation]
 }
 
 // New loads and compiles the policy and starts OPA. Every problem that can be known before the first
@@ -122,6 +136,8 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("starting OPA with %s: %w", e.name, err)
 	}
 	ready := make(chan struct{})
+	e.ready = ready
+	guard := &activationGuard{Store: inmem.New(), e: e, activate: e.report(log, cfg.OnActivation)}
 	// OPA's plugins outlive New's context: they run until Close.
 	opaCtx := context.WithoutCancel(ctx)
 	e.opa, err = sdk.New(opaCtx, sdk.Options{
@@ -129,7 +145,8 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		Logger:        opaLogger{log},
 		ConsoleLogger: opaLogger{log.Named("decision_log")},
 		Ready:         ready,
-		Store:         inmem.New(),
+		Store:         guard,
+		Hooks:         hooks.New(guard),
 		RegoVersion:   ast.RegoV1,
 		ManagerOpts: []func(*plugins.Manager){
 			plugins.InitFiles(src.files),
@@ -207,6 +224,9 @@ func (e *Engine) waitReady(ctx context.Context, ready <-chan struct{}, timeout t
 		}
 	}
 	slices.Sort(waiting)
+	if a := e.failed.Load(); a != nil {
+		waiting = append(waiting, "last activation: "+a.Err.Error())
+	}
 	return fmt.Errorf("starting OPA with %s: not ready after %v, waiting for %s", e.name, timeout, strings.Join(waiting, "; "))
 }
 
@@ -228,14 +248,35 @@ func (e *Engine) check(ctx context.Context, ready <-chan struct{}) error {
 	default:
 		return nil
 	}
-	if len(e.manager.GetCompiler().GetRules(e.ref)) > 0 {
-		return nil
-	}
-	path, _ := storage.NewPathForRef(e.ref)
-	if _, err := store.Read(ctx, txn, path); err == nil {
+	if e.defines(ctx, e.manager.GetCompiler(), store, txn) {
 		return nil
 	}
 	return fmt.Errorf("%s does not define decision %s: %w", e.name, e.decision, ErrUndefined)
+}
+
+// defines reports whether the policy compiled in compiler, with the data visible in txn, defines
+// the decision (as a rule or as a data document).
+func (e *Engine) defines(ctx context.Context, compiler *ast.Compiler, store storage.Store, txn storage.Transaction) bool {
+	if len(compiler.GetRules(e.ref)) > 0 {
+		return true
+	}
+	path, _ := storage.NewPathForRef(e.ref)
+	_, err := store.Read(ctx, txn, path)
+	return err == nil
+}
+
+// loaded reports whether a good policy was ever loaded: OPA's plugins were ready once.
+func (e *Engine) loaded() bool {
+	if e.wasReady.Load() {
+		return true
+	}
+	select {
+	case <-e.ready:
+		e.wasReady.Store(true)
+		return true
+	default:
+		return false
+	}
 }
 
 // prepared is the decision query prepared for one version of the policy.
@@ -320,7 +361,8 @@ func (e *Engine) String() string {
 }
 
 // Decide decides on one request. The error, if any, names the policy and the decision and wraps one of
-// ErrBadRequest, ErrEvaluation, ErrUndefined or ErrDecisionType; the caller fails closed.
+// ErrBadRequest, ErrEvaluation, ErrUndefined, ErrDecisionType or ErrUnavailable; the caller fails
+// closed.
 func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 	result, err := e.eval(ctx, &in)
 	if err != nil {
@@ -336,6 +378,9 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 // eval builds the input and evaluates the decision in one read transaction, logs it when decision
 // logs are configured, and returns the result as a term (no conversion to Go values).
 func (e *Engine) eval(ctx context.Context, in *Input) (*ast.Term, error) {
+	if !e.loaded() {
+		return nil, ErrUnavailable
+	}
 	store := e.manager.Store
 	txn, err := store.NewTransaction(ctx)
 	if err != nil {

@@ -2,9 +2,12 @@ package sigv4
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // Error is a refused request: what to answer the client and why, for the log.
@@ -138,4 +141,16 @@ func sourceError(accessKeyID string, err error) *Error {
 	default:
 		return refuse(ErrUnknownCredential, msgInvalidToken, "access key %s: %v", accessKeyID, err)
 	}
+}
+
+// NotSigV4 is API Gateway's answer, on a route with IAM authorization, to an Authorization header
+// that is not a SigV4 one (a bearer token, Basic credentials): an IncompleteSignatureException that
+// names the header by its SHA-256, as API Gateway does, so the answer never echoes a credential.
+func NotSigV4(authorization string) *Error {
+	sum := sha256.Sum256([]byte(authorization))
+	scheme, _, _ := strings.Cut(strings.TrimSpace(authorization), " ")
+	return refuse(ErrMalformedSignature,
+		"Invalid key=value pair (missing equal-sign) in Authorization header (hashed with SHA-256 and encoded with Base64): '"+
+			base64.StdEncoding.EncodeToString(sum[:])+"'.",
+		"the Authorization header is not AWS4-HMAC-SHA256 (scheme %.32q)", scheme)
 }
