@@ -219,12 +219,12 @@ func TestLicenseAndNotice(t *testing.T) {
 	}
 }
 
-// issueReference matches a reference to an issue of the tracker: TODO(issue N), "of issue N", with N
+// issueReference matches a reference to an issue of the tracker: a TODO naming one, "of issue N", with N
 // a number.
 var issueReference = regexp.MustCompile(`(?i)\bissue ?#?[0-9]+`)
 
 // TestNoIssueNumbersInTheSource: comments say what the code does and why, not which issue asked for it
-// (the tracker is not shipped, and TODO(issue N) outlives the issue).
+// (the tracker is not shipped, and a TODO naming an issue outlives the issue).
 func TestNoIssueNumbersInTheSource(t *testing.T) {
 	for f := range trackedFiles(t) {
 		// The AWS suite is third-party.
