@@ -204,7 +204,7 @@ func runJSClient(t *testing.T, flow string, env ...string) cmdResult {
 }
 
 // readmeMarker precedes each fenced block of a README that the tests run.
-const readmeMarker = "<!-- run by integration/examples_test.go -->"
+const readmeMarker = "<!-- run by integration/examples_*_test.go -->"
 
 // readmeScript returns the blocks of the README at path that follow readmeMarker, in order.
 func readmeScript(t *testing.T, path string) string {

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Drives the page in headless Chromium (playwright-core, with the Chromium installed on the machine:
 // Playwright downloads no browser here) through a list of steps, and prints what the page showed after
-// each as JSON. integration/browser_test.go runs it; run by hand, it checks a deployment of the page.
+// each as JSON. integration/examples_browser_test.go runs it; run by hand, it checks a deployment of the
+// page.
 //
 //   node drive.js < spec.json
 //
