@@ -10,7 +10,7 @@
 // The password is read from the environment variable COGNITO_PASSWORD, never from the command line.
 // The API's answer is printed on stdout; a status other than 2xx ends the program with exit status 1.
 //
-//	COGNITO_PASSWORD=... go run ./examples/clients/go -flow user \
+//	COGNITO_PASSWORD=... go run -C examples/clients/go . -flow user \
 //		-api http://localhost:8080/orders/42 \
 //		-user-pool-id us-east-1_AbC123 -client-id <app client id> -username alice@example.com \
 //		-identity-pool-id us-east-1:<uuid>
