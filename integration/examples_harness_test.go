@@ -188,6 +188,47 @@ func exampleClient(t *testing.T) string {
 	return examples.clientBin
 }
 
+// TestExampleClientModuleFollowsTheRoot checks that the Go client's module asks for the root's Go
+// version and for the versions of the modules the root requires too: one module cache serves both
+// builds, offline as well.
+func TestExampleClientModuleFollowsTheRoot(t *testing.T) {
+	t.Parallel()
+	rootGo, rootRequires := readGoMod(t, filepath.Join(harness.root, "go.mod"))
+	clientGo, clientRequires := readGoMod(t, examplePath("clients", "go", "go.mod"))
+	if clientGo != rootGo {
+		t.Errorf("examples/clients/go/go.mod says go %s, the root's go.mod go %s", clientGo, rootGo)
+	}
+	for path, v := range clientRequires {
+		if rv, ok := rootRequires[path]; ok && rv != v {
+			t.Errorf("examples/clients/go/go.mod requires %s %s, the root's go.mod %s", path, v, rv)
+		}
+	}
+}
+
+// readGoMod returns the go directive of a go.mod file and its requirements (module path to version).
+func readGoMod(t *testing.T, path string) (goVersion string, requires map[string]string) {
+	t.Helper()
+	text, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	requires = map[string]string{}
+	for line := range strings.Lines(string(text)) {
+		line, _, _ = strings.Cut(line, "//")
+		fields := strings.Fields(strings.TrimPrefix(strings.TrimSpace(line), "require "))
+		switch {
+		case len(fields) == 2 && fields[0] == "go":
+			goVersion = fields[1]
+		case len(fields) == 2 && strings.Contains(fields[0], ".") && strings.HasPrefix(fields[1], "v"):
+			requires[fields[0]] = fields[1]
+		}
+	}
+	if goVersion == "" || len(requires) == 0 {
+		t.Fatalf("%s: no go directive or no requirements", path)
+	}
+	return goVersion, requires
+}
+
 // runGoClient runs the Go client with args, the password in its environment.
 func runGoClient(t *testing.T, args ...string) cmdResult {
 	t.Helper()
