@@ -82,21 +82,22 @@ func (p *Provider) Authenticate(w http.ResponseWriter, r *http.Request) (caddyau
 	if id == nil {
 		id = identity.Anonymous()
 	}
-	return caddyauth.User{
-		// {http.auth.user.*} placeholders: encoded as the X-Cognito-* headers are.
-		ID: headerSafe(id.UserID()),
-		Metadata: map[string]string{
-			"kind":             string(id.Kind),
-			"sub":              headerSafe(id.Subject),
-			"username":         headerSafe(id.Username),
-			"groups":           headerList(id.Groups, ','),
-			"scopes":           headerList(id.Scopes, ' '),
-			"client_id":        headerSafe(id.ClientID),
-			"identity_id":      headerSafe(id.IdentityID),
-			"identity_pool_id": headerSafe(id.IdentityPoolID),
-			"role_arn":         headerSafe(id.RoleARN),
-		},
-	}, true, nil
+	return caddyauth.User{ID: headerSafe(id.UserID()), Metadata: userMetadata(id)}, true, nil
+}
+
+// userMetadata is {http.auth.user.*}: encoded as the X-Cognito-* headers are.
+func userMetadata(id *identity.Identity) map[string]string {
+	return map[string]string{
+		"kind":             string(id.Kind),
+		"sub":              headerSafe(id.Subject),
+		"username":         headerSafe(id.Username),
+		"groups":           headerList(id.Groups, ','),
+		"scopes":           headerList(id.Scopes, ' '),
+		"client_id":        headerSafe(id.ClientID),
+		"identity_id":      headerSafe(id.IdentityID),
+		"identity_pool_id": headerSafe(id.IdentityPoolID),
+		"role_arn":         headerSafe(id.RoleARN),
+	}
 }
 
 // Interface guards.
