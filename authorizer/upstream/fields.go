@@ -146,8 +146,16 @@ var byName = func() map[string]*Field {
 	return m
 }()
 
-// Fields returns the list of identity fields that go upstream, in header order.
-func Fields() []Field { return slices.Clone(fields) }
+// Fields returns the list of identity fields that go upstream, in header order: a copy, so the
+// package's own stays as it is.
+func Fields() []Field {
+	fs := slices.Clone(fields)
+	for i := range fs {
+		fs[i].Aliases = slices.Clone(fs[i].Aliases)
+		fs[i].Kinds = slices.Clone(fs[i].Kinds)
+	}
+	return fs
+}
 
 // Text is the field's value for id as headers, placeholders and metadata carry it (header-safe).
 func (f *Field) Text(id *identity.Identity) string {

@@ -66,6 +66,25 @@ func TestFields(t *testing.T) {
 	}
 }
 
+// TestFieldsIsACopy: a caller that edits the list changes nothing upstream.
+func TestFieldsIsACopy(t *testing.T) {
+	t.Parallel()
+	fs := upstream.Fields()
+	for i := range fs {
+		fs[i].Name = "x"
+		for j := range fs[i].Kinds {
+			fs[i].Kinds[j] = identity.KindNone
+		}
+	}
+	id := &identity.Identity{Kind: identity.KindUserPool, Subject: "s"}
+	if h := upstream.Headers(id); len(h) != 2 || h[0].Name != upstream.HeaderSub {
+		t.Errorf("headers after editing Fields(): %v", h)
+	}
+	if v, ok := upstream.Placeholder(id, "sub"); !ok || v != "s" {
+		t.Errorf("{cognito.sub} after editing Fields(): %v %v", v, ok)
+	}
+}
+
 // TestHeadersAreMemoized: a cached identity pays for its headers once.
 func TestHeadersAreMemoized(t *testing.T) {
 	t.Parallel()
