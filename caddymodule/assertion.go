@@ -14,6 +14,7 @@ import (
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identitypool"
+	"github.com/caddy-cognito/caddy-cognito/authorizer/upstream"
 )
 
 // Assertion configures the signed identity assertion: a short-lived ES256 JWT of the caller's identity
@@ -22,10 +23,10 @@ import (
 // Caddy's storage and rotated daily, so every instance on shared storage signs with keys every instance
 // publishes; the JWKS is served by the handler at JWKSPath.
 //
-// Claims: `iss`, `aud` (when configured), `sub` (the user id), `iat`, `nbf`, `exp`, and the identity:
-// `kind`, `authenticated`, `username`, `groups`, `scopes`, `client_id`, `token_use`, `token_iss`,
-// `identity_id`, `identity_pool_id`, `role_arn`, `principal_tags`, `login_providers`. Requests allowed
-// anonymously carry no assertion.
+// Claims: `iss`, `aud` (when configured), `iat`, `nbf`, `exp`, and the identity (upstream.Claims):
+// `sub` (the user id), `kind`, `authenticated`, `username`, `groups`, `scopes`, `client_id`,
+// `token_use`, `token_iss`, `identity_id`, `identity_pool_id`, `role_arn`, `principal_tags`,
+// `login_providers`. Requests allowed anonymously carry no assertion.
 type Assertion struct {
 	// Header is the request header that carries the assertion upstream. Default: X-Cognito-Assertion.
 	Header string `json:"header,omitempty"`
@@ -124,30 +125,12 @@ func (s *assertionSigner) assertion(ctx context.Context, id *identity.Identity) 
 	if !exp.After(now) {
 		return "", errors.New("signing an identity assertion: the credentials have expired")
 	}
-	b := jwt.NewBuilder().Issuer(s.issuer).Subject(id.UserID()).IssuedAt(now).NotBefore(now).Expiration(exp).
-		Claim("kind", string(id.Kind)).Claim("authenticated", id.Authenticated)
+	b := jwt.NewBuilder().Issuer(s.issuer).IssuedAt(now).NotBefore(now).Expiration(exp)
 	if s.audience != "" {
 		b = b.Audience([]string{s.audience})
 	}
-	for name, v := range map[string]string{
-		"username": id.Username, "client_id": id.ClientID, "token_use": id.TokenUse, "token_iss": id.Issuer,
-		"identity_id": id.IdentityID, "identity_pool_id": id.IdentityPoolID, "role_arn": id.RoleARN,
-	} {
-		if v != "" {
-			b = b.Claim(name, v)
-		}
-	}
-	if len(id.Groups) > 0 {
-		b = b.Claim("groups", id.Groups)
-	}
-	if len(id.Scopes) > 0 {
-		b = b.Claim("scopes", id.Scopes)
-	}
-	if len(id.PrincipalTags) > 0 {
-		b = b.Claim("principal_tags", id.PrincipalTags)
-	}
-	if len(id.LoginProviders) > 0 {
-		b = b.Claim("login_providers", id.LoginProviders)
+	for name, v := range upstream.Claims(id) {
+		b = b.Claim(name, v)
 	}
 	t, err := b.Build()
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer"
+	"github.com/caddy-cognito/caddy-cognito/authorizer/upstream"
 )
 
 // deny answers a refused request: the challenge or error-type header, a JSON body with the generic
@@ -20,7 +21,7 @@ func (g *gate) deny(w http.ResponseWriter, r *http.Request, d *authorizer.Decisi
 	g.logDeny(r, d)
 	// A denied request must not carry the client's identity claims anywhere further, not even into
 	// handle_errors routes that might proxy it.
-	stripIdentityHeaders(r.Header)
+	upstream.StripHeaders(r.Header)
 	g.stripCredentials(r, d)
 
 	h := w.Header()

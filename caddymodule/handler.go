@@ -9,6 +9,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-cognito/caddy-cognito/authorizer/upstream"
 )
 
 func init() {
@@ -71,11 +73,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return nil
 	}
 	if h.gate.cors.handle(w, r) {
-		stripIdentityHeaders(r.Header)
+		upstream.StripHeaders(r.Header)
 		return nil
 	}
 	if isPreflight(r) {
-		stripIdentityHeaders(r.Header)
+		upstream.StripHeaders(r.Header)
 		return next.ServeHTTP(w, r)
 	}
 	d, assertion := h.gate.authorize(r)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
+	"github.com/caddy-cognito/caddy-cognito/authorizer/upstream"
 )
 
 func init() {
@@ -56,13 +57,13 @@ func (p *Provider) Cleanup() error {
 // Authenticate verifies the request's credentials.
 func (p *Provider) Authenticate(w http.ResponseWriter, r *http.Request) (caddyauth.User, bool, error) {
 	if isPreflight(r) {
-		stripIdentityHeaders(r.Header)
+		upstream.StripHeaders(r.Header)
 		return caddyauth.User{}, true, nil
 	}
 	d, assertion := p.gate.authorize(r)
 	if !d.Allow {
 		p.gate.logDeny(r, d)
-		stripIdentityHeaders(r.Header)
+		upstream.StripHeaders(r.Header)
 		// Every refusal is the authentication handler's 401: on a route that accepts bearer tokens it
 		// challenges for one even where cognito_authorizer would answer 403 or 503.
 		challenge := d.Challenge
@@ -82,21 +83,7 @@ func (p *Provider) Authenticate(w http.ResponseWriter, r *http.Request) (caddyau
 	if id == nil {
 		id = identity.Anonymous()
 	}
-	return caddyauth.User{
-		// {http.auth.user.*} placeholders: encoded as the X-Cognito-* headers are.
-		ID: headerSafe(id.UserID()),
-		Metadata: map[string]string{
-			"kind":             string(id.Kind),
-			"sub":              headerSafe(id.Subject),
-			"username":         headerSafe(id.Username),
-			"groups":           headerList(id.Groups, ','),
-			"scopes":           headerList(id.Scopes, ' '),
-			"client_id":        headerSafe(id.ClientID),
-			"identity_id":      headerSafe(id.IdentityID),
-			"identity_pool_id": headerSafe(id.IdentityPoolID),
-			"role_arn":         headerSafe(id.RoleARN),
-		},
-	}, true, nil
+	return caddyauth.User{ID: upstream.UserID(id), Metadata: upstream.Metadata(id)}, true, nil
 }
 
 // Interface guards.

@@ -1,0 +1,115 @@
+package upstream
+
+import (
+	"encoding/json"
+	"strings"
+
+	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
+)
+
+// Context is the identity in the shape of API Gateway's requestContext (HeaderContext carries it), so
+// backends moving off API Gateway read the same fields. Token callers get `authorizer` (as a REST API
+// Cognito authorizer gives `claims`, and an HTTP API JWT authorizer gives `jwt.claims` and
+// `jwt.scopes`, claim values as strings); identity-pool callers get `identity` (as IAM authorization
+// gives it); an anonymous caller gets `{}`.
+func Context(id *identity.Identity) []byte {
+	type jwtContext struct {
+		Claims map[string]string `json:"claims"`
+		Scopes []string          `json:"scopes"`
+	}
+	type authorizerContext struct {
+		PrincipalID string            `json:"principalId"`
+		Claims      map[string]string `json:"claims"`
+		JWT         jwtContext        `json:"jwt"`
+	}
+	type identityContext struct {
+		CognitoIdentityID             string `json:"cognitoIdentityId"`
+		CognitoIdentityPoolID         string `json:"cognitoIdentityPoolId"`
+		CognitoAuthenticationType     string `json:"cognitoAuthenticationType"`
+		CognitoAuthenticationProvider string `json:"cognitoAuthenticationProvider,omitempty"`
+		UserArn                       string `json:"userArn,omitempty"`
+		Caller                        string `json:"caller,omitempty"`
+		User                          string `json:"user,omitempty"`
+		AccessKey                     string `json:"accessKey,omitempty"`
+		AccountID                     string `json:"accountId,omitempty"`
+	}
+	var ctx struct {
+		Authorizer *authorizerContext `json:"authorizer,omitempty"`
+		Identity   *identityContext   `json:"identity,omitempty"`
+	}
+	switch id.Kind {
+	case identity.KindUserPool, identity.KindOIDC:
+		claims := stringClaims(id.Claims)
+		ctx.Authorizer = &authorizerContext{
+			PrincipalID: id.Subject,
+			Claims:      claims,
+			JWT:         jwtContext{Claims: claims, Scopes: id.Scopes},
+		}
+	case identity.KindIdentityPool:
+		ctx.Identity = &identityContext{
+			CognitoIdentityID:             id.IdentityID,
+			CognitoIdentityPoolID:         id.IdentityPoolID,
+			CognitoAuthenticationType:     authenticationType(id),
+			CognitoAuthenticationProvider: id.AuthenticationProvider,
+			UserArn:                       assumedRoleARN(id),
+			Caller:                        callerID(id),
+			User:                          callerID(id),
+			AccessKey:                     id.AccessKeyID,
+			AccountID:                     accountID(id.RoleARN),
+		}
+	}
+	b, _ := json.Marshal(ctx)
+	return b
+}
+
+// stringClaims renders claim values as API Gateway does (claimString).
+func stringClaims(claims map[string]any) map[string]string {
+	out := make(map[string]string, len(claims))
+	for k, v := range claims {
+		out[k] = claimString(v)
+	}
+	return out
+}
+
+// assumedRoleARN is the STS assumed-role ARN API Gateway shows as userArn:
+// arn:aws:sts::<account>:assumed-role/<role name>/CognitoIdentityCredentials.
+func assumedRoleARN(id *identity.Identity) string {
+	account, name := accountID(id.RoleARN), roleName(id.RoleARN)
+	if account == "" || name == "" {
+		return ""
+	}
+	return "arn:aws:sts::" + account + ":assumed-role/" + name + "/CognitoIdentityCredentials"
+}
+
+// callerID is API Gateway's caller/user for assumed-role credentials: <role id>:<session name>. The
+// gateway has no IAM role id, so the role name stands in for it.
+func callerID(id *identity.Identity) string {
+	if name := roleName(id.RoleARN); name != "" {
+		return name + ":CognitoIdentityCredentials"
+	}
+	return ""
+}
+
+// accountID is the account of an IAM ARN (arn:aws:iam::<account>:role/<name>).
+func accountID(arn string) string {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) < 6 {
+		return ""
+	}
+	return parts[4]
+}
+
+func roleName(arn string) string {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) < 6 {
+		return ""
+	}
+	_, name, ok := strings.Cut(parts[5], "/")
+	if !ok {
+		return ""
+	}
+	if i := strings.LastIndexByte(name, '/'); i >= 0 {
+		name = name[i+1:] // role paths: role/service-role/<name>
+	}
+	return name
+}

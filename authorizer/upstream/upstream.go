@@ -1,0 +1,119 @@
+package upstream
+
+import (
+	"encoding/base64"
+	"net/http"
+	"strings"
+
+	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
+)
+
+// Header is one header for the upstream.
+type Header struct{ Name, Value string }
+
+type headersKey struct{}
+
+// Headers are the X-Cognito-* headers for id, in the order of Fields, HeaderContext last; none for an
+// anonymous caller. They are computed once per identity (identity.Identity.Memo) and shared: do not
+// modify the slice.
+func Headers(id *identity.Identity) []Header {
+	return id.Memo(headersKey{}, func() any {
+		if id.Kind == identity.KindNone {
+			return []Header(nil)
+		}
+		var hs []Header
+		for i := range fields {
+			f := &fields[i]
+			if !f.carries(id.Kind) {
+				continue
+			}
+			if v := f.text(id); v != "" {
+				hs = append(hs, Header{f.Header, v})
+			}
+		}
+		return append(hs, Header{HeaderContext, base64.RawURLEncoding.EncodeToString(Context(id))})
+	}).([]Header)
+}
+
+// UserID is the caller's user id as `{http.auth.user.id}` carries it: header-safe.
+func UserID(id *identity.Identity) string { return headerSafe(id.UserID()) }
+
+// Metadata is the caller's authentication metadata (Caddy's `{http.auth.user.<key>}`), every key present,
+// values header-safe.
+func Metadata(id *identity.Identity) map[string]string {
+	m := make(map[string]string, 9)
+	for i := range fields {
+		if f := &fields[i]; f.Metadata {
+			m[f.Name] = f.text(id)
+		}
+	}
+	return m
+}
+
+// Placeholder is the value of the placeholder `{cognito.<name>}` for id, and whether name is one:
+// a field's Name or alias, `claims.<claim>` or `principal_tags.<tag>`. Values are encoded as headers
+// are: a placeholder ends up in a header as often as anywhere, and a claim holding CR/LF must not break
+// the upstream request or inject a header. An absent claim or tag is "".
+func Placeholder(id *identity.Identity, name string) (any, bool) {
+	if f, ok := byName[name]; ok {
+		if f.value != nil {
+			return f.value(id), true
+		}
+		return f.text(id), true
+	}
+	if claim, ok := strings.CutPrefix(name, "claims."); ok {
+		v, ok := id.Claims[claim]
+		if !ok {
+			return "", true
+		}
+		return placeholderClaim(v), true
+	}
+	if tag, ok := strings.CutPrefix(name, "principal_tags."); ok {
+		return headerSafe(id.PrincipalTags[tag]), true
+	}
+	return nil, false
+}
+
+// Claims are the identity claims of the assertion for id, raw (not header-encoded), `sub` included;
+// the signer adds `iss`, `aud`, `iat`, `nbf` and `exp`.
+func Claims(id *identity.Identity) map[string]any {
+	c := make(map[string]any, len(fields))
+	for i := range fields {
+		f := &fields[i]
+		if f.claim == nil {
+			continue
+		}
+		if v, ok := f.claim(id); ok {
+			c[f.Claim] = v
+		}
+	}
+	return c
+}
+
+// StripHeaders removes every header a client could use to pose as the gateway: any name that,
+// lowercased and with underscores read as hyphens, starts with "x-cognito-" (CGI-style backends
+// read X_Cognito_Sub as X-Cognito-Sub).
+func StripHeaders(h http.Header) {
+	const prefix = "x-cognito-"
+	for name := range h {
+		if len(name) < len(prefix) {
+			continue
+		}
+		spoof := true
+		for i := 0; i < len(prefix); i++ {
+			c := name[i]
+			if c == '_' {
+				c = '-'
+			} else if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != prefix[i] {
+				spoof = false
+				break
+			}
+		}
+		if spoof {
+			delete(h, name)
+		}
+	}
+}
