@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer/keyring"
 )
@@ -20,6 +21,7 @@ type KeyRing struct {
 	poolID string
 	// poolIDBytes is the pool id as the additional data of every session token.
 	poolIDBytes []byte
+	now         func() time.Time
 	// tokenBufs holds buffers for decoding session tokens: a decoded token of the longest accepted length.
 	tokenBufs sync.Pool
 }
@@ -36,7 +38,10 @@ func NewKeyRing(ctx context.Context, s keyring.Storage, poolID string, opts keyr
 	if err != nil {
 		return nil, err
 	}
-	k := &KeyRing{ring: ring, poolID: poolID, poolIDBytes: []byte(poolID)}
+	k := &KeyRing{ring: ring, poolID: poolID, poolIDBytes: []byte(poolID), now: opts.Now}
+	if k.now == nil {
+		k.now = time.Now
+	}
 	k.tokenBufs.New = func() any {
 		b := make([]byte, base64.RawURLEncoding.DecodedLen(maxSessionTokenLen))
 		return &b

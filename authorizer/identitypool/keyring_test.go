@@ -122,6 +122,28 @@ func (f *flakyStorage) Store(ctx context.Context, key string, value []byte) erro
 	return f.Storage.Store(ctx, key, value)
 }
 
+// TestOpenRefusesExpiryBeyondItsKey: an authentic token that expires after its key is dropped was sealed
+// by no ring with these options (here, one that allows longer credentials on the same storage), and is
+// refused rather than trusted beyond what the ring guarantees.
+func TestOpenRefusesExpiryBeyondItsKey(t *testing.T) {
+	t.Parallel()
+	clock := newClock()
+	storage := keyring.NewMemoryStorage()
+	long, err := NewKeyRing(t.Context(), storage, testPoolID, keyring.Options{Now: clock.Now, Retention: 100 * time.Hour})
+	must(t, err)
+	k := newTestRing(t, storage, testPoolID, clock) // Retention 12h: its keys are dropped 2 days and 12h after activation
+	s := typicalSession(clock)
+	s.Expires = clock.Now().Add(100 * time.Hour)
+	tok, err := long.SealSession(t.Context(), s)
+	must(t, err)
+	if _, err := long.OpenSessionToken(t.Context(), tok); err != nil {
+		t.Fatalf("the ring that sealed it: %v", err)
+	}
+	if _, err := k.OpenSessionToken(t.Context(), tok); !errors.Is(err, ErrInvalidSessionToken) {
+		t.Fatalf("open of a token outliving its key = %v, want ErrInvalidSessionToken", err)
+	}
+}
+
 func TestNewKeyRingErrors(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

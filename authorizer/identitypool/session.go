@@ -110,7 +110,7 @@ var minSessionTokenLen = base64.RawURLEncoding.EncodedLen(1 + keyring.Overhead +
 // one is due. The session must belong to the ring's pool, have a 20-character access key id and a
 // 40-character secret, and expire within the ring's Retention.
 func (k *KeyRing) SealSession(ctx context.Context, s *Session) (string, error) {
-	now := k.ring.Now()
+	now := k.now()
 	switch {
 	case s.PoolID != k.poolID:
 		return "", fmt.Errorf("sealing session: pool %q is not the key ring's %q", s.PoolID, k.poolID)
@@ -175,7 +175,7 @@ func (k *KeyRing) OpenSessionToken(ctx context.Context, token string) (*Session,
 		// Authentic, yet outlives its key: never sealed by this code.
 		return nil, fmt.Errorf("%w: expiry beyond its key's lifetime", ErrInvalidSessionToken)
 	}
-	if !k.ring.Now().Before(s.Expires) {
+	if !k.now().Before(s.Expires) {
 		return nil, fmt.Errorf("%w at %s", ErrExpiredSessionToken, s.Expires.UTC().Format(time.RFC3339))
 	}
 	return s, nil

@@ -256,9 +256,6 @@ func (k *Ring) Name() string { return k.name }
 // Retention is the longest lifetime the ring guarantees to whatever it seals or signs.
 func (k *Ring) Retention() time.Duration { return k.retention }
 
-// Now is the ring's clock.
-func (k *Ring) Now() time.Time { return k.now() }
-
 // Rotate stores a new key generation, whatever the age of the current one; it takes over sealing and
 // signing RefetchInterval later (at once if nothing else can seal). Older generations keep opening and
 // verifying until what they sealed has expired.
