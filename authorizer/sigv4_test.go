@@ -18,6 +18,7 @@ import (
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identitypool"
+	"github.com/caddy-cognito/caddy-cognito/authorizer/keyring"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/sigv4"
 	"github.com/caddy-cognito/caddy-cognito/internal/testidp"
 )
@@ -56,7 +57,7 @@ func signedRequest(t *testing.T, creds aws.Credentials, method, target, body str
 func poolVerifier(t *testing.T) (*identitypool.KeyRing, *sigv4.Verifier) {
 	t.Helper()
 	now := func() time.Time { return clock }
-	keys, err := identitypool.NewKeyRing(context.Background(), identitypool.NewMemoryStorage(), testPoolID, identitypool.KeyRingOptions{Now: now})
+	keys, err := identitypool.NewKeyRing(context.Background(), keyring.NewMemoryStorage(), testPoolID, keyring.Options{Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}

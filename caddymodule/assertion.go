@@ -13,7 +13,7 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwt"
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
-	"github.com/caddy-cognito/caddy-cognito/authorizer/identitypool"
+	"github.com/caddy-cognito/caddy-cognito/authorizer/keyring"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/upstream"
 )
 
@@ -72,7 +72,7 @@ func (a *Assertion) validate() error {
 type assertionSigner struct {
 	header, issuer, audience, jwksPath string
 	ttl                                time.Duration
-	keys                               *identitypool.KeyRing
+	keys                               *keyring.Ring
 	now                                func() time.Time
 }
 
@@ -94,8 +94,8 @@ func newAssertionSigner(ctx caddy.Context, a *Assertion) (*assertionSigner, erro
 	if s.jwksPath == "" {
 		s.jwksPath = defaultAssertionJWKSPath
 	}
-	keys, err := identitypool.NewSigningKeyRing(ctx, ctx.Storage(), "assertion", identitypool.KeyRingOptions{
-		MaxCredentialsTTL: max(15*time.Minute, s.ttl), Logger: ctx.Logger(),
+	keys, err := keyring.New(ctx, ctx.Storage(), "assertion", keyring.Options{
+		Retention: max(15*time.Minute, s.ttl), Logger: ctx.Logger(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("assertion keys: %w", err)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identitypool"
+	"github.com/caddy-cognito/caddy-cognito/authorizer/keyring"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/policy"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/sigv4"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/userpool"
@@ -106,7 +107,7 @@ func BenchmarkRequestSetup(b *testing.B) {
 func BenchmarkHandlerSigV4(b *testing.B) {
 	ctx := context.Background()
 	const poolID = "us-east-1:11111111-2222-3333-4444-555555555555"
-	keys, err := identitypool.NewKeyRing(ctx, identitypool.NewMemoryStorage(), poolID, identitypool.KeyRingOptions{})
+	keys, err := identitypool.NewKeyRing(ctx, keyring.NewMemoryStorage(), poolID, keyring.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -9,14 +9,15 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identitypool"
+	"github.com/caddy-cognito/caddy-cognito/authorizer/keyring"
 )
 
-// poolMaxCredentialsTTL is the MaxCredentialsTTL of every identity pool's key ring: the longest
-// credentials_ttl allowed (the STS maximum). It is not derived from a configuration's credentials_ttl on
+// poolKeyRetention is the Retention of every identity pool's key ring: the longest credentials_ttl
+// allowed (the STS maximum). It is not derived from a configuration's credentials_ttl on
 // purpose: every ring on a pool's storage must agree on it, since a ring retires keys that long after they
 // last sealed, and one that believed it shorter (a cognito_authorizer, which issues nothing) would remove
 // from storage keys that still open credentials another instance issued.
-const poolMaxCredentialsTTL = 12 * time.Hour
+const poolKeyRetention = 12 * time.Hour
 
 // acquireKeyRing returns the key ring of the identity pool poolID, kept in the configuration's storage
 // (ctx.Storage()): loaded, or generated and stored on first use under the storage lock. The
@@ -33,10 +34,10 @@ func acquireKeyRing(ctx caddy.Context, poolID string) (*identitypool.KeyRing, er
 	return newPoolKeyRing(ctx, ctx.Storage(), poolID, ctx.Logger())
 }
 
-func newPoolKeyRing(ctx context.Context, s identitypool.Storage, poolID string, logger *zap.Logger) (*identitypool.KeyRing, error) {
-	keys, err := identitypool.NewKeyRing(ctx, s, poolID, identitypool.KeyRingOptions{
-		MaxCredentialsTTL: poolMaxCredentialsTTL,
-		Logger:            logger,
+func newPoolKeyRing(ctx context.Context, s keyring.Storage, poolID string, logger *zap.Logger) (*identitypool.KeyRing, error) {
+	keys, err := identitypool.NewKeyRing(ctx, s, poolID, keyring.Options{
+		Retention: poolKeyRetention,
+		Logger:    logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("identity pool keys: %w", err)

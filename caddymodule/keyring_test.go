@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identitypool"
+	"github.com/caddy-cognito/caddy-cognito/authorizer/keyring"
 )
 
 // Every ring of a pool agrees on the longest credential lifetime, whatever the credentials_ttl of the
@@ -17,7 +18,7 @@ func TestPoolKeyRingCoversLongestCredentials(t *testing.T) {
 	if err := validateIn(t, poolBlock("unauthenticated_role "+guestRoleARN+"\ncredentials_ttl 12h")); err != nil {
 		t.Fatalf("credentials_ttl 12h refused: %v", err)
 	}
-	storage := identitypool.NewMemoryStorage()
+	storage := keyring.NewMemoryStorage()
 	issuer, err := newPoolKeyRing(t.Context(), storage, testIdentityPoolID, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
@@ -27,8 +28,8 @@ func TestPoolKeyRingCoversLongestCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, k := range []*identitypool.KeyRing{issuer, verifier} {
-		if k.MaxCredentialsTTL() != 12*time.Hour || k.PoolID() != testIdentityPoolID {
-			t.Fatalf("ring for %s covers %s, want 12h", k.PoolID(), k.MaxCredentialsTTL())
+		if k.Ring().Retention() != 12*time.Hour || k.PoolID() != testIdentityPoolID {
+			t.Fatalf("ring for %s covers %s, want 12h", k.PoolID(), k.Ring().Retention())
 		}
 	}
 	token, err := issuer.SealSession(t.Context(), &identitypool.Session{
@@ -52,7 +53,7 @@ func TestPoolKeyRingErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := newPoolKeyRing(t.Context(), identitypool.NewMemoryStorage(), tc.poolID, zap.NewNop())
+			_, err := newPoolKeyRing(t.Context(), keyring.NewMemoryStorage(), tc.poolID, zap.NewNop())
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want %q", err, tc.want)
 			}

@@ -18,6 +18,7 @@ import (
 	"github.com/caddyserver/certmagic"
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identitypool"
+	"github.com/caddy-cognito/caddy-cognito/authorizer/keyring"
 )
 
 const testPoolID = "eu-west-1:11111111-2222-3333-4444-555555555555"
@@ -26,7 +27,7 @@ const testPoolID = "eu-west-1:11111111-2222-3333-4444-555555555555"
 // cognito_identity_pool would.
 func mintCredentials(t *testing.T, storageDir string, authenticated bool) aws.Credentials {
 	t.Helper()
-	keys, err := identitypool.NewKeyRing(context.Background(), &certmagic.FileStorage{Path: storageDir}, testPoolID, identitypool.KeyRingOptions{})
+	keys, err := identitypool.NewKeyRing(context.Background(), &certmagic.FileStorage{Path: storageDir}, testPoolID, keyring.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/bundle"
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identitypool"
+	"github.com/caddy-cognito/caddy-cognito/authorizer/keyring"
 	"github.com/caddy-cognito/caddy-cognito/internal/testidp"
 )
 
@@ -464,7 +465,7 @@ func TestKeyRingStorageFaults(t *testing.T) {
 	}
 	// A session token sealed with a key of the pool that this instance never loaded (another
 	// instance's, on other storage).
-	other, err := identitypool.NewKeyRing(t.Context(), identitypool.NewMemoryStorage(), hardPoolID, identitypool.KeyRingOptions{MaxCredentialsTTL: 12 * time.Hour})
+	other, err := identitypool.NewKeyRing(t.Context(), keyring.NewMemoryStorage(), hardPoolID, keyring.Options{Retention: 12 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

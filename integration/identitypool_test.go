@@ -19,6 +19,7 @@ import (
 	"github.com/caddyserver/certmagic"
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identitypool"
+	"github.com/caddy-cognito/caddy-cognito/authorizer/keyring"
 )
 
 // The identity pool served by the real binary, with logins from real cognito-local sign-ins, and
@@ -99,7 +100,7 @@ func startIdentityPoolSite(t *testing.T) *identityPoolSite {
 func (s *identityPoolSite) openSession(t *testing.T, token string) *identitypool.Session {
 	t.Helper()
 	storage := &certmagic.FileStorage{Path: filepath.Join(s.srv.dir, "storage")}
-	keys, err := identitypool.NewKeyRing(t.Context(), storage, e2ePoolID, identitypool.KeyRingOptions{MaxCredentialsTTL: 12 * time.Hour})
+	keys, err := identitypool.NewKeyRing(t.Context(), storage, e2ePoolID, keyring.Options{Retention: 12 * time.Hour})
 	if err != nil {
 		t.Fatalf("loading the pool's keys from the binary's storage: %v", err)
 	}

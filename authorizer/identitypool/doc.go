@@ -9,8 +9,9 @@
 // principal tags, so a SigV4 verifier that shares the pool's KeyRing opens it with
 // KeyRing.OpenSessionToken and needs neither storage nor network per request.
 //
-// The KeyRing keeps the pool's keys in a Storage (Caddy's, in production) shared by every instance,
-// generated on first use under the storage lock and rotated on a schedule.
+// The pool's KeyRing wraps a keyring.Ring (package keyring owns the keys: their storage, shared by every
+// instance, their rotation, sealing and signing); this package owns what it makes of them: the session
+// token format, the identity-id scheme, the OpenID tokens, and the pool-id syntax (splitPoolID).
 //
 // The package does not import Caddy; the cognito_identity_pool directive adapts it.
 package identitypool

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identitypool"
+	"github.com/caddy-cognito/caddy-cognito/authorizer/keyring"
 )
 
 // A guest-only identity pool served over HTTP: GetId, then GetCredentialsForIdentity, as an AWS SDK
@@ -17,7 +18,7 @@ import (
 func ExampleNew() {
 	ctx := context.Background()
 	const poolID = "us-east-1:1cf667a2-49a6-454b-9e45-23199d2c39c4"
-	keys, err := identitypool.NewKeyRing(ctx, identitypool.NewMemoryStorage(), poolID, identitypool.KeyRingOptions{})
+	keys, err := identitypool.NewKeyRing(ctx, keyring.NewMemoryStorage(), poolID, keyring.Options{})
 	if err != nil {
 		panic(err)
 	}
@@ -65,7 +66,7 @@ func ExampleNew() {
 func ExampleKeyRing_OpenSessionToken() {
 	ctx := context.Background()
 	const poolID = "eu-west-1:0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
-	keys, err := identitypool.NewKeyRing(ctx, identitypool.NewMemoryStorage(), poolID, identitypool.KeyRingOptions{})
+	keys, err := identitypool.NewKeyRing(ctx, keyring.NewMemoryStorage(), poolID, keyring.Options{})
 	if err != nil {
 		panic(err)
 	}

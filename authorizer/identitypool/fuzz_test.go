@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddy-cognito/caddy-cognito/authorizer/keyring"
 )
 
 // The fuzz targets run their seeds (f.Add and testdata/fuzz/<Target>/) in every `go test`; search
@@ -155,7 +157,7 @@ func jsonString(body []byte) string {
 // (or a spelling of the same bytes), opening to exactly what was sealed.
 func FuzzOpenSessionToken(f *testing.F) {
 	clock := newClock()
-	storage := NewMemoryStorage()
+	storage := keyring.NewMemoryStorage()
 	keys := newTestRing(f, storage, testPoolID, clock)
 	other := newTestRing(f, storage, otherPoolID, clock)
 	sealed := &Session{
@@ -180,7 +182,7 @@ func FuzzOpenSessionToken(f *testing.F) {
 		// The version and key id of a real token, then characters a base64 decoder skips.
 		token[:12] + "AAAA" + strings.Repeat("\n", 150), token[:12] + strings.Repeat("\r\n", 80),
 		base64.RawURLEncoding.EncodeToString(append([]byte{2}, raw[1:]...)),
-		base64.RawURLEncoding.EncodeToString(append(append([]byte{}, raw[:1+keyIDSize]...), make([]byte, len(raw)-1-keyIDSize)...)),
+		base64.RawURLEncoding.EncodeToString(append(append([]byte{}, raw[:1+keyring.KeyIDSize]...), make([]byte, len(raw)-1-keyring.KeyIDSize)...)),
 	} {
 		f.Add(seed)
 	}

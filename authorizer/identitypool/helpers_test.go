@@ -18,6 +18,7 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwt"
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
+	"github.com/caddy-cognito/caddy-cognito/authorizer/keyring"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/userpool"
 )
 
@@ -140,12 +141,12 @@ func (i *testIssuer) tokenWith(t testing.TB, key *rsa.PrivateKey, sub string, ex
 func (i *testIssuer) verifier() LoginVerifier { return i.verify }
 
 // newTestRing returns a key ring on storage s (a fresh MemoryStorage when nil).
-func newTestRing(t testing.TB, s Storage, poolID string, clock *testClock) *KeyRing {
+func newTestRing(t testing.TB, s keyring.Storage, poolID string, clock *testClock) *KeyRing {
 	t.Helper()
 	if s == nil {
-		s = NewMemoryStorage()
+		s = keyring.NewMemoryStorage()
 	}
-	k, err := NewKeyRing(context.Background(), s, poolID, KeyRingOptions{Now: clock.Now})
+	k, err := NewKeyRing(context.Background(), s, poolID, keyring.Options{Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

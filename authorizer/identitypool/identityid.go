@@ -19,6 +19,13 @@ import (
 // A guest id is 60 random bits and a 62-bit MAC over (pool, random bits), laid out as a version-4 UUID:
 // a forged id, or a guest id of another pool, fails the MAC, with no database.
 
+// The labels under which the keys of identity ids derive from the ring's root key (the stored
+// `identity_key`); changing one changes every identity id.
+const (
+	authenticatedIDLabel = "caddy-cognito authenticated identity id v1"
+	guestIDLabel         = "caddy-cognito guest identity id v1"
+)
+
 const (
 	uuidVersionGuest         = 0x40
 	uuidVersionAuthenticated = 0x80
@@ -33,7 +40,7 @@ var (
 
 // authenticatedIdentityID derives the identity id of the holder of sub at provider.
 func (k *KeyRing) authenticatedIdentityID(provider, sub string) string {
-	m := hmac.New(sha256.New, k.set.Load().identityAuthKey)
+	m := hmac.New(sha256.New, k.ring.DeriveKey(authenticatedIDLabel))
 	for _, field := range []string{k.poolID, provider, sub} {
 		m.Write(binary.AppendUvarint(nil, uint64(len(field))))
 		m.Write([]byte(field))
@@ -72,7 +79,7 @@ func (k *KeyRing) checkGuestIdentityID(id string) error {
 // guestMAC fills u[8:] with the MAC of the pool and u[:8], then sets the UUID version and variant bits.
 func (k *KeyRing) guestMAC(u *[16]byte) {
 	setUUIDBits(u, uuidVersionGuest) // before the MAC, so the MAC covers the bits as sent
-	m := hmac.New(sha256.New, k.set.Load().identityGuestKey)
+	m := hmac.New(sha256.New, k.ring.DeriveKey(guestIDLabel))
 	m.Write(binary.AppendUvarint(nil, uint64(len(k.poolID))))
 	m.Write([]byte(k.poolID))
 	m.Write(u[:8])

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/caddy-cognito/caddy-cognito/authorizer/keyring"
 )
 
 func TestAuthenticatedIdentityID(t *testing.T) {
 	t.Parallel()
 	clock := newClock()
-	storage := NewMemoryStorage()
+	storage := keyring.NewMemoryStorage()
 	k := newTestRing(t, storage, testPoolID, clock)
 	again := newTestRing(t, storage, testPoolID, clock) // another instance on the same storage
 	other := newTestRing(t, nil, otherPoolID, clock)
@@ -31,7 +33,7 @@ func TestAuthenticatedIdentityID(t *testing.T) {
 		{"same login again", k.authenticatedIdentityID(testUserPoolName, "user-1"), true},
 		{"same login on another instance", again.authenticatedIdentityID(testUserPoolName, "user-1"), true},
 		{"after a rotation", func() string {
-			must(t, again.Rotate(t.Context()))
+			must(t, again.ring.Rotate(t.Context()))
 			return again.authenticatedIdentityID(testUserPoolName, "user-1")
 		}(), true},
 		{"other subject", k.authenticatedIdentityID(testUserPoolName, "user-2"), false},
@@ -60,7 +62,7 @@ func must(t testing.TB, err error) {
 func TestGuestIdentityID(t *testing.T) {
 	t.Parallel()
 	clock := newClock()
-	storage := NewMemoryStorage()
+	storage := keyring.NewMemoryStorage()
 	k := newTestRing(t, storage, testPoolID, clock)
 	peer := newTestRing(t, storage, testPoolID, clock)
 	other := newTestRing(t, nil, otherPoolID, clock)

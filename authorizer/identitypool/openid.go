@@ -43,7 +43,7 @@ func (p *Pool) signOpenIDToken(ctx context.Context, identityID string, logins []
 			return "", fmt.Errorf("building an OpenID token: %w", err)
 		}
 	}
-	signed, err := p.cfg.Keys.SignJWT(ctx, t)
+	signed, err := p.cfg.Keys.ring.SignJWT(ctx, t)
 	if err != nil {
 		return "", fmt.Errorf("signing an OpenID token: %w", err)
 	}

@@ -42,7 +42,7 @@ type Config struct {
 	// (`username` = `sub`, `client` = the app client id), which an entry of the same name replaces.
 	PrincipalTags map[string]string
 	// CredentialsTTL is the lifetime of issued credentials: 15m to 12h and at most the key ring's
-	// MaxCredentialsTTL. Default 1h, as Cognito.
+	// Retention. Default 1h, as Cognito.
 	CredentialsTTL time.Duration
 	// Issuer is the public URL at which the pool is served, e.g. `https://auth.example.com/identity`:
 	// the `iss` of GetOpenIdToken tokens, whose keys are published at `<Issuer>/.well-known/jwks.json`
@@ -150,8 +150,8 @@ func (p *Pool) validate() error {
 	if ttl := c.CredentialsTTL; ttl < 15*time.Minute || ttl > 12*time.Hour {
 		return fmt.Errorf("credentials TTL %s is not between 15m and 12h", ttl)
 	}
-	if c.CredentialsTTL > c.Keys.MaxCredentialsTTL() {
-		return fmt.Errorf("credentials TTL %s exceeds the key ring's maximum %s", c.CredentialsTTL, c.Keys.MaxCredentialsTTL())
+	if c.CredentialsTTL > c.Keys.ring.Retention() {
+		return fmt.Errorf("credentials TTL %s exceeds the key ring's maximum %s", c.CredentialsTTL, c.Keys.ring.Retention())
 	}
 	if c.Issuer != "" {
 		u, err := url.Parse(c.Issuer)

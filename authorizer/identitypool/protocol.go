@@ -197,7 +197,7 @@ func (p *Pool) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 	var body []byte
 	switch {
 	case strings.HasSuffix(r.URL.Path, "/.well-known/jwks.json"):
-		body = p.cfg.Keys.JWKS(r.Context())
+		body = p.cfg.Keys.ring.JWKS(r.Context())
 	case strings.HasSuffix(r.URL.Path, "/.well-known/openid-configuration") && p.cfg.Issuer != "":
 		body = p.openIDConfiguration()
 	default:

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddy-cognito/caddy-cognito/authorizer/keyring"
 )
 
 // TestProtocolErrors sends every kind of bad request and checks the answer is the error Cognito gives,
@@ -328,7 +330,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		{"TTL too short", func(c *Config) { c.CredentialsTTL = time.Minute }},
 		{"TTL too long", func(c *Config) { c.CredentialsTTL = 13 * time.Hour }},
 		{"TTL beyond the key ring", func(c *Config) {
-			k, err := NewKeyRing(t.Context(), NewMemoryStorage(), testPoolID, KeyRingOptions{MaxCredentialsTTL: 30 * time.Minute})
+			k, err := NewKeyRing(t.Context(), keyring.NewMemoryStorage(), testPoolID, keyring.Options{Retention: 30 * time.Minute})
 			must(t, err)
 			c.Keys = k
 		}},
@@ -382,7 +384,9 @@ func TestDiscovery(t *testing.T) {
 		{"jwks", e.pool, http.MethodGet, "/identity/.well-known/jwks.json", 200, func(t *testing.T, body []byte) {
 			var set struct{ Keys []map[string]any }
 			must(t, json.Unmarshal(body, &set))
-			if len(set.Keys) != 1 || set.Keys[0]["kid"] != e.keys.set.Load().newest.kid || set.Keys[0]["alg"] != "ES256" {
+			var ring struct{ Keys []map[string]any }
+			must(t, json.Unmarshal(e.keys.ring.JWKS(t.Context()), &ring))
+			if len(set.Keys) != 1 || set.Keys[0]["kid"] != ring.Keys[0]["kid"] || set.Keys[0]["alg"] != "ES256" {
 				t.Fatalf("jwks %s", body)
 			}
 			if _, private := set.Keys[0]["d"]; private {

@@ -2,7 +2,6 @@ package identitypool
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -12,6 +11,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
+	"github.com/caddy-cognito/caddy-cognito/authorizer/keyring"
 )
 
 // Session is what a set of identity-pool credentials stands for. It travels sealed in the credentials'
@@ -96,9 +96,7 @@ var (
 // where every string is a uvarint length and its bytes.
 const (
 	sessionVersion    = 1
-	sessionHeaderSize = 1 + keyIDSize
-	nonceSize         = 12
-	tagSize           = 16
+	sessionHeaderSize = 1 + keyring.KeyIDSize
 	// maxSessionTokenLen bounds the token read from a request before any decoding.
 	maxSessionTokenLen = 8192
 	maxSessionString   = 2048
@@ -106,11 +104,11 @@ const (
 	maxLogins          = 10
 )
 
-var minSessionTokenLen = base64.RawURLEncoding.EncodedLen(sessionHeaderSize + nonceSize + 8 + tagSize)
+var minSessionTokenLen = base64.RawURLEncoding.EncodedLen(1 + keyring.Overhead + 8)
 
 // SealSession seals the session into a session token with the active key generation, rotating first if
 // one is due. The session must belong to the ring's pool, have a 20-character access key id and a
-// 40-character secret, and expire within MaxCredentialsTTL.
+// 40-character secret, and expire within the ring's Retention.
 func (k *KeyRing) SealSession(ctx context.Context, s *Session) (string, error) {
 	now := k.now()
 	switch {
@@ -118,8 +116,8 @@ func (k *KeyRing) SealSession(ctx context.Context, s *Session) (string, error) {
 		return "", fmt.Errorf("sealing session: pool %q is not the key ring's %q", s.PoolID, k.poolID)
 	case !s.Expires.After(now):
 		return "", errors.New("sealing session: it has already expired")
-	case s.Expires.Sub(now) > k.maxTTL:
-		return "", fmt.Errorf("sealing session: lifetime %s exceeds the key ring's maximum %s", s.Expires.Sub(now).Round(time.Second), k.maxTTL)
+	case s.Expires.Sub(now) > k.ring.Retention():
+		return "", fmt.Errorf("sealing session: lifetime %s exceeds the key ring's maximum %s", s.Expires.Sub(now).Round(time.Second), k.ring.Retention())
 	case len(s.SecretAccessKey) != 40 || len(s.AccessKeyID) != 20:
 		return "", errors.New("sealing session: access key id must have 20 characters and secret 40")
 	case len(s.PrincipalTags) > maxPrincipalTags:
@@ -131,16 +129,11 @@ func (k *KeyRing) SealSession(ctx context.Context, s *Session) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("sealing session: %w", err)
 	}
-	g, err := k.current(ctx)
+	sealed, err := k.ring.Seal(ctx, []byte{sessionVersion}, payload, k.poolIDBytes)
 	if err != nil {
 		return "", fmt.Errorf("sealing session: %w", err)
 	}
-	buf := make([]byte, sessionHeaderSize+nonceSize, sessionHeaderSize+nonceSize+len(payload)+tagSize)
-	buf[0] = sessionVersion
-	copy(buf[1:], g.id[:])
-	rand.Read(buf[sessionHeaderSize:])
-	buf = g.aead.Seal(buf, buf[sessionHeaderSize:], payload, append(buf[:sessionHeaderSize:sessionHeaderSize], k.poolID...))
-	return base64.RawURLEncoding.EncodeToString(buf), nil
+	return base64.RawURLEncoding.EncodeToString(sealed), nil
 }
 
 // OpenSessionToken opens a session token sealed by any instance sharing the pool's storage, and checks
@@ -161,22 +154,16 @@ func (k *KeyRing) OpenSessionToken(ctx context.Context, token string) (*Session,
 		// maybe fewer than a sealed session has, and is not one this package sealed.
 		return nil, fmt.Errorf("%w: not base64url", ErrMalformedSessionToken)
 	}
-	// The additional data (header and pool id) goes after the token, in the buffer's spare room.
-	aad := append(buf[n:n], buf[:sessionHeaderSize]...)
-	aad = append(aad, k.poolID...)
-	buf = buf[:n]
 	if buf[0] != sessionVersion {
 		return nil, fmt.Errorf("%w: version %d", ErrMalformedSessionToken, buf[0])
 	}
-	var id keyID
-	copy(id[:], buf[1:sessionHeaderSize])
-	g := k.generation(ctx, id)
-	if g == nil {
-		return nil, fmt.Errorf("%w: %s", ErrUnknownSessionKey, base64.RawURLEncoding.EncodeToString(id[:]))
-	}
-	sealed := buf[sessionHeaderSize+nonceSize:]
-	payload, err := g.aead.Open(sealed[:0], buf[sessionHeaderSize:sessionHeaderSize+nonceSize], sealed, aad)
-	if err != nil {
+	payload, retires, err := k.ring.Open(ctx, buf, 1, k.poolIDBytes)
+	switch {
+	case errors.Is(err, keyring.ErrMalformed):
+		return nil, fmt.Errorf("%w: too short", ErrMalformedSessionToken)
+	case errors.Is(err, keyring.ErrUnknownKey):
+		return nil, fmt.Errorf("%w: %s", ErrUnknownSessionKey, base64.RawURLEncoding.EncodeToString(buf[1:sessionHeaderSize]))
+	case err != nil:
 		return nil, fmt.Errorf("%w: authentication failed", ErrInvalidSessionToken)
 	}
 	s, err := decodeSession(payload)
@@ -184,7 +171,7 @@ func (k *KeyRing) OpenSessionToken(ctx context.Context, token string) (*Session,
 		return nil, fmt.Errorf("%w: %w", ErrMalformedSessionToken, err)
 	}
 	s.PoolID = k.poolID
-	if s.Expires.After(k.retainUntil(g.activates)) {
+	if s.Expires.After(retires) {
 		// Authentic, yet outlives its key: never sealed by this code.
 		return nil, fmt.Errorf("%w: expiry beyond its key's lifetime", ErrInvalidSessionToken)
 	}

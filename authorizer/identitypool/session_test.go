@@ -1,6 +1,7 @@
 package identitypool
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -16,6 +17,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
+	"github.com/caddy-cognito/caddy-cognito/authorizer/keyring"
 )
 
 // typicalSession is what a user-pool login with default tags and one custom tag gets.
@@ -180,19 +182,20 @@ func TestOpenWrongPool(t *testing.T) {
 	// A storage document copied from one pool to another gives both the same keys; their tokens still
 	// fail authentication in the other pool, whose id is part of the sealed data.
 	clock := newClock()
-	storage := NewMemoryStorage()
+	storage := keyring.NewMemoryStorage()
 	k := newTestRing(t, storage, testPoolID, clock)
-	data, err := storage.Load(t.Context(), k.storageKey)
+	const storageKey = "caddy-cognito/identity-pools/us-east-1_1cf667a2-49a6-454b-9e45-23199d2c39c4/keys.json"
+	data, err := storage.Load(t.Context(), storageKey)
 	must(t, err)
-	var doc storedKeyRing
+	var doc map[string]any
 	must(t, json.Unmarshal(data, &doc))
-	doc.PoolID = otherPoolID
-	copied := NewMemoryStorage()
-	otherKey := strings.ReplaceAll(k.storageKey, "1cf667a2-49a6-454b-9e45-23199d2c39c4", "00000000-1111-2222-3333-444444444444")
+	doc["pool_id"] = otherPoolID
+	copied := keyring.NewMemoryStorage()
+	otherKey := strings.ReplaceAll(storageKey, "1cf667a2-49a6-454b-9e45-23199d2c39c4", "00000000-1111-2222-3333-444444444444")
 	data, _ = json.Marshal(doc)
 	must(t, copied.Store(t.Context(), otherKey, data))
 	other := newTestRing(t, copied, otherPoolID, clock)
-	if other.set.Load().newest.kid != k.set.Load().newest.kid {
+	if !bytes.Equal(other.ring.JWKS(t.Context()), k.ring.JWKS(t.Context())) {
 		t.Fatal("the copied document was not used")
 	}
 	tok, err := k.SealSession(t.Context(), typicalSession(clock))
@@ -293,7 +296,7 @@ func TestSessionIdentity(t *testing.T) {
 func TestOpenSessionTokenDoesNotTouchStorageForKnownKeys(t *testing.T) {
 	t.Parallel()
 	clock := newClock()
-	fs := &flakyStorage{Storage: NewMemoryStorage()}
+	fs := &flakyStorage{Storage: keyring.NewMemoryStorage()}
 	k := newTestRing(t, fs, testPoolID, clock)
 	tok, err := k.SealSession(t.Context(), typicalSession(clock))
 	must(t, err)

@@ -1,4 +1,4 @@
-package identitypool
+package keyring
 
 import (
 	"context"
@@ -7,9 +7,9 @@ import (
 	"sync"
 )
 
-// MemoryStorage is a Storage held in memory: for a single process (every instance of the pool in it shares
-// one MemoryStorage) and for tests. Keys do not survive a restart, so credentials issued before a restart
-// stop verifying after it. The zero value is not usable; call NewMemoryStorage.
+// MemoryStorage is a Storage held in memory: for a single process (every ring of one name in it shares
+// one MemoryStorage) and for tests. Keys do not survive a restart, so what a ring sealed or signed before a
+// restart stops opening or verifying after it. The zero value is not usable; call NewMemoryStorage.
 type MemoryStorage struct {
 	mu     sync.Mutex
 	values map[string][]byte
