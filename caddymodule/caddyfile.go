@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -92,168 +93,93 @@ func place(d *caddyfile.Dispenser) string {
 
 // unmarshalBlock reads the subdirectives shared by the handler and the authentication provider.
 func (c *Config) unmarshalBlock(d *caddyfile.Dispenser) error {
-	once := onlyOnce(d)
+	once := onlyOnce(d, "user_pool", "oidc", "groups", "scopes", "claim", "role_policy", "policy")
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		name := d.Val()
+		if err := once(name); err != nil {
+			return err
+		}
+		var err error
 		switch name {
 		case "user_pool":
-			p, err := unmarshalUserPool(d)
-			if err != nil {
-				return err
-			}
+			var p UserPool
+			p, err = unmarshalUserPool(d)
 			c.UserPools = append(c.UserPools, p)
 		case "oidc":
-			o, err := unmarshalOIDC(d)
-			if err != nil {
-				return err
-			}
+			var o OIDCIssuer
+			o, err = unmarshalOIDC(d)
 			c.OIDC = append(c.OIDC, o)
-		case "allow_anonymous", "allow_any_role":
-			if err := once(name); err != nil {
-				return err
-			}
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			if name == "allow_anonymous" {
-				c.AllowAnonymous = true
-			} else {
-				c.AllowAnyRole = true
-			}
+		case "identity_pool":
+			c.IdentityPool, err = unmarshalIdentityPool(d)
+		case "allow_anonymous":
+			err = noArgs(d, &c.AllowAnonymous)
+		case "allow_any_role":
+			err = noArgs(d, &c.AllowAnyRole)
+		case "shadow":
+			err = noArgs(d, &c.Shadow)
 		case "clock_skew":
-			if err := once(name); err != nil {
-				return err
+			err = durationArg(d, &c.ClockSkew)
+			if err == nil && (c.ClockSkew < 0 || time.Duration(c.ClockSkew) > 10*time.Minute) {
+				err = d.Errf("clock_skew must be between 0 and 10m, not %s", time.Duration(c.ClockSkew))
 			}
-			var v string
-			if !d.AllArgs(&v) {
-				return d.ArgErr()
-			}
-			dur, err := caddy.ParseDuration(v)
-			if err != nil {
-				return d.Errf("clock_skew: %v", err)
-			}
-			if dur < 0 || dur > 10*time.Minute {
-				return d.Errf("clock_skew must be between 0 and 10m, not %s", v)
-			}
-			c.ClockSkew = caddy.Duration(dur)
-		case "token_query", "token_cookie":
-			if err := once(name); err != nil {
-				return err
-			}
-			var v string
-			if !d.AllArgs(&v) {
-				return d.ArgErr()
-			}
-			if name == "token_query" {
-				c.TokenQuery = v
-			} else {
-				c.TokenCookie = v
-			}
+		case "token_query":
+			err = oneArg(d, &c.TokenQuery)
+		case "token_cookie":
+			err = oneArg(d, &c.TokenCookie)
+		case "decision":
+			err = oneArg(d, &c.Decision)
+		case "opa_config":
+			err = oneArg(d, &c.OPAConfigFile)
 		case "context_header":
-			if err := once(name); err != nil {
-				return err
-			}
 			var v string
 			if !d.AllArgs(&v) || (v != "on" && v != "off") {
 				return d.Err("context_header takes one argument: on or off")
 			}
 			c.NoContextHeader = v == "off"
 		case "cors":
-			if err := once(name); err != nil {
-				return err
-			}
-			cors, err := unmarshalCORS(d)
-			if err != nil {
-				return err
-			}
-			c.CORS = cors
+			c.CORS, err = unmarshalCORS(d)
 		case "assertion":
-			if err := once(name); err != nil {
-				return err
-			}
-			a, err := unmarshalAssertion(d)
-			if err != nil {
-				return err
-			}
-			c.Assertion = a
-		case "identity_pool":
-			if err := once(name); err != nil {
-				return err
-			}
-			p, err := unmarshalIdentityPool(d)
-			if err != nil {
-				return err
-			}
-			c.IdentityPool = p
-		case "groups", "scopes":
-			values := d.RemainingArgs()
-			if len(values) == 0 {
-				return d.Errf("%s needs at least one argument", name)
-			}
-			if name == "groups" {
-				c.Groups = append(c.Groups, values...)
-			} else {
-				c.Scopes = append(c.Scopes, values...)
-			}
+			c.Assertion, err = unmarshalAssertion(d)
+		case "groups":
+			err = someArgs(d, &c.Groups)
+		case "scopes":
+			err = someArgs(d, &c.Scopes)
 		case "claim":
-			rule, err := policy.ParseClaimRule(d.RemainingArgs())
-			if err != nil {
+			var rule policy.ClaimRule
+			if rule, err = policy.ParseClaimRule(d.RemainingArgs()); err != nil {
 				return d.Errf("claim: %v", err)
 			}
 			c.Claims = append(c.Claims, rule)
 		case "role_policy":
-			rp, err := unmarshalRolePolicy(d)
-			if err != nil {
-				return err
-			}
+			var rp RolePolicy
+			rp, err = unmarshalRolePolicy(d)
 			c.RolePolicies = append(c.RolePolicies, rp)
 		case "execute_api":
-			if err := once(name); err != nil {
-				return err
-			}
-			e, err := unmarshalExecuteAPI(d)
-			if err != nil {
-				return err
-			}
-			c.ExecuteAPI = e
+			c.ExecuteAPI, err = unmarshalExecuteAPI(d)
 		case "policy":
 			paths := d.RemainingArgs()
 			if len(paths) == 0 {
 				return d.Err("policy needs at least one Rego file, directory or bundle (.tar.gz)")
 			}
 			c.Policy = append(c.Policy, paths...)
-		case "decision", "opa_config":
-			if err := once(name); err != nil {
-				return err
-			}
-			var v string
-			if !d.AllArgs(&v) {
-				return d.ArgErr()
-			}
-			if name == "decision" {
-				c.Decision = v
-			} else {
-				c.OPAConfigFile = v
-			}
-		case "shadow":
-			if err := once(name); err != nil {
-				return err
-			}
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			c.Shadow = true
 		default:
 			return d.Errf("unrecognized subdirective %q", name)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// onlyOnce returns a check that refuses a subdirective given twice in one block.
-func onlyOnce(d *caddyfile.Dispenser) func(name string) error {
+// onlyOnce returns a check that refuses a subdirective given twice in one block, unless it is one of
+// the repeatable ones.
+func onlyOnce(d *caddyfile.Dispenser, repeatable ...string) func(name string) error {
 	seen := map[string]bool{}
 	return func(name string) error {
+		if slices.Contains(repeatable, name) {
+			return nil
+		}
 		if seen[name] {
 			return d.Errf("%s given twice", name)
 		}
@@ -262,38 +188,77 @@ func onlyOnce(d *caddyfile.Dispenser) func(name string) error {
 	}
 }
 
+// noArgs reads a subdirective that takes no argument, a flag: it sets *v.
+func noArgs(d *caddyfile.Dispenser, v *bool) error {
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	*v = true
+	return nil
+}
+
+// oneArg reads the one argument of the current subdirective into *v.
+func oneArg(d *caddyfile.Dispenser, v *string) error {
+	if !d.AllArgs(v) {
+		return d.ArgErr()
+	}
+	return nil
+}
+
+// someArgs appends the arguments of the current subdirective, at least one, to *v.
+func someArgs(d *caddyfile.Dispenser, v *[]string) error {
+	name := d.Val()
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return d.Errf("wrong argument count: %s needs at least one argument", name)
+	}
+	*v = append(*v, args...)
+	return nil
+}
+
+// durationArg reads the one argument of the current subdirective, a duration such as 90s or 1h30m,
+// into *v.
+func durationArg(d *caddyfile.Dispenser, v *caddy.Duration) error {
+	name := d.Val()
+	var arg string
+	if err := oneArg(d, &arg); err != nil {
+		return err
+	}
+	dur, err := caddy.ParseDuration(arg)
+	if err != nil {
+		return d.Errf("%s: %v", name, err)
+	}
+	*v = caddy.Duration(dur)
+	return nil
+}
+
 func unmarshalUserPool(d *caddyfile.Dispenser) (UserPool, error) {
 	var p UserPool
 	if !d.AllArgs(&p.ID) {
 		return p, d.Err("user_pool needs exactly one argument: the user pool id, e.g. us-east-1_AbC123")
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
 		switch d.Val() {
 		case "client_id":
-			ids := d.RemainingArgs()
-			if len(ids) == 0 {
-				return p, d.ArgErr()
-			}
-			p.ClientIDs = append(p.ClientIDs, ids...)
+			err = someArgs(d, &p.ClientIDs)
 		case "token_use":
-			if !d.AllArgs(&p.TokenUse) {
-				return p, d.ArgErr()
-			}
-			switch p.TokenUse {
-			case "access", "id", "any":
-			default:
-				return p, d.Errf("token_use must be access, id or any, not %q", p.TokenUse)
+			if err = oneArg(d, &p.TokenUse); err == nil {
+				switch p.TokenUse {
+				case "access", "id", "any":
+				default:
+					err = d.Errf("token_use must be access, id or any, not %q", p.TokenUse)
+				}
 			}
 		case "issuer":
-			if !d.AllArgs(&p.Issuer) {
-				return p, d.ArgErr()
-			}
+			err = oneArg(d, &p.Issuer)
 		case "jwks_url":
-			if !d.AllArgs(&p.JWKSURL) {
-				return p, d.ArgErr()
-			}
+			err = oneArg(d, &p.JWKSURL)
 		default:
-			return p, d.Errf("unrecognized user_pool subdirective %q", d.Val())
+			err = d.Errf("unrecognized user_pool subdirective %q", d.Val())
+		}
+		if err != nil {
+			return p, err
 		}
 	}
 	if len(p.ClientIDs) == 0 {
@@ -308,6 +273,7 @@ func unmarshalOIDC(d *caddyfile.Dispenser) (OIDCIssuer, error) {
 		return o, d.Err("oidc needs exactly one argument: the issuer URL (an environment variable left unset?)")
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
 		switch d.Val() {
 		case "audience":
 			auds := d.RemainingArgs()
@@ -316,17 +282,14 @@ func unmarshalOIDC(d *caddyfile.Dispenser) (OIDCIssuer, error) {
 			}
 			o.Audiences = append(o.Audiences, auds...)
 		case "jwks_url":
-			if !d.AllArgs(&o.JWKSURL) {
-				return o, d.ArgErr()
-			}
+			err = oneArg(d, &o.JWKSURL)
 		case "algorithms":
-			algs := d.RemainingArgs()
-			if len(algs) == 0 {
-				return o, d.ArgErr()
-			}
-			o.Algorithms = append(o.Algorithms, algs...)
+			err = someArgs(d, &o.Algorithms)
 		default:
-			return o, d.Errf("unrecognized oidc subdirective %q", d.Val())
+			err = d.Errf("unrecognized oidc subdirective %q", d.Val())
+		}
+		if err != nil {
+			return o, err
 		}
 	}
 	if len(o.Audiences) == 0 {
@@ -341,44 +304,33 @@ func unmarshalIdentityPool(d *caddyfile.Dispenser) (*IdentityPool, error) {
 		return nil, d.Err("identity_pool needs exactly one argument: the identity pool id, e.g. us-east-1:0a1b2c3d-...")
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
 		switch d.Val() {
 		case "service":
-			if !d.AllArgs(&p.Service) {
-				return nil, d.ArgErr()
-			}
+			err = oneArg(d, &p.Service)
 		case "max_body":
 			var v string
-			if !d.AllArgs(&v) {
-				return nil, d.ArgErr()
+			if err = oneArg(d, &v); err == nil {
+				size, perr := humanize.ParseBytes(v)
+				if perr != nil || size == 0 || size > 1<<30 {
+					return nil, d.Errf("identity_pool max_body: %q is not a size between 1B and 1GiB", v)
+				}
+				p.MaxBodyBytes = int64(size)
 			}
-			size, err := humanize.ParseBytes(v)
-			if err != nil || size == 0 || size > 1<<30 {
-				return nil, d.Errf("identity_pool max_body: %q is not a size between 1B and 1GiB", v)
-			}
-			p.MaxBodyBytes = int64(size)
 		case "unsigned_payload":
-			if d.NextArg() {
-				return nil, d.ArgErr()
-			}
-			p.AllowUnsignedPayload = true
+			err = noArgs(d, &p.AllowUnsignedPayload)
 		case "clock_skew":
-			var v string
-			if !d.AllArgs(&v) {
-				return nil, d.ArgErr()
+			err = durationArg(d, &p.ClockSkew)
+			if err == nil && (p.ClockSkew < 0 || time.Duration(p.ClockSkew) > 15*time.Minute) {
+				err = d.Errf("identity_pool clock_skew must be a duration between 0 and 15m, not %s", time.Duration(p.ClockSkew))
 			}
-			dur, err := caddy.ParseDuration(v)
-			if err != nil || dur < 0 || dur > 15*time.Minute {
-				return nil, d.Errf("identity_pool clock_skew must be a duration between 0 and 15m, not %q", v)
-			}
-			p.ClockSkew = caddy.Duration(dur)
 		case "replay_protection":
-			rp, err := unmarshalReplayProtection(d)
-			if err != nil {
-				return nil, err
-			}
-			p.ReplayProtection = rp
+			p.ReplayProtection, err = unmarshalReplayProtection(d)
 		default:
-			return nil, d.Errf("unrecognized identity_pool subdirective %q", d.Val())
+			err = d.Errf("unrecognized identity_pool subdirective %q", d.Val())
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
 	return p, nil
@@ -393,31 +345,21 @@ func unmarshalAssertion(d *caddyfile.Dispenser) (*Assertion, error) {
 		}
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
 		switch d.Val() {
 		case "issuer":
-			if !d.AllArgs(&a.Issuer) {
-				return nil, d.ArgErr()
-			}
+			err = oneArg(d, &a.Issuer)
 		case "audience":
-			if !d.AllArgs(&a.Audience) {
-				return nil, d.ArgErr()
-			}
+			err = oneArg(d, &a.Audience)
 		case "ttl":
-			var v string
-			if !d.AllArgs(&v) {
-				return nil, d.ArgErr()
-			}
-			dur, err := caddy.ParseDuration(v)
-			if err != nil {
-				return nil, d.Errf("assertion ttl: %v", err)
-			}
-			a.TTL = caddy.Duration(dur)
+			err = durationArg(d, &a.TTL)
 		case "jwks_path":
-			if !d.AllArgs(&a.JWKSPath) {
-				return nil, d.ArgErr()
-			}
+			err = oneArg(d, &a.JWKSPath)
 		default:
-			return nil, d.Errf("unrecognized assertion subdirective %q", d.Val())
+			err = d.Errf("unrecognized assertion subdirective %q", d.Val())
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
 	if err := a.validate(); err != nil {

@@ -139,27 +139,19 @@ func (p *corsPolicy) handle(w http.ResponseWriter, r *http.Request) bool {
 func unmarshalCORS(d *caddyfile.Dispenser) (*CORS, error) {
 	c := &CORS{Origins: d.RemainingArgs()}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
 		switch d.Val() {
 		case "origins":
 			c.Origins = append(c.Origins, d.RemainingArgs()...)
 		case "headers":
-			hs := d.RemainingArgs()
-			if len(hs) == 0 {
-				return nil, d.ArgErr()
-			}
-			c.Headers = append(c.Headers, hs...)
+			err = someArgs(d, &c.Headers)
 		case "max_age":
-			var v string
-			if !d.AllArgs(&v) {
-				return nil, d.ArgErr()
-			}
-			dur, err := caddy.ParseDuration(v)
-			if err != nil {
-				return nil, d.Errf("cors max_age: %v", err)
-			}
-			c.MaxAge = caddy.Duration(dur)
+			err = durationArg(d, &c.MaxAge)
 		default:
-			return nil, d.Errf("unrecognized cors subdirective %q", d.Val())
+			err = d.Errf("unrecognized cors subdirective %q", d.Val())
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
 	if err := c.validate(); err != nil {

@@ -1,7 +1,8 @@
 package caddymodule
 
 import (
-	"github.com/caddyserver/caddy/v2"
+	"time"
+
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -73,41 +74,26 @@ func (h *IdentityPoolEndpoint) UnmarshalCaddyfile(d *caddyfile.Dispenser) error 
 	if !d.AllArgs(&h.IdentityPoolID) {
 		return d.Err("cognito_identity_pool needs exactly one argument: the identity pool id, e.g. us-east-1:1cf667a2-49a6-454b-9e45-23199d2c39c4")
 	}
-	once := onlyOnce(d)
+	once := onlyOnce(d, "login", "role_mapping", "principal_tag")
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		name := d.Val()
+		if err := once(name); err != nil {
+			return err
+		}
+		var err error
 		switch name {
 		case "cors":
-			if err := once(name); err != nil {
-				return err
-			}
-			c, err := unmarshalCORS(d)
-			if err != nil {
-				return err
-			}
-			h.CORS = c
+			h.CORS, err = unmarshalCORS(d)
 		case "login":
-			l, err := unmarshalLogin(d)
-			if err != nil {
-				return err
-			}
+			var l Login
+			l, err = unmarshalLogin(d)
 			h.Logins = append(h.Logins, l)
-		case "authenticated_role", "unauthenticated_role", "issuer":
-			if err := once(name); err != nil {
-				return err
-			}
-			var v string
-			if !d.AllArgs(&v) {
-				return d.ArgErr()
-			}
-			switch name {
-			case "authenticated_role":
-				h.AuthenticatedRole = v
-			case "unauthenticated_role":
-				h.UnauthenticatedRole = v
-			default:
-				h.Issuer = v
-			}
+		case "authenticated_role":
+			err = oneArg(d, &h.AuthenticatedRole)
+		case "unauthenticated_role":
+			err = oneArg(d, &h.UnauthenticatedRole)
+		case "issuer":
+			err = oneArg(d, &h.Issuer)
 		case "role_mapping":
 			provider, m, err := unmarshalRoleMapping(d)
 			if err != nil {
@@ -133,23 +119,15 @@ func (h *IdentityPoolEndpoint) UnmarshalCaddyfile(d *caddyfile.Dispenser) error 
 			}
 			h.PrincipalTags[tag] = claim
 		case "credentials_ttl":
-			if err := once(name); err != nil {
-				return err
+			err = durationArg(d, &h.CredentialsTTL)
+			if err == nil && h.CredentialsTTL <= 0 {
+				err = d.Errf("credentials_ttl must be positive, not %s", time.Duration(h.CredentialsTTL))
 			}
-			var v string
-			if !d.AllArgs(&v) {
-				return d.ArgErr()
-			}
-			dur, err := caddy.ParseDuration(v)
-			if err != nil {
-				return d.Errf("credentials_ttl: %v", err)
-			}
-			if dur <= 0 {
-				return d.Errf("credentials_ttl must be positive, not %s", v)
-			}
-			h.CredentialsTTL = caddy.Duration(dur)
 		default:
-			return d.Errf("unrecognized cognito_identity_pool subdirective %q", name)
+			err = d.Errf("unrecognized cognito_identity_pool subdirective %q", name)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil
@@ -161,29 +139,21 @@ func unmarshalLogin(d *caddyfile.Dispenser) (Login, error) {
 		return l, d.Err("login needs exactly one argument: the provider name, e.g. cognito-idp.us-east-1.amazonaws.com/us-east-1_AbC123")
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
 		switch d.Val() {
 		case "client_id", "audience":
-			ids := d.RemainingArgs()
-			if len(ids) == 0 {
-				return l, d.ArgErr()
-			}
-			l.ClientIDs = append(l.ClientIDs, ids...)
+			err = someArgs(d, &l.ClientIDs)
 		case "issuer":
-			if !d.AllArgs(&l.Issuer) {
-				return l, d.ArgErr()
-			}
+			err = oneArg(d, &l.Issuer)
 		case "jwks_url":
-			if !d.AllArgs(&l.JWKSURL) {
-				return l, d.ArgErr()
-			}
+			err = oneArg(d, &l.JWKSURL)
 		case "algorithms":
-			algs := d.RemainingArgs()
-			if len(algs) == 0 {
-				return l, d.ArgErr()
-			}
-			l.Algorithms = append(l.Algorithms, algs...)
+			err = someArgs(d, &l.Algorithms)
 		default:
-			return l, d.Errf("unrecognized login subdirective %q", d.Val())
+			err = d.Errf("unrecognized login subdirective %q", d.Val())
+		}
+		if err != nil {
+			return l, err
 		}
 	}
 	if len(l.ClientIDs) == 0 {
@@ -201,8 +171,11 @@ func unmarshalRoleMapping(d *caddyfile.Dispenser) (string, RoleMapping, error) {
 	if m.Type != "token" && m.Type != "rules" {
 		return "", m, d.Errf("role_mapping type must be token or rules, not %q", m.Type)
 	}
-	ambiguousSeen := false
+	once := onlyOnce(d, "rule")
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		if err := once(d.Val()); err != nil {
+			return "", m, err
+		}
 		switch d.Val() {
 		case "rule":
 			if m.Type != "rules" {
@@ -217,12 +190,8 @@ func unmarshalRoleMapping(d *caddyfile.Dispenser) (string, RoleMapping, error) {
 			}
 			m.Rules = append(m.Rules, r)
 		case "ambiguous":
-			if ambiguousSeen {
-				return "", m, d.Err("ambiguous given twice")
-			}
-			ambiguousSeen = true
-			if !d.AllArgs(&m.Ambiguous) {
-				return "", m, d.ArgErr()
+			if err := oneArg(d, &m.Ambiguous); err != nil {
+				return "", m, err
 			}
 			if m.Ambiguous != "authenticated_role" && m.Ambiguous != "deny" {
 				return "", m, d.Errf("ambiguous must be authenticated_role or deny, not %q", m.Ambiguous)
