@@ -3,6 +3,9 @@ package caddymodule
 import (
 	"strings"
 	"testing"
+
+	"github.com/caddy-cognito/caddy-cognito/authorizer/sigv4"
+	"github.com/caddy-cognito/caddy-cognito/authorizer/userpool"
 )
 
 // The helpers that read subdirective arguments say what is wrong and where: the adapter's error names
@@ -19,8 +22,6 @@ func TestCaddyfileArgumentErrors(t *testing.T) {
 		{"bad duration", block("clock_skew soon"), `clock_skew: time: invalid duration "soon"`, "Caddyfile:3"},
 		{"bad duration in a sub-block", block("cors * {\nmax_age forever\n}"), `max_age: time: invalid duration "forever"`, "Caddyfile:4"},
 		{"duration without a value", poolBlock("credentials_ttl"), "wrong argument count", "Caddyfile:3"},
-		{"out-of-range duration", block("clock_skew 11m"), "clock_skew must be between 0 and 10m, not 11m0s", "Caddyfile:3"},
-		{"out-of-range duration in a sub-block", block("identity_pool us-east-1:0a1b2c3d {\nclock_skew 16m\n}"), "identity_pool clock_skew must be a duration between 0 and 15m, not 16m0s", "Caddyfile:4"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -30,6 +31,29 @@ func TestCaddyfileArgumentErrors(t *testing.T) {
 			}
 			if !strings.HasSuffix(err.Error(), "at "+tc.at) {
 				t.Errorf("error = %v, want it at %s", err, tc.at)
+			}
+		})
+	}
+}
+
+// A duration out of the library's range adapts (the parser only parses) and is refused when Caddy
+// provisions it, at the place of its directive.
+func TestCaddyfileRangeErrors(t *testing.T) {
+	cases := []struct{ name, body, want string }{
+		{"token clock_skew", block("allow_anonymous\nclock_skew 11m"),
+			"Caddyfile:2: clock_skew must be between 0 and " + userpool.MaxClockSkew.String() + ", not 11m0s"},
+		{"negative token clock_skew", block("allow_anonymous\nclock_skew -1s"), "Caddyfile:2: clock_skew must be between 0 and"},
+		{"signature clock_skew", block("identity_pool us-east-1:0a1b2c3d {\nclock_skew 16m\n}"),
+			"Caddyfile:2: identity_pool us-east-1:0a1b2c3d: clock_skew must be between 0 and " + sigv4.MaxClockSkew.String() + ", not 16m0s"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := adapt(t, tc.body+"\n\trespond ok")
+			if err != nil {
+				t.Fatalf("adapt: %v", err)
+			}
+			if err := validateJSON(t, cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error = %v, want it to contain %q", err, tc.want)
 			}
 		})
 	}

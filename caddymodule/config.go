@@ -204,6 +204,10 @@ type gate struct {
 // provision builds the authorizer of c. On error, whatever was acquired is released.
 func (c *Config) provision(ctx caddy.Context) (*gate, error) {
 	if err := c.validate(); err != nil {
+		if c.Route != "" {
+			// The Caddyfile parser only parses: where the route is written is all it leaves us.
+			return nil, fmt.Errorf("%s: %w", c.Route, err)
+		}
 		return nil, err
 	}
 	g := &gate{logger: ctx.Logger(), tokenQuery: c.TokenQuery}
@@ -353,8 +357,11 @@ func (c *Config) validate() error {
 		if region, rest, ok := strings.Cut(p.ID, ":"); !ok || region == "" || rest == "" {
 			return fmt.Errorf("identity_pool %q: not an identity pool id (<region>:<uuid>)", p.ID)
 		}
-		if p.MaxBodyBytes < 0 || p.ClockSkew < 0 || time.Duration(p.ClockSkew) > 15*time.Minute {
-			return fmt.Errorf("identity_pool %s: max_body must be positive and clock_skew between 0 and 15m", p.ID)
+		if p.MaxBodyBytes < 0 {
+			return fmt.Errorf("identity_pool %s: max_body must be positive", p.ID)
+		}
+		if p.ClockSkew < 0 || time.Duration(p.ClockSkew) > sigv4.MaxClockSkew {
+			return fmt.Errorf("identity_pool %s: clock_skew must be between 0 and %v, not %v", p.ID, sigv4.MaxClockSkew, time.Duration(p.ClockSkew))
 		}
 	}
 	for _, p := range c.UserPools {
@@ -388,8 +395,8 @@ func (c *Config) validate() error {
 			}
 		}
 	}
-	if c.ClockSkew < 0 || time.Duration(c.ClockSkew) > 10*time.Minute {
-		return fmt.Errorf("clock_skew must be between 0 and 10m, not %s", time.Duration(c.ClockSkew))
+	if c.ClockSkew < 0 || time.Duration(c.ClockSkew) > userpool.MaxClockSkew {
+		return fmt.Errorf("clock_skew must be between 0 and %v, not %v", userpool.MaxClockSkew, time.Duration(c.ClockSkew))
 	}
 	if c.Assertion != nil {
 		if err := c.Assertion.validate(); err != nil {
