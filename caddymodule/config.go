@@ -435,6 +435,14 @@ func sentRequest(r *http.Request) *http.Request {
 	return &sent
 }
 
+// remoteIP is the client address as Caddy determined it (trusted proxies applied).
+func remoteIP(r *http.Request) string {
+	if addr, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && addr != "" {
+		return addr
+	}
+	return r.RemoteAddr
+}
+
 // checkURL accepts an empty string (not configured) or an absolute http(s) URL.
 func checkURL(u string) error {
 	if u == "" {
