@@ -239,13 +239,7 @@ func unmarshalUserPool(d *caddyfile.Dispenser) (UserPool, error) {
 		case "client_id":
 			err = someArgs(d, &p.ClientIDs)
 		case "token_use":
-			if err = oneArg(d, &p.TokenUse); err == nil {
-				switch p.TokenUse {
-				case "access", "id", "any":
-				default:
-					err = d.Errf("token_use must be access, id or any, not %q", p.TokenUse)
-				}
-			}
+			err = oneArg(d, &p.TokenUse)
 		case "issuer":
 			err = oneArg(d, &p.Issuer)
 		case "jwks_url":
@@ -256,9 +250,6 @@ func unmarshalUserPool(d *caddyfile.Dispenser) (UserPool, error) {
 		if err != nil {
 			return p, err
 		}
-	}
-	if len(p.ClientIDs) == 0 {
-		return p, d.Errf("user_pool %s: at least one client_id is required", p.ID)
 	}
 	return p, nil
 }
@@ -287,9 +278,6 @@ func unmarshalOIDC(d *caddyfile.Dispenser) (OIDCIssuer, error) {
 		if err != nil {
 			return o, err
 		}
-	}
-	if len(o.Audiences) == 0 {
-		return o, d.Errf("oidc %s: at least one audience is required", o.Issuer)
 	}
 	return o, nil
 }
@@ -327,38 +315,6 @@ func unmarshalIdentityPool(d *caddyfile.Dispenser) (*IdentityPool, error) {
 		}
 	}
 	return p, nil
-}
-
-func unmarshalAssertion(d *caddyfile.Dispenser) (*Assertion, error) {
-	a := new(Assertion)
-	if d.NextArg() {
-		a.Header = d.Val()
-		if d.NextArg() {
-			return nil, d.ArgErr()
-		}
-	}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		var err error
-		switch d.Val() {
-		case "issuer":
-			err = oneArg(d, &a.Issuer)
-		case "audience":
-			err = oneArg(d, &a.Audience)
-		case "ttl":
-			err = durationArg(d, &a.TTL)
-		case "jwks_path":
-			err = oneArg(d, &a.JWKSPath)
-		default:
-			err = d.Errf("unrecognized assertion subdirective %q", d.Val())
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-	if err := a.validate(); err != nil {
-		return nil, d.Err(err.Error())
-	}
-	return a, nil
 }
 
 // Interface guards.

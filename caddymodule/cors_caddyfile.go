@@ -21,8 +21,5 @@ func unmarshalCORS(d *caddyfile.Dispenser) (*CORS, error) {
 			return nil, err
 		}
 	}
-	if err := c.validate(); err != nil {
-		return nil, d.Err(err.Error())
-	}
 	return c, nil
 }
