@@ -39,7 +39,8 @@ type Config struct {
 	// they are answered 401. Requests with bad credentials are refused either way.
 	AllowAnonymous bool `json:"allow_anonymous,omitempty"`
 
-	// ClockSkew is the tolerance for token times (`exp`, `nbf`, `iat`). Default: 60s.
+	// ClockSkew is the tolerance for token times (`exp`, `nbf`, `iat`). Default: 60s, at most 10m
+	// (userpool.MaxClockSkew).
 	ClockSkew caddy.Duration `json:"clock_skew,omitempty"`
 
 	// TokenQuery names a query parameter that may carry the bearer token when there is no
@@ -163,7 +164,8 @@ type IdentityPool struct {
 	// signature.
 	AllowUnsignedPayload bool `json:"allow_unsigned_payload,omitempty"`
 
-	// ClockSkew is how far a signature's date may be from the gateway's clock. Default: 5m, as AWS.
+	// ClockSkew is how far a signature's date may be from the gateway's clock. Default: 5m, as AWS; at
+	// most 15m (sigv4.MaxClockSkew).
 	ClockSkew caddy.Duration `json:"clock_skew,omitempty"`
 
 	// ReplayProtection, when set, refuses a non-idempotent signed request (POST, PATCH...) sent a second
