@@ -10,6 +10,17 @@ import (
 // What every *_caddyfile.go reads the arguments of a subdirective with. Their errors come from the
 // dispenser, so they carry the file and line of the subdirective.
 
+// subdirectives calls read with the name of each subdirective in the block that opens at d's
+// current token, and stops at the first error.
+func subdirectives(d *caddyfile.Dispenser, read func(name string) error) error {
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		if err := read(d.Val()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // onlyOnce returns a check that refuses a subdirective given twice in one block, unless it is one of
 // the repeatable ones.
 func onlyOnce(d *caddyfile.Dispenser, repeatable ...string) func(name string) error {

@@ -11,23 +11,21 @@ func unmarshalAssertion(d *caddyfile.Dispenser) (*Assertion, error) {
 			return nil, d.ArgErr()
 		}
 	}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		var err error
-		switch d.Val() {
+	err := subdirectives(d, func(name string) error {
+		switch name {
 		case "issuer":
-			err = oneArg(d, &a.Issuer)
+			return oneArg(d, &a.Issuer)
 		case "audience":
-			err = oneArg(d, &a.Audience)
+			return oneArg(d, &a.Audience)
 		case "ttl":
-			err = durationArg(d, &a.TTL)
+			return durationArg(d, &a.TTL)
 		case "jwks_path":
-			err = oneArg(d, &a.JWKSPath)
-		default:
-			err = d.Errf("unrecognized assertion subdirective %q", d.Val())
+			return oneArg(d, &a.JWKSPath)
 		}
-		if err != nil {
-			return nil, err
-		}
+		return d.Errf("unrecognized assertion subdirective %q", name)
+	})
+	if err != nil {
+		return nil, err
 	}
 	return a, nil
 }

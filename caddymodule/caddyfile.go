@@ -91,12 +91,10 @@ func place(d *caddyfile.Dispenser) string {
 // unmarshalBlock reads the subdirectives shared by the handler and the authentication provider.
 func (c *Config) unmarshalBlock(d *caddyfile.Dispenser) error {
 	once := onlyOnce(d, "user_pool", "oidc", "groups", "scopes", "claim", "role_policy", "policy")
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		name := d.Val()
+	return subdirectives(d, func(name string) (err error) {
 		if err := once(name); err != nil {
 			return err
 		}
-		var err error
 		switch name {
 		case "user_pool":
 			var p UserPool
@@ -109,21 +107,21 @@ func (c *Config) unmarshalBlock(d *caddyfile.Dispenser) error {
 		case "identity_pool":
 			c.IdentityPool, err = unmarshalIdentityPool(d)
 		case "allow_anonymous":
-			err = noArgs(d, &c.AllowAnonymous)
+			return noArgs(d, &c.AllowAnonymous)
 		case "allow_any_role":
-			err = noArgs(d, &c.AllowAnyRole)
+			return noArgs(d, &c.AllowAnyRole)
 		case "shadow":
-			err = noArgs(d, &c.Shadow)
+			return noArgs(d, &c.Shadow)
 		case "clock_skew":
-			err = durationArg(d, &c.ClockSkew)
+			return durationArg(d, &c.ClockSkew)
 		case "token_query":
-			err = oneArg(d, &c.TokenQuery)
+			return oneArg(d, &c.TokenQuery)
 		case "token_cookie":
-			err = oneArg(d, &c.TokenCookie)
+			return oneArg(d, &c.TokenCookie)
 		case "decision":
-			err = oneArg(d, &c.Decision)
+			return oneArg(d, &c.Decision)
 		case "opa_config":
-			err = oneArg(d, &c.OPAConfigFile)
+			return oneArg(d, &c.OPAConfigFile)
 		case "context_header":
 			var v string
 			if !d.AllArgs(&v) || (v != "on" && v != "off") {
@@ -135,12 +133,12 @@ func (c *Config) unmarshalBlock(d *caddyfile.Dispenser) error {
 		case "assertion":
 			c.Assertion, err = unmarshalAssertion(d)
 		case "groups":
-			err = someArgs(d, &c.Groups)
+			return someArgs(d, &c.Groups)
 		case "scopes":
-			err = someArgs(d, &c.Scopes)
+			return someArgs(d, &c.Scopes)
 		case "claim":
-			var rule policy.ClaimRule
-			if rule, err = policy.ParseClaimRule(d.RemainingArgs()); err != nil {
+			rule, err := policy.ParseClaimRule(d.RemainingArgs())
+			if err != nil {
 				return d.Errf("claim: %v", err)
 			}
 			c.Claims = append(c.Claims, rule)
@@ -159,11 +157,8 @@ func (c *Config) unmarshalBlock(d *caddyfile.Dispenser) error {
 		default:
 			return d.Errf("unrecognized subdirective %q", name)
 		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+		return err
+	})
 }
 
 func unmarshalUserPool(d *caddyfile.Dispenser) (UserPool, error) {
@@ -171,25 +166,20 @@ func unmarshalUserPool(d *caddyfile.Dispenser) (UserPool, error) {
 	if !d.AllArgs(&p.ID) {
 		return p, d.Err("user_pool needs exactly one argument: the user pool id, e.g. us-east-1_AbC123")
 	}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		var err error
-		switch d.Val() {
+	err := subdirectives(d, func(name string) error {
+		switch name {
 		case "client_id":
-			err = someArgs(d, &p.ClientIDs)
+			return someArgs(d, &p.ClientIDs)
 		case "token_use":
-			err = oneArg(d, &p.TokenUse)
+			return oneArg(d, &p.TokenUse)
 		case "issuer":
-			err = oneArg(d, &p.Issuer)
+			return oneArg(d, &p.Issuer)
 		case "jwks_url":
-			err = oneArg(d, &p.JWKSURL)
-		default:
-			err = d.Errf("unrecognized user_pool subdirective %q", d.Val())
+			return oneArg(d, &p.JWKSURL)
 		}
-		if err != nil {
-			return p, err
-		}
-	}
-	return p, nil
+		return d.Errf("unrecognized user_pool subdirective %q", name)
+	})
+	return p, err
 }
 
 func unmarshalOIDC(d *caddyfile.Dispenser) (OIDCIssuer, error) {
@@ -197,27 +187,23 @@ func unmarshalOIDC(d *caddyfile.Dispenser) (OIDCIssuer, error) {
 	if !d.AllArgs(&o.Issuer) {
 		return o, d.Err("oidc needs exactly one argument: the issuer URL (an environment variable left unset?)")
 	}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		var err error
-		switch d.Val() {
+	err := subdirectives(d, func(name string) error {
+		switch name {
 		case "audience":
 			auds := d.RemainingArgs()
 			if len(auds) == 0 {
-				return o, d.Errf("oidc %s: audience needs at least one value (an environment variable left unset?)", o.Issuer)
+				return d.Errf("oidc %s: audience needs at least one value (an environment variable left unset?)", o.Issuer)
 			}
 			o.Audiences = append(o.Audiences, auds...)
+			return nil
 		case "jwks_url":
-			err = oneArg(d, &o.JWKSURL)
+			return oneArg(d, &o.JWKSURL)
 		case "algorithms":
-			err = someArgs(d, &o.Algorithms)
-		default:
-			err = d.Errf("unrecognized oidc subdirective %q", d.Val())
+			return someArgs(d, &o.Algorithms)
 		}
-		if err != nil {
-			return o, err
-		}
-	}
-	return o, nil
+		return d.Errf("unrecognized oidc subdirective %q", name)
+	})
+	return o, err
 }
 
 func unmarshalIdentityPool(d *caddyfile.Dispenser) (*IdentityPool, error) {
@@ -225,32 +211,33 @@ func unmarshalIdentityPool(d *caddyfile.Dispenser) (*IdentityPool, error) {
 	if !d.AllArgs(&p.ID) {
 		return nil, d.Err("identity_pool needs exactly one argument: the identity pool id, e.g. us-east-1:0a1b2c3d-...")
 	}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		var err error
-		switch d.Val() {
+	err := subdirectives(d, func(name string) (err error) {
+		switch name {
 		case "service":
-			err = oneArg(d, &p.Service)
+			return oneArg(d, &p.Service)
 		case "max_body":
 			var v string
-			if err = oneArg(d, &v); err == nil {
-				size, perr := humanize.ParseBytes(v)
-				if perr != nil || size == 0 || size > 1<<30 {
-					return nil, d.Errf("identity_pool max_body: %q is not a size between 1B and 1GiB", v)
-				}
-				p.MaxBodyBytes = int64(size)
+			if err := oneArg(d, &v); err != nil {
+				return err
 			}
+			size, err := humanize.ParseBytes(v)
+			if err != nil || size == 0 || size > 1<<30 {
+				return d.Errf("identity_pool max_body: %q is not a size between 1B and 1GiB", v)
+			}
+			p.MaxBodyBytes = int64(size)
+			return nil
 		case "unsigned_payload":
-			err = noArgs(d, &p.AllowUnsignedPayload)
+			return noArgs(d, &p.AllowUnsignedPayload)
 		case "clock_skew":
-			err = durationArg(d, &p.ClockSkew)
+			return durationArg(d, &p.ClockSkew)
 		case "replay_protection":
 			p.ReplayProtection, err = unmarshalReplayProtection(d)
-		default:
-			err = d.Errf("unrecognized identity_pool subdirective %q", d.Val())
+			return err
 		}
-		if err != nil {
-			return nil, err
-		}
+		return d.Errf("unrecognized identity_pool subdirective %q", name)
+	})
+	if err != nil {
+		return nil, err
 	}
 	return p, nil
 }

@@ -5,21 +5,20 @@ import "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 // unmarshalCORS reads `cors <origin>... [{ headers <name>...; max_age <duration> }]`.
 func unmarshalCORS(d *caddyfile.Dispenser) (*CORS, error) {
 	c := &CORS{Origins: d.RemainingArgs()}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		var err error
-		switch d.Val() {
+	err := subdirectives(d, func(name string) error {
+		switch name {
 		case "origins":
 			c.Origins = append(c.Origins, d.RemainingArgs()...)
+			return nil
 		case "headers":
-			err = someArgs(d, &c.Headers)
+			return someArgs(d, &c.Headers)
 		case "max_age":
-			err = durationArg(d, &c.MaxAge)
-		default:
-			err = d.Errf("unrecognized cors subdirective %q", d.Val())
+			return durationArg(d, &c.MaxAge)
 		}
-		if err != nil {
-			return nil, err
-		}
+		return d.Errf("unrecognized cors subdirective %q", name)
+	})
+	if err != nil {
+		return nil, err
 	}
 	return c, nil
 }

@@ -75,12 +75,10 @@ func (h *IdentityPoolEndpoint) UnmarshalCaddyfile(d *caddyfile.Dispenser) error 
 		return d.Err("cognito_identity_pool needs exactly one argument: the identity pool id, e.g. us-east-1:1cf667a2-49a6-454b-9e45-23199d2c39c4")
 	}
 	once := onlyOnce(d, "login", "role_mapping", "principal_tag")
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		name := d.Val()
+	return subdirectives(d, func(name string) (err error) {
 		if err := once(name); err != nil {
 			return err
 		}
-		var err error
 		switch name {
 		case "cors":
 			h.CORS, err = unmarshalCORS(d)
@@ -89,11 +87,11 @@ func (h *IdentityPoolEndpoint) UnmarshalCaddyfile(d *caddyfile.Dispenser) error 
 			l, err = unmarshalLogin(d)
 			h.Logins = append(h.Logins, l)
 		case "authenticated_role":
-			err = oneArg(d, &h.AuthenticatedRole)
+			return oneArg(d, &h.AuthenticatedRole)
 		case "unauthenticated_role":
-			err = oneArg(d, &h.UnauthenticatedRole)
+			return oneArg(d, &h.UnauthenticatedRole)
 		case "issuer":
-			err = oneArg(d, &h.Issuer)
+			return oneArg(d, &h.Issuer)
 		case "role_mapping":
 			provider, m, err := unmarshalRoleMapping(d)
 			if err != nil {
@@ -119,18 +117,17 @@ func (h *IdentityPoolEndpoint) UnmarshalCaddyfile(d *caddyfile.Dispenser) error 
 			}
 			h.PrincipalTags[tag] = claim
 		case "credentials_ttl":
-			err = durationArg(d, &h.CredentialsTTL)
-			if err == nil && h.CredentialsTTL <= 0 {
-				err = d.Errf("credentials_ttl must be positive, not %s", time.Duration(h.CredentialsTTL))
+			if err := durationArg(d, &h.CredentialsTTL); err != nil {
+				return err
+			}
+			if h.CredentialsTTL <= 0 {
+				return d.Errf("credentials_ttl must be positive, not %s", time.Duration(h.CredentialsTTL))
 			}
 		default:
-			err = d.Errf("unrecognized cognito_identity_pool subdirective %q", name)
+			return d.Errf("unrecognized cognito_identity_pool subdirective %q", name)
 		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+		return err
+	})
 }
 
 func unmarshalLogin(d *caddyfile.Dispenser) (Login, error) {
@@ -138,23 +135,21 @@ func unmarshalLogin(d *caddyfile.Dispenser) (Login, error) {
 	if !d.AllArgs(&l.Provider) {
 		return l, d.Err("login needs exactly one argument: the provider name, e.g. cognito-idp.us-east-1.amazonaws.com/us-east-1_AbC123")
 	}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		var err error
-		switch d.Val() {
+	err := subdirectives(d, func(name string) error {
+		switch name {
 		case "client_id", "audience":
-			err = someArgs(d, &l.ClientIDs)
+			return someArgs(d, &l.ClientIDs)
 		case "issuer":
-			err = oneArg(d, &l.Issuer)
+			return oneArg(d, &l.Issuer)
 		case "jwks_url":
-			err = oneArg(d, &l.JWKSURL)
+			return oneArg(d, &l.JWKSURL)
 		case "algorithms":
-			err = someArgs(d, &l.Algorithms)
-		default:
-			err = d.Errf("unrecognized login subdirective %q", d.Val())
+			return someArgs(d, &l.Algorithms)
 		}
-		if err != nil {
-			return l, err
-		}
+		return d.Errf("unrecognized login subdirective %q", name)
+	})
+	if err != nil {
+		return l, err
 	}
 	if len(l.ClientIDs) == 0 {
 		return l, d.Errf("login %s: at least one client_id (or audience) is required", l.Provider)
@@ -172,33 +167,37 @@ func unmarshalRoleMapping(d *caddyfile.Dispenser) (string, RoleMapping, error) {
 		return "", m, d.Errf("role_mapping type must be token or rules, not %q", m.Type)
 	}
 	once := onlyOnce(d, "rule")
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		if err := once(d.Val()); err != nil {
-			return "", m, err
+	err := subdirectives(d, func(name string) error {
+		if err := once(name); err != nil {
+			return err
 		}
-		switch d.Val() {
+		switch name {
 		case "rule":
 			if m.Type != "rules" {
-				return "", m, d.Err("a token role_mapping takes no rules: the role comes from the login token")
+				return d.Err("a token role_mapping takes no rules: the role comes from the login token")
 			}
 			var r MappingRule
 			if !d.AllArgs(&r.Claim, &r.Match, &r.Value, &r.RoleARN) {
-				return "", m, d.Err("rule needs four arguments: <claim> equals|contains|starts_with|not_equal <value> <role_arn>")
+				return d.Err("rule needs four arguments: <claim> equals|contains|starts_with|not_equal <value> <role_arn>")
 			}
 			if _, ok := matchTypes[r.Match]; !ok {
-				return "", m, d.Errf("rule match must be equals, contains, starts_with or not_equal, not %q", r.Match)
+				return d.Errf("rule match must be equals, contains, starts_with or not_equal, not %q", r.Match)
 			}
 			m.Rules = append(m.Rules, r)
+			return nil
 		case "ambiguous":
 			if err := oneArg(d, &m.Ambiguous); err != nil {
-				return "", m, err
+				return err
 			}
 			if m.Ambiguous != "authenticated_role" && m.Ambiguous != "deny" {
-				return "", m, d.Errf("ambiguous must be authenticated_role or deny, not %q", m.Ambiguous)
+				return d.Errf("ambiguous must be authenticated_role or deny, not %q", m.Ambiguous)
 			}
-		default:
-			return "", m, d.Errf("unrecognized role_mapping subdirective %q", d.Val())
+			return nil
 		}
+		return d.Errf("unrecognized role_mapping subdirective %q", name)
+	})
+	if err != nil {
+		return "", m, err
 	}
 	if m.Type == "rules" && len(m.Rules) == 0 {
 		return "", m, d.Errf("role_mapping %s rules: at least one rule is required", provider)
