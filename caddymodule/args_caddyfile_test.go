@@ -58,3 +58,12 @@ func TestCaddyfileRangeErrors(t *testing.T) {
 		})
 	}
 }
+
+// The identity pool's configuration errors, found when Caddy provisions it, name its directive's place.
+func TestIdentityPoolErrorsAtTheirPlace(t *testing.T) {
+	err := validateIn(t, poolBlock("unauthenticated_role "+guestRoleARN+"\ncors https://app.example.com/login"))
+	want := "Caddyfile:5: cognito_identity_pool " + testIdentityPoolID + `: cors: "https://app.example.com/login" is not an origin`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error = %v, want it to contain %q", err, want)
+	}
+}

@@ -71,6 +71,7 @@ func parseIdentityPool(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, err
 //	}
 func (h *IdentityPoolEndpoint) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
+	h.Route = place(d)
 	if !d.AllArgs(&h.IdentityPoolID) {
 		return d.Err("cognito_identity_pool needs exactly one argument: the identity pool id, e.g. us-east-1:1cf667a2-49a6-454b-9e45-23199d2c39c4")
 	}
