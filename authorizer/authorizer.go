@@ -122,7 +122,7 @@ type Decision struct {
 	Shadow bool
 }
 
-// Errors the Decision's Reason can wrap, beyond those of the verifiers.
+// Errors the Decision's Reason can wrap, beyond those of the verifiers and ErrBadPath.
 var (
 	// ErrNoCredentials: the request carried no credentials and anonymous access is off.
 	ErrNoCredentials = errors.New("no credentials in the request")
@@ -130,9 +130,6 @@ var (
 	ErrAmbiguousCredentials = errors.New("credentials in more than one place")
 	// ErrUnsupportedScheme: the Authorization header used a scheme this authorizer does not accept.
 	ErrUnsupportedScheme = errors.New("unsupported authorization scheme")
-	// ErrBadPath: the request path is ambiguous (dot segments, encoded slashes, empty segments...), so
-	// the policy and the upstream could read it differently.
-	ErrBadPath = errors.New("ambiguous request path")
 )
 
 // Authorize decides a request. It never panics, and never allows a request whose credentials failed

@@ -1,10 +1,15 @@
 package authorizer
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 )
+
+// ErrBadPath: the request path is ambiguous (dot segments, encoded slashes, empty segments...), so
+// the policy and the upstream could read it differently.
+var ErrBadPath = errors.New("ambiguous request path")
 
 // DecisionPath returns the path a request is decided on: its decoded path, which Caddy hands unchanged
 // to the upstream. A path that a server could read in more than one way is refused with ErrBadPath,

@@ -2,9 +2,7 @@ package caddymodule
 
 import (
 	"fmt"
-	"time"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -92,109 +90,52 @@ func place(d *caddyfile.Dispenser) string {
 
 // unmarshalBlock reads the subdirectives shared by the handler and the authentication provider.
 func (c *Config) unmarshalBlock(d *caddyfile.Dispenser) error {
-	once := onlyOnce(d)
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		name := d.Val()
+	once := onlyOnce(d, "user_pool", "oidc", "groups", "scopes", "claim", "role_policy", "policy")
+	return subdirectives(d, func(name string) (err error) {
+		if err := once(name); err != nil {
+			return err
+		}
 		switch name {
 		case "user_pool":
-			p, err := unmarshalUserPool(d)
-			if err != nil {
-				return err
-			}
+			var p UserPool
+			p, err = unmarshalUserPool(d)
 			c.UserPools = append(c.UserPools, p)
 		case "oidc":
-			o, err := unmarshalOIDC(d)
-			if err != nil {
-				return err
-			}
+			var o OIDCIssuer
+			o, err = unmarshalOIDC(d)
 			c.OIDC = append(c.OIDC, o)
-		case "allow_anonymous", "allow_any_role":
-			if err := once(name); err != nil {
-				return err
-			}
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			if name == "allow_anonymous" {
-				c.AllowAnonymous = true
-			} else {
-				c.AllowAnyRole = true
-			}
+		case "identity_pool":
+			c.IdentityPool, err = unmarshalIdentityPool(d)
+		case "allow_anonymous":
+			return noArgs(d, &c.AllowAnonymous)
+		case "allow_any_role":
+			return noArgs(d, &c.AllowAnyRole)
+		case "shadow":
+			return noArgs(d, &c.Shadow)
 		case "clock_skew":
-			if err := once(name); err != nil {
-				return err
-			}
-			var v string
-			if !d.AllArgs(&v) {
-				return d.ArgErr()
-			}
-			dur, err := caddy.ParseDuration(v)
-			if err != nil {
-				return d.Errf("clock_skew: %v", err)
-			}
-			if dur < 0 || dur > 10*time.Minute {
-				return d.Errf("clock_skew must be between 0 and 10m, not %s", v)
-			}
-			c.ClockSkew = caddy.Duration(dur)
-		case "token_query", "token_cookie":
-			if err := once(name); err != nil {
-				return err
-			}
-			var v string
-			if !d.AllArgs(&v) {
-				return d.ArgErr()
-			}
-			if name == "token_query" {
-				c.TokenQuery = v
-			} else {
-				c.TokenCookie = v
-			}
+			return durationArg(d, &c.ClockSkew)
+		case "token_query":
+			return oneArg(d, &c.TokenQuery)
+		case "token_cookie":
+			return oneArg(d, &c.TokenCookie)
+		case "decision":
+			return oneArg(d, &c.Decision)
+		case "opa_config":
+			return oneArg(d, &c.OPAConfigFile)
 		case "context_header":
-			if err := once(name); err != nil {
-				return err
-			}
 			var v string
 			if !d.AllArgs(&v) || (v != "on" && v != "off") {
 				return d.Err("context_header takes one argument: on or off")
 			}
 			c.NoContextHeader = v == "off"
 		case "cors":
-			if err := once(name); err != nil {
-				return err
-			}
-			cors, err := unmarshalCORS(d)
-			if err != nil {
-				return err
-			}
-			c.CORS = cors
+			c.CORS, err = unmarshalCORS(d)
 		case "assertion":
-			if err := once(name); err != nil {
-				return err
-			}
-			a, err := unmarshalAssertion(d)
-			if err != nil {
-				return err
-			}
-			c.Assertion = a
-		case "identity_pool":
-			if err := once(name); err != nil {
-				return err
-			}
-			p, err := unmarshalIdentityPool(d)
-			if err != nil {
-				return err
-			}
-			c.IdentityPool = p
-		case "groups", "scopes":
-			values := d.RemainingArgs()
-			if len(values) == 0 {
-				return d.Errf("%s needs at least one argument", name)
-			}
-			if name == "groups" {
-				c.Groups = append(c.Groups, values...)
-			} else {
-				c.Scopes = append(c.Scopes, values...)
-			}
+			c.Assertion, err = unmarshalAssertion(d)
+		case "groups":
+			return someArgs(d, &c.Groups)
+		case "scopes":
+			return someArgs(d, &c.Scopes)
 		case "claim":
 			rule, err := policy.ParseClaimRule(d.RemainingArgs())
 			if err != nil {
@@ -202,64 +143,22 @@ func (c *Config) unmarshalBlock(d *caddyfile.Dispenser) error {
 			}
 			c.Claims = append(c.Claims, rule)
 		case "role_policy":
-			rp, err := unmarshalRolePolicy(d)
-			if err != nil {
-				return err
-			}
+			var rp RolePolicy
+			rp, err = unmarshalRolePolicy(d)
 			c.RolePolicies = append(c.RolePolicies, rp)
 		case "execute_api":
-			if err := once(name); err != nil {
-				return err
-			}
-			e, err := unmarshalExecuteAPI(d)
-			if err != nil {
-				return err
-			}
-			c.ExecuteAPI = e
+			c.ExecuteAPI, err = unmarshalExecuteAPI(d)
 		case "policy":
 			paths := d.RemainingArgs()
 			if len(paths) == 0 {
 				return d.Err("policy needs at least one Rego file, directory or bundle (.tar.gz)")
 			}
 			c.Policy = append(c.Policy, paths...)
-		case "decision", "opa_config":
-			if err := once(name); err != nil {
-				return err
-			}
-			var v string
-			if !d.AllArgs(&v) {
-				return d.ArgErr()
-			}
-			if name == "decision" {
-				c.Decision = v
-			} else {
-				c.OPAConfigFile = v
-			}
-		case "shadow":
-			if err := once(name); err != nil {
-				return err
-			}
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			c.Shadow = true
 		default:
 			return d.Errf("unrecognized subdirective %q", name)
 		}
-	}
-	return nil
-}
-
-// onlyOnce returns a check that refuses a subdirective given twice in one block.
-func onlyOnce(d *caddyfile.Dispenser) func(name string) error {
-	seen := map[string]bool{}
-	return func(name string) error {
-		if seen[name] {
-			return d.Errf("%s given twice", name)
-		}
-		seen[name] = true
-		return nil
-	}
+		return err
+	})
 }
 
 func unmarshalUserPool(d *caddyfile.Dispenser) (UserPool, error) {
@@ -267,39 +166,20 @@ func unmarshalUserPool(d *caddyfile.Dispenser) (UserPool, error) {
 	if !d.AllArgs(&p.ID) {
 		return p, d.Err("user_pool needs exactly one argument: the user pool id, e.g. us-east-1_AbC123")
 	}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		switch d.Val() {
+	err := subdirectives(d, func(name string) error {
+		switch name {
 		case "client_id":
-			ids := d.RemainingArgs()
-			if len(ids) == 0 {
-				return p, d.ArgErr()
-			}
-			p.ClientIDs = append(p.ClientIDs, ids...)
+			return someArgs(d, &p.ClientIDs)
 		case "token_use":
-			if !d.AllArgs(&p.TokenUse) {
-				return p, d.ArgErr()
-			}
-			switch p.TokenUse {
-			case "access", "id", "any":
-			default:
-				return p, d.Errf("token_use must be access, id or any, not %q", p.TokenUse)
-			}
+			return oneArg(d, &p.TokenUse)
 		case "issuer":
-			if !d.AllArgs(&p.Issuer) {
-				return p, d.ArgErr()
-			}
+			return oneArg(d, &p.Issuer)
 		case "jwks_url":
-			if !d.AllArgs(&p.JWKSURL) {
-				return p, d.ArgErr()
-			}
-		default:
-			return p, d.Errf("unrecognized user_pool subdirective %q", d.Val())
+			return oneArg(d, &p.JWKSURL)
 		}
-	}
-	if len(p.ClientIDs) == 0 {
-		return p, d.Errf("user_pool %s: at least one client_id is required", p.ID)
-	}
-	return p, nil
+		return d.Errf("unrecognized user_pool subdirective %q", name)
+	})
+	return p, err
 }
 
 func unmarshalOIDC(d *caddyfile.Dispenser) (OIDCIssuer, error) {
@@ -307,32 +187,23 @@ func unmarshalOIDC(d *caddyfile.Dispenser) (OIDCIssuer, error) {
 	if !d.AllArgs(&o.Issuer) {
 		return o, d.Err("oidc needs exactly one argument: the issuer URL (an environment variable left unset?)")
 	}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		switch d.Val() {
+	err := subdirectives(d, func(name string) error {
+		switch name {
 		case "audience":
 			auds := d.RemainingArgs()
 			if len(auds) == 0 {
-				return o, d.Errf("oidc %s: audience needs at least one value (an environment variable left unset?)", o.Issuer)
+				return d.Errf("oidc %s: audience needs at least one value (an environment variable left unset?)", o.Issuer)
 			}
 			o.Audiences = append(o.Audiences, auds...)
+			return nil
 		case "jwks_url":
-			if !d.AllArgs(&o.JWKSURL) {
-				return o, d.ArgErr()
-			}
+			return oneArg(d, &o.JWKSURL)
 		case "algorithms":
-			algs := d.RemainingArgs()
-			if len(algs) == 0 {
-				return o, d.ArgErr()
-			}
-			o.Algorithms = append(o.Algorithms, algs...)
-		default:
-			return o, d.Errf("unrecognized oidc subdirective %q", d.Val())
+			return someArgs(d, &o.Algorithms)
 		}
-	}
-	if len(o.Audiences) == 0 {
-		return o, d.Errf("oidc %s: at least one audience is required", o.Issuer)
-	}
-	return o, nil
+		return d.Errf("unrecognized oidc subdirective %q", name)
+	})
+	return o, err
 }
 
 func unmarshalIdentityPool(d *caddyfile.Dispenser) (*IdentityPool, error) {
@@ -340,90 +211,35 @@ func unmarshalIdentityPool(d *caddyfile.Dispenser) (*IdentityPool, error) {
 	if !d.AllArgs(&p.ID) {
 		return nil, d.Err("identity_pool needs exactly one argument: the identity pool id, e.g. us-east-1:0a1b2c3d-...")
 	}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		switch d.Val() {
+	err := subdirectives(d, func(name string) (err error) {
+		switch name {
 		case "service":
-			if !d.AllArgs(&p.Service) {
-				return nil, d.ArgErr()
-			}
+			return oneArg(d, &p.Service)
 		case "max_body":
 			var v string
-			if !d.AllArgs(&v) {
-				return nil, d.ArgErr()
+			if err := oneArg(d, &v); err != nil {
+				return err
 			}
 			size, err := humanize.ParseBytes(v)
 			if err != nil || size == 0 || size > 1<<30 {
-				return nil, d.Errf("identity_pool max_body: %q is not a size between 1B and 1GiB", v)
+				return d.Errf("identity_pool max_body: %q is not a size between 1B and 1GiB", v)
 			}
 			p.MaxBodyBytes = int64(size)
+			return nil
 		case "unsigned_payload":
-			if d.NextArg() {
-				return nil, d.ArgErr()
-			}
-			p.AllowUnsignedPayload = true
+			return noArgs(d, &p.AllowUnsignedPayload)
 		case "clock_skew":
-			var v string
-			if !d.AllArgs(&v) {
-				return nil, d.ArgErr()
-			}
-			dur, err := caddy.ParseDuration(v)
-			if err != nil || dur < 0 || dur > 15*time.Minute {
-				return nil, d.Errf("identity_pool clock_skew must be a duration between 0 and 15m, not %q", v)
-			}
-			p.ClockSkew = caddy.Duration(dur)
+			return durationArg(d, &p.ClockSkew)
 		case "replay_protection":
-			rp, err := unmarshalReplayProtection(d)
-			if err != nil {
-				return nil, err
-			}
-			p.ReplayProtection = rp
-		default:
-			return nil, d.Errf("unrecognized identity_pool subdirective %q", d.Val())
+			p.ReplayProtection, err = unmarshalReplayProtection(d)
+			return err
 		}
+		return d.Errf("unrecognized identity_pool subdirective %q", name)
+	})
+	if err != nil {
+		return nil, err
 	}
 	return p, nil
-}
-
-func unmarshalAssertion(d *caddyfile.Dispenser) (*Assertion, error) {
-	a := new(Assertion)
-	if d.NextArg() {
-		a.Header = d.Val()
-		if d.NextArg() {
-			return nil, d.ArgErr()
-		}
-	}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		switch d.Val() {
-		case "issuer":
-			if !d.AllArgs(&a.Issuer) {
-				return nil, d.ArgErr()
-			}
-		case "audience":
-			if !d.AllArgs(&a.Audience) {
-				return nil, d.ArgErr()
-			}
-		case "ttl":
-			var v string
-			if !d.AllArgs(&v) {
-				return nil, d.ArgErr()
-			}
-			dur, err := caddy.ParseDuration(v)
-			if err != nil {
-				return nil, d.Errf("assertion ttl: %v", err)
-			}
-			a.TTL = caddy.Duration(dur)
-		case "jwks_path":
-			if !d.AllArgs(&a.JWKSPath) {
-				return nil, d.ArgErr()
-			}
-		default:
-			return nil, d.Errf("unrecognized assertion subdirective %q", d.Val())
-		}
-	}
-	if err := a.validate(); err != nil {
-		return nil, d.Err(err.Error())
-	}
-	return a, nil
 }
 
 // Interface guards.

@@ -39,7 +39,8 @@ type Config struct {
 	// they are answered 401. Requests with bad credentials are refused either way.
 	AllowAnonymous bool `json:"allow_anonymous,omitempty"`
 
-	// ClockSkew is the tolerance for token times (`exp`, `nbf`, `iat`). Default: 60s.
+	// ClockSkew is the tolerance for token times (`exp`, `nbf`, `iat`). Default: 60s, at most 10m
+	// (userpool.MaxClockSkew).
 	ClockSkew caddy.Duration `json:"clock_skew,omitempty"`
 
 	// TokenQuery names a query parameter that may carry the bearer token when there is no
@@ -163,7 +164,8 @@ type IdentityPool struct {
 	// signature.
 	AllowUnsignedPayload bool `json:"allow_unsigned_payload,omitempty"`
 
-	// ClockSkew is how far a signature's date may be from the gateway's clock. Default: 5m, as AWS.
+	// ClockSkew is how far a signature's date may be from the gateway's clock. Default: 5m, as AWS; at
+	// most 15m (sigv4.MaxClockSkew).
 	ClockSkew caddy.Duration `json:"clock_skew,omitempty"`
 
 	// ReplayProtection, when set, refuses a non-idempotent signed request (POST, PATCH...) sent a second
@@ -204,6 +206,10 @@ type gate struct {
 // provision builds the authorizer of c. On error, whatever was acquired is released.
 func (c *Config) provision(ctx caddy.Context) (*gate, error) {
 	if err := c.validate(); err != nil {
+		if c.Route != "" {
+			// The Caddyfile parser only parses: where the route is written is all it leaves us.
+			return nil, fmt.Errorf("%s: %w", c.Route, err)
+		}
 		return nil, err
 	}
 	g := &gate{logger: ctx.Logger(), tokenQuery: c.TokenQuery}
@@ -353,8 +359,11 @@ func (c *Config) validate() error {
 		if region, rest, ok := strings.Cut(p.ID, ":"); !ok || region == "" || rest == "" {
 			return fmt.Errorf("identity_pool %q: not an identity pool id (<region>:<uuid>)", p.ID)
 		}
-		if p.MaxBodyBytes < 0 || p.ClockSkew < 0 || time.Duration(p.ClockSkew) > 15*time.Minute {
-			return fmt.Errorf("identity_pool %s: max_body must be positive and clock_skew between 0 and 15m", p.ID)
+		if p.MaxBodyBytes < 0 {
+			return fmt.Errorf("identity_pool %s: max_body must be positive", p.ID)
+		}
+		if p.ClockSkew < 0 || time.Duration(p.ClockSkew) > sigv4.MaxClockSkew {
+			return fmt.Errorf("identity_pool %s: clock_skew must be between 0 and %v, not %v", p.ID, sigv4.MaxClockSkew, time.Duration(p.ClockSkew))
 		}
 	}
 	for _, p := range c.UserPools {
@@ -388,8 +397,8 @@ func (c *Config) validate() error {
 			}
 		}
 	}
-	if c.ClockSkew < 0 || time.Duration(c.ClockSkew) > 10*time.Minute {
-		return fmt.Errorf("clock_skew must be between 0 and 10m, not %s", time.Duration(c.ClockSkew))
+	if c.ClockSkew < 0 || time.Duration(c.ClockSkew) > userpool.MaxClockSkew {
+		return fmt.Errorf("clock_skew must be between 0 and %v, not %v", userpool.MaxClockSkew, time.Duration(c.ClockSkew))
 	}
 	if c.Assertion != nil {
 		if err := c.Assertion.validate(); err != nil {
@@ -426,6 +435,14 @@ func sentRequest(r *http.Request) *http.Request {
 	sent := *r
 	sent.Method, sent.RequestURI, sent.URL = orig.Method, orig.RequestURI, orig.URL
 	return &sent
+}
+
+// remoteIP is the client address as Caddy determined it (trusted proxies applied).
+func remoteIP(r *http.Request) string {
+	if addr, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && addr != "" {
+		return addr
+	}
+	return r.RemoteAddr
 }
 
 // checkURL accepts an empty string (not configured) or an absolute http(s) URL.

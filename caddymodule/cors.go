@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
 // CORS lets browser pages of other origins call the route: the web and mobile pattern identity pools
@@ -70,6 +69,12 @@ func (c *CORS) validate() error {
 		return fmt.Errorf("cors: max_age must be between 0 and 24h")
 	}
 	return nil
+}
+
+// isPreflight reports whether r is a CORS preflight request, which browsers send without credentials.
+func isPreflight(r *http.Request) bool {
+	return r.Method == http.MethodOptions && r.Header.Get("Origin") != "" &&
+		r.Header.Get("Access-Control-Request-Method") != ""
 }
 
 // corsPolicy is a provisioned CORS configuration.
@@ -133,37 +138,4 @@ func (p *corsPolicy) handle(w http.ResponseWriter, r *http.Request) bool {
 		h.Set("Access-Control-Expose-Headers", corsExposedHeaders)
 	}
 	return false
-}
-
-// unmarshalCORS reads `cors <origin>... [{ headers <name>...; max_age <duration> }]`.
-func unmarshalCORS(d *caddyfile.Dispenser) (*CORS, error) {
-	c := &CORS{Origins: d.RemainingArgs()}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		switch d.Val() {
-		case "origins":
-			c.Origins = append(c.Origins, d.RemainingArgs()...)
-		case "headers":
-			hs := d.RemainingArgs()
-			if len(hs) == 0 {
-				return nil, d.ArgErr()
-			}
-			c.Headers = append(c.Headers, hs...)
-		case "max_age":
-			var v string
-			if !d.AllArgs(&v) {
-				return nil, d.ArgErr()
-			}
-			dur, err := caddy.ParseDuration(v)
-			if err != nil {
-				return nil, d.Errf("cors max_age: %v", err)
-			}
-			c.MaxAge = caddy.Duration(dur)
-		default:
-			return nil, d.Errf("unrecognized cors subdirective %q", d.Val())
-		}
-	}
-	if err := c.validate(); err != nil {
-		return nil, d.Err(err.Error())
-	}
-	return c, nil
 }

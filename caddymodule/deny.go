@@ -91,11 +91,3 @@ func (g *gate) logDeny(r *http.Request, d *authorizer.Decision) {
 	}
 	c.Write(fields...)
 }
-
-// remoteIP is the client address as Caddy determined it (trusted proxies applied).
-func remoteIP(r *http.Request) string {
-	if addr, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && addr != "" {
-		return addr
-	}
-	return r.RemoteAddr
-}

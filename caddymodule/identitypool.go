@@ -85,6 +85,10 @@ type IdentityPoolEndpoint struct {
 	// CORS lets browser pages of other origins call the pool (answering their preflights).
 	CORS *CORS `json:"cors,omitempty"`
 
+	// Route is where the directive is written, e.g. `Caddyfile:12`: a configuration error names it.
+	// The Caddyfile sets it. Default: none.
+	Route string `json:"route,omitempty"`
+
 	pool     *identitypool.Pool
 	cors     *corsPolicy
 	releases []func()
@@ -166,6 +170,9 @@ func (IdentityPoolEndpoint) CaddyModule() caddy.ModuleInfo {
 func (h *IdentityPoolEndpoint) Provision(ctx caddy.Context) error {
 	if err := h.provision(ctx); err != nil {
 		h.release()
+		if h.Route != "" {
+			return fmt.Errorf("%s: cognito_identity_pool %s: %w", h.Route, h.IdentityPoolID, err)
+		}
 		return fmt.Errorf("cognito_identity_pool %s: %w", h.IdentityPoolID, err)
 	}
 	return nil

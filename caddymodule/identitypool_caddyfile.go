@@ -1,7 +1,8 @@
 package caddymodule
 
 import (
-	"github.com/caddyserver/caddy/v2"
+	"time"
+
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -70,44 +71,28 @@ func parseIdentityPool(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, err
 //	}
 func (h *IdentityPoolEndpoint) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
+	h.Route = place(d)
 	if !d.AllArgs(&h.IdentityPoolID) {
 		return d.Err("cognito_identity_pool needs exactly one argument: the identity pool id, e.g. us-east-1:1cf667a2-49a6-454b-9e45-23199d2c39c4")
 	}
-	once := onlyOnce(d)
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		name := d.Val()
+	once := onlyOnce(d, "login", "role_mapping", "principal_tag")
+	return subdirectives(d, func(name string) (err error) {
+		if err := once(name); err != nil {
+			return err
+		}
 		switch name {
 		case "cors":
-			if err := once(name); err != nil {
-				return err
-			}
-			c, err := unmarshalCORS(d)
-			if err != nil {
-				return err
-			}
-			h.CORS = c
+			h.CORS, err = unmarshalCORS(d)
 		case "login":
-			l, err := unmarshalLogin(d)
-			if err != nil {
-				return err
-			}
+			var l Login
+			l, err = unmarshalLogin(d)
 			h.Logins = append(h.Logins, l)
-		case "authenticated_role", "unauthenticated_role", "issuer":
-			if err := once(name); err != nil {
-				return err
-			}
-			var v string
-			if !d.AllArgs(&v) {
-				return d.ArgErr()
-			}
-			switch name {
-			case "authenticated_role":
-				h.AuthenticatedRole = v
-			case "unauthenticated_role":
-				h.UnauthenticatedRole = v
-			default:
-				h.Issuer = v
-			}
+		case "authenticated_role":
+			return oneArg(d, &h.AuthenticatedRole)
+		case "unauthenticated_role":
+			return oneArg(d, &h.UnauthenticatedRole)
+		case "issuer":
+			return oneArg(d, &h.Issuer)
 		case "role_mapping":
 			provider, m, err := unmarshalRoleMapping(d)
 			if err != nil {
@@ -133,26 +118,17 @@ func (h *IdentityPoolEndpoint) UnmarshalCaddyfile(d *caddyfile.Dispenser) error 
 			}
 			h.PrincipalTags[tag] = claim
 		case "credentials_ttl":
-			if err := once(name); err != nil {
+			if err := durationArg(d, &h.CredentialsTTL); err != nil {
 				return err
 			}
-			var v string
-			if !d.AllArgs(&v) {
-				return d.ArgErr()
+			if h.CredentialsTTL <= 0 {
+				return d.Errf("credentials_ttl must be positive, not %s", time.Duration(h.CredentialsTTL))
 			}
-			dur, err := caddy.ParseDuration(v)
-			if err != nil {
-				return d.Errf("credentials_ttl: %v", err)
-			}
-			if dur <= 0 {
-				return d.Errf("credentials_ttl must be positive, not %s", v)
-			}
-			h.CredentialsTTL = caddy.Duration(dur)
 		default:
 			return d.Errf("unrecognized cognito_identity_pool subdirective %q", name)
 		}
-	}
-	return nil
+		return err
+	})
 }
 
 func unmarshalLogin(d *caddyfile.Dispenser) (Login, error) {
@@ -160,31 +136,21 @@ func unmarshalLogin(d *caddyfile.Dispenser) (Login, error) {
 	if !d.AllArgs(&l.Provider) {
 		return l, d.Err("login needs exactly one argument: the provider name, e.g. cognito-idp.us-east-1.amazonaws.com/us-east-1_AbC123")
 	}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		switch d.Val() {
+	err := subdirectives(d, func(name string) error {
+		switch name {
 		case "client_id", "audience":
-			ids := d.RemainingArgs()
-			if len(ids) == 0 {
-				return l, d.ArgErr()
-			}
-			l.ClientIDs = append(l.ClientIDs, ids...)
+			return someArgs(d, &l.ClientIDs)
 		case "issuer":
-			if !d.AllArgs(&l.Issuer) {
-				return l, d.ArgErr()
-			}
+			return oneArg(d, &l.Issuer)
 		case "jwks_url":
-			if !d.AllArgs(&l.JWKSURL) {
-				return l, d.ArgErr()
-			}
+			return oneArg(d, &l.JWKSURL)
 		case "algorithms":
-			algs := d.RemainingArgs()
-			if len(algs) == 0 {
-				return l, d.ArgErr()
-			}
-			l.Algorithms = append(l.Algorithms, algs...)
-		default:
-			return l, d.Errf("unrecognized login subdirective %q", d.Val())
+			return someArgs(d, &l.Algorithms)
 		}
+		return d.Errf("unrecognized login subdirective %q", name)
+	})
+	if err != nil {
+		return l, err
 	}
 	if len(l.ClientIDs) == 0 {
 		return l, d.Errf("login %s: at least one client_id (or audience) is required", l.Provider)
@@ -201,35 +167,38 @@ func unmarshalRoleMapping(d *caddyfile.Dispenser) (string, RoleMapping, error) {
 	if m.Type != "token" && m.Type != "rules" {
 		return "", m, d.Errf("role_mapping type must be token or rules, not %q", m.Type)
 	}
-	ambiguousSeen := false
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		switch d.Val() {
+	once := onlyOnce(d, "rule")
+	err := subdirectives(d, func(name string) error {
+		if err := once(name); err != nil {
+			return err
+		}
+		switch name {
 		case "rule":
 			if m.Type != "rules" {
-				return "", m, d.Err("a token role_mapping takes no rules: the role comes from the login token")
+				return d.Err("a token role_mapping takes no rules: the role comes from the login token")
 			}
 			var r MappingRule
 			if !d.AllArgs(&r.Claim, &r.Match, &r.Value, &r.RoleARN) {
-				return "", m, d.Err("rule needs four arguments: <claim> equals|contains|starts_with|not_equal <value> <role_arn>")
+				return d.Err("rule needs four arguments: <claim> equals|contains|starts_with|not_equal <value> <role_arn>")
 			}
 			if _, ok := matchTypes[r.Match]; !ok {
-				return "", m, d.Errf("rule match must be equals, contains, starts_with or not_equal, not %q", r.Match)
+				return d.Errf("rule match must be equals, contains, starts_with or not_equal, not %q", r.Match)
 			}
 			m.Rules = append(m.Rules, r)
+			return nil
 		case "ambiguous":
-			if ambiguousSeen {
-				return "", m, d.Err("ambiguous given twice")
-			}
-			ambiguousSeen = true
-			if !d.AllArgs(&m.Ambiguous) {
-				return "", m, d.ArgErr()
+			if err := oneArg(d, &m.Ambiguous); err != nil {
+				return err
 			}
 			if m.Ambiguous != "authenticated_role" && m.Ambiguous != "deny" {
-				return "", m, d.Errf("ambiguous must be authenticated_role or deny, not %q", m.Ambiguous)
+				return d.Errf("ambiguous must be authenticated_role or deny, not %q", m.Ambiguous)
 			}
-		default:
-			return "", m, d.Errf("unrecognized role_mapping subdirective %q", d.Val())
+			return nil
 		}
+		return d.Errf("unrecognized role_mapping subdirective %q", name)
+	})
+	if err != nil {
+		return "", m, err
 	}
 	if m.Type == "rules" && len(m.Rules) == 0 {
 		return "", m, d.Errf("role_mapping %s rules: at least one rule is required", provider)

@@ -69,6 +69,7 @@ func TestIdentityPoolCaddyfileAdapts(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := IdentityPoolEndpoint{
+		Route:          "Caddyfile:4",
 		IdentityPoolID: testIdentityPoolID,
 		Logins: []Login{
 			{Provider: testUserPoolLogin, ClientIDs: []string{"app-1", "app-2", "app-3"},

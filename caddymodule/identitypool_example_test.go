@@ -58,6 +58,7 @@ func ExampleIdentityPoolEndpoint_UnmarshalCaddyfile() {
 	//   },
 	//   "principal_tags": {
 	//     "tenant": "custom:tenant"
-	//   }
+	//   },
+	//   "route": "Testfile:1"
 	// }
 }

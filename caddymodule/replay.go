@@ -2,10 +2,8 @@ package caddymodule
 
 import (
 	"fmt"
-	"strconv"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer/sigv4"
 )
@@ -45,23 +43,4 @@ func (g *gate) acquireReplayCache(poolID string, p *ReplayProtection) (*sigv4.Re
 	}
 	g.releases = append(g.releases, func() { _, _ = shared.Delete(key) })
 	return v.(*sigv4.ReplayCache), nil
-}
-
-// unmarshalReplayProtection reads `replay_protection [<max_entries>]`.
-func unmarshalReplayProtection(d *caddyfile.Dispenser) (*ReplayProtection, error) {
-	p := new(ReplayProtection)
-	if d.NextArg() {
-		n, err := strconv.Atoi(d.Val())
-		if err != nil || n < 1 || n > 100_000_000 {
-			return nil, d.Errf("replay_protection: %q is not a number of entries between 1 and 100000000", d.Val())
-		}
-		p.MaxEntries = n
-		if d.NextArg() {
-			return nil, d.ArgErr()
-		}
-	}
-	if d.NextBlock(d.Nesting()) {
-		return nil, d.Err("replay_protection takes no block")
-	}
-	return p, nil
 }

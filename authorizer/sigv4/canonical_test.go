@@ -426,6 +426,7 @@ func TestNewVerifierOptions(t *testing.T) {
 		{"region with a slash", src, Options{Region: "us-east-1/x"}, false},
 		{"service with a space", src, Options{Region: "us-east-1", Service: "execute api"}, false},
 		{"negative skew", src, Options{Region: "us-east-1", ClockSkew: -time.Second}, false},
+		{"skew over the limit", src, Options{Region: "us-east-1", ClockSkew: MaxClockSkew + time.Second}, false},
 		{"negative body limit", src, Options{Region: "us-east-1", MaxBodyBytes: -1}, false},
 		{"negative cache size", src, Options{Region: "us-east-1", SigningKeyCacheSize: -1}, false},
 	} {

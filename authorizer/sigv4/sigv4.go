@@ -47,6 +47,10 @@ const (
 	DefaultSigningKeyCacheSize = 4096
 )
 
+// MaxClockSkew is the largest ClockSkew a Verifier accepts. A header-signed request can be sent again
+// for twice its skew, so a wider window turns every captured request into a long-lived credential.
+const MaxClockSkew = 15 * time.Minute
+
 // Credential is what a CredentialSource knows about an access key id.
 type Credential struct {
 	// SecretAccessKey is the secret the request must be signed with.
@@ -75,7 +79,8 @@ type Options struct {
 	// Service is the service the credential scope must name. Default "execute-api".
 	Service string
 	// ClockSkew is how far the signing date of a header-signed request may be from now, either
-	// way; it also bounds how far in the future a presigned request's date may be. Default 5m.
+	// way; it also bounds how far in the future a presigned request's date may be. Default 5m, at
+	// most MaxClockSkew.
 	ClockSkew time.Duration
 	// MaxBodyBytes is the largest body read to hash it. Default 10 MiB (API Gateway's limit).
 	// Bodies are held in memory while the request is verified and forwarded.
@@ -153,8 +158,8 @@ func NewVerifier(src CredentialSource, opts Options) (*Verifier, error) {
 		return nil, fmt.Errorf("sigv4: service %q: want letters, digits and dashes, e.g. execute-api", opts.Service)
 	}
 	switch {
-	case opts.ClockSkew < 0:
-		return nil, fmt.Errorf("sigv4: clock skew %v is negative", opts.ClockSkew)
+	case opts.ClockSkew < 0 || opts.ClockSkew > MaxClockSkew:
+		return nil, fmt.Errorf("sigv4: clock skew %v is outside 0..%v", opts.ClockSkew, MaxClockSkew)
 	case opts.ClockSkew == 0:
 		opts.ClockSkew = DefaultClockSkew
 	}
