@@ -248,7 +248,7 @@ func (g *gate) build(ctx caddy.Context, c *Config) (err error) {
 	for _, p := range c.UserPools {
 		iss := p.Issuer
 		if iss == "" {
-			if iss, err = userpool.CognitoIssuer(p.ID); err != nil {
+			if iss, err = userpool.CognitoIssuerURL(p.ID); err != nil {
 				return fmt.Errorf("user_pool %s: %w", p.ID, err)
 			}
 		}

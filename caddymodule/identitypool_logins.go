@@ -67,7 +67,7 @@ func resolveLogin(l Login) (loginSource, error) {
 		iss := l.Issuer
 		if iss == "" {
 			poolID := l.Provider[strings.LastIndexByte(l.Provider, '/')+1:]
-			derived, err := userpool.CognitoIssuer(poolID)
+			derived, err := userpool.CognitoIssuerURL(poolID)
 			if err != nil || derived != "https://"+l.Provider {
 				return loginSource{}, fmt.Errorf("a user pool provider name is cognito-idp.<region>.amazonaws.com/<user_pool_id> " +
 					"(or give its issuer)")
