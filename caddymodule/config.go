@@ -246,41 +246,28 @@ func (g *gate) build(ctx caddy.Context, c *Config) (err error) {
 
 	var issuers []userpool.Issuer
 	for _, p := range c.UserPools {
-		iss := p.Issuer
-		if iss == "" {
-			if iss, err = userpool.CognitoIssuer(p.ID); err != nil {
-				return fmt.Errorf("user_pool %s: %w", p.ID, err)
-			}
-		}
-		jwks := p.JWKSURL
-		if jwks == "" {
-			jwks = userpool.CognitoJWKSURL(iss)
-		}
-		keys, err := g.acquireKeySet(userpool.KeySetConfig{JWKSURL: jwks, Algorithms: []string{"RS256"}})
+		ic, err := userpool.CognitoIssuer(p.ID, p.ClientIDs, userpool.WithTokenUse(p.TokenUse),
+			userpool.WithIssuerURL(p.Issuer), userpool.WithJWKSURL(p.JWKSURL))
 		if err != nil {
 			return fmt.Errorf("user_pool %s: %w", p.ID, err)
 		}
-		issuers = append(issuers, userpool.Issuer{
-			Kind: identity.KindUserPool, Issuer: iss, ClientIDs: p.ClientIDs, TokenUse: p.TokenUse,
-			Algorithms: []string{"RS256"}, Keys: keys,
-		})
+		keys, err := g.acquireKeySet(ic.KeySet)
+		if err != nil {
+			return fmt.Errorf("user_pool %s: %w", p.ID, err)
+		}
+		issuers = append(issuers, ic.WithKeys(keys))
 	}
 	for _, o := range c.OIDC {
-		algs := o.Algorithms
-		if len(algs) == 0 {
-			algs = []string{"RS256"}
-		}
-		kc := userpool.KeySetConfig{JWKSURL: o.JWKSURL, Algorithms: algs}
-		if kc.JWKSURL == "" {
-			kc.Discovery = o.Issuer
-		}
-		keys, err := g.acquireKeySet(kc)
+		ic, err := userpool.OIDCIssuer(o.Issuer, o.Audiences, userpool.WithJWKSURL(o.JWKSURL),
+			userpool.WithAlgorithms(o.Algorithms...))
 		if err != nil {
 			return fmt.Errorf("oidc %s: %w", o.Issuer, err)
 		}
-		issuers = append(issuers, userpool.Issuer{
-			Kind: identity.KindOIDC, Issuer: o.Issuer, ClientIDs: o.Audiences, Algorithms: algs, Keys: keys,
-		})
+		keys, err := g.acquireKeySet(ic.KeySet)
+		if err != nil {
+			return fmt.Errorf("oidc %s: %w", o.Issuer, err)
+		}
+		issuers = append(issuers, ic.WithKeys(keys))
 	}
 
 	if err := registerMetrics(ctx); err != nil {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identitypool"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/userpool"
 )
@@ -64,24 +63,17 @@ func resolveLogin(l Login) (loginSource, error) {
 		if len(l.Algorithms) > 0 {
 			return loginSource{}, errors.New("algorithms applies to OIDC providers only: user pools sign RS256")
 		}
-		iss := l.Issuer
-		if iss == "" {
-			poolID := l.Provider[strings.LastIndexByte(l.Provider, '/')+1:]
-			derived, err := userpool.CognitoIssuer(poolID)
-			if err != nil || derived != "https://"+l.Provider {
-				return loginSource{}, fmt.Errorf("a user pool provider name is cognito-idp.<region>.amazonaws.com/<user_pool_id> " +
-					"(or give its issuer)")
-			}
-			iss = derived
+		poolID := l.Provider[strings.LastIndexByte(l.Provider, '/')+1:]
+		ic, err := userpool.CognitoIssuer(poolID, l.ClientIDs, userpool.WithTokenUse(userpool.TokenUseID),
+			userpool.WithIssuerURL(l.Issuer), userpool.WithJWKSURL(l.JWKSURL))
+		if l.Issuer == "" && (err != nil || ic.Issuer.Issuer != "https://"+l.Provider) {
+			return loginSource{}, fmt.Errorf("a user pool provider name is cognito-idp.<region>.amazonaws.com/<user_pool_id> " +
+				"(or give its issuer)")
 		}
-		jwks := l.JWKSURL
-		if jwks == "" {
-			jwks = userpool.CognitoJWKSURL(iss)
+		if err != nil {
+			return loginSource{}, err
 		}
-		algs := []string{"RS256"}
-		src.issuer = userpool.Issuer{Kind: identity.KindUserPool, Issuer: iss, ClientIDs: l.ClientIDs,
-			TokenUse: userpool.TokenUseID, Algorithms: algs}
-		src.keys = userpool.KeySetConfig{JWKSURL: jwks, Algorithms: algs}
+		src.issuer, src.keys = ic.Issuer, ic.KeySet
 		return src, nil
 	}
 	iss := l.Issuer
@@ -92,15 +84,11 @@ func resolveLogin(l Login) (loginSource, error) {
 	default:
 		iss = "https://" + l.Provider
 	}
-	algs := l.Algorithms
-	if len(algs) == 0 {
-		algs = []string{"RS256"}
+	ic, err := userpool.OIDCIssuer(iss, l.ClientIDs, userpool.WithJWKSURL(l.JWKSURL), userpool.WithAlgorithms(l.Algorithms...))
+	if err != nil {
+		return loginSource{}, err
 	}
-	src.issuer = userpool.Issuer{Kind: identity.KindOIDC, Issuer: iss, ClientIDs: l.ClientIDs, Algorithms: algs}
-	src.keys = userpool.KeySetConfig{JWKSURL: l.JWKSURL, Algorithms: algs}
-	if src.keys.JWKSURL == "" {
-		src.keys.Discovery = iss
-	}
+	src.issuer, src.keys = ic.Issuer, ic.KeySet
 	return src, nil
 }
 

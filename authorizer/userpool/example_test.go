@@ -20,11 +20,11 @@ import (
 	"github.com/caddy-cognito/caddy-cognito/authorizer/userpool"
 )
 
-func ExampleCognitoIssuer() {
-	iss, err := userpool.CognitoIssuer("eu-west-1_AbC123def")
+func ExampleCognitoIssuerURL() {
+	iss, err := userpool.CognitoIssuerURL("eu-west-1_AbC123def")
 	fmt.Println(iss, err)
 	fmt.Println(userpool.CognitoJWKSURL(iss))
-	_, err = userpool.CognitoIssuer("evil.example.com/eu-west-1_AbC123def")
+	_, err = userpool.CognitoIssuerURL("evil.example.com/eu-west-1_AbC123def")
 	fmt.Println(err)
 	// Output:
 	// https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123def <nil>
@@ -38,7 +38,7 @@ func ExampleVerifier() {
 	jwksServer := httptest.NewServer(jwksHandler(signingKey, "key-1"))
 	defer jwksServer.Close()
 
-	issuer, _ := userpool.CognitoIssuer("us-east-1_AbC123def")
+	issuer, _ := userpool.CognitoIssuerURL("us-east-1_AbC123def")
 	keys, err := userpool.NewKeySet(userpool.KeySetConfig{JWKSURL: jwksServer.URL}) // in production: CognitoJWKSURL(issuer)
 	if err != nil {
 		panic(err)
@@ -157,4 +157,18 @@ func mustKey() *rsa.PrivateKey {
 		panic(err)
 	}
 	return k
+}
+
+// Trust a user pool's ID tokens, and an OIDC issuer whose keys are found by discovery.
+func ExampleCognitoIssuer() {
+	pool, err := userpool.CognitoIssuer("eu-west-1_AbC123def", []string{"my-app-client"}, userpool.WithTokenUse(userpool.TokenUseID))
+	fmt.Println(pool.Issuer.Issuer, pool.Issuer.TokenUse, pool.KeySet.JWKSURL, err)
+	local, err := userpool.CognitoIssuer("local_abc", []string{"my-app-client"}, userpool.WithIssuerURL("http://localhost:9229/local_abc"))
+	fmt.Println(local.Issuer.Issuer, local.KeySet.JWKSURL, err)
+	auth0, err := userpool.OIDCIssuer("https://example.eu.auth0.com/", []string{"https://api.example.com"})
+	fmt.Println(auth0.Issuer.Issuer, auth0.KeySet.Discovery, auth0.Issuer.Algorithms, err)
+	// Output:
+	// https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123def id https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123def/.well-known/jwks.json <nil>
+	// http://localhost:9229/local_abc http://localhost:9229/local_abc/.well-known/jwks.json <nil>
+	// https://example.eu.auth0.com/ https://example.eu.auth0.com/ [RS256] <nil>
 }

@@ -23,7 +23,7 @@ type Issuer struct {
 	// Kind is identity.KindUserPool or identity.KindOIDC.
 	Kind identity.Kind
 	// Issuer is the exact iss tokens must carry, e.g.
-	// "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbC123" (see CognitoIssuer).
+	// "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbC123" (see CognitoIssuerURL).
 	Issuer string
 	// ClientIDs are the accepted app clients. For user pools: the client_id of access tokens and the aud
 	// of ID tokens. For OIDC: the accepted audiences (the token's aud, a string or an array, must contain
@@ -44,10 +44,10 @@ type Issuer struct {
 // poolIDPattern is the shape of a user pool id: <region>_<id>, e.g. us-east-1_AbC123def.
 var poolIDPattern = regexp.MustCompile(`^([a-z]{2}(?:-[a-z]+)+-[0-9]{1,2})_([0-9A-Za-z]{1,40})$`)
 
-// CognitoIssuer returns the iss of the tokens of the Amazon Cognito user pool poolID,
+// CognitoIssuerURL returns the iss of the tokens of the Amazon Cognito user pool poolID,
 // https://cognito-idp.<region>.amazonaws.com/<poolID> (amazonaws.com.cn in the China regions), the
 // region being taken from the id. It refuses ids that are not of the form <region>_<id>.
-func CognitoIssuer(poolID string) (string, error) {
+func CognitoIssuerURL(poolID string) (string, error) {
 	m := poolIDPattern.FindStringSubmatch(poolID)
 	if m == nil {
 		return "", fmt.Errorf("user pool id %s is not of the form <region>_<id>, e.g. us-east-1_AbC123", quote(poolID))

@@ -8,6 +8,15 @@
 // tokens) and, for user pools, the accepted token_use. exp is required; nbf and iat are checked with a
 // clock skew. Keys come from a KeySet that fetches and refreshes a JWKS in the background, and verified
 // tokens may be remembered in a bounded TokenCache until they expire.
+//
+// CognitoIssuer and OIDCIssuer derive an issuer's defaults (its iss, JWKS URL or discovery, algorithms,
+// token use) in one place, for every directive that trusts one.
+//
+// The package keeps the name userpool although it verifies any OIDC issuer: a Cognito user pool is the
+// issuer this gateway is built around, every Cognito-specific rule (token_use, client_id of access
+// tokens, the pool-id form of the issuer) lives here, and "user pool" is the name AWS gives the
+// JWT half of Cognito, next to the identity pool (package identitypool) that issues the SigV4
+// credentials. A generic OIDC issuer is verified as a user pool without those rules.
 package userpool
 
 import (

@@ -566,7 +566,7 @@ func TestNewVerifierRefusesBadConfig(t *testing.T) {
 	}
 }
 
-func TestCognitoIssuer(t *testing.T) {
+func TestCognitoIssuerURL(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		poolID string
@@ -589,9 +589,9 @@ func TestCognitoIssuer(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.poolID, func(t *testing.T) {
-			got, err := CognitoIssuer(tt.poolID)
+			got, err := CognitoIssuerURL(tt.poolID)
 			if got != tt.want || (err == nil) != (tt.want != "") {
-				t.Fatalf("CognitoIssuer(%q) = %q, %v; want %q", tt.poolID, got, err, tt.want)
+				t.Fatalf("CognitoIssuerURL(%q) = %q, %v; want %q", tt.poolID, got, err, tt.want)
 			}
 		})
 	}
