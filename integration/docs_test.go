@@ -98,12 +98,12 @@ func markdownLinks(text string) (headings map[string]bool, links []mdLink) {
 
 func TestMarkdownLinks(t *testing.T) {
 	text := "# caddy-cognito\n\n## See `it` work: now\n\n[a](docs/x.md#part) and [b](#see-it-work \"title\") " +
-		"and `../shared/DESIGN.md` and `go test`\n\n```sh\n[not](a-link.md)\n```\n[c](https://example.com)\n"
+		"and `../elsewhere/NOTES.md` and `go test`\n\n```sh\n[not](a-link.md)\n```\n[c](https://example.com)\n"
 	headings, links := markdownLinks(text)
 	if !headings["caddy-cognito"] || !headings["see-it-work-now"] || len(headings) != 2 {
 		t.Errorf("headings = %v, want caddy-cognito and see-it-work-now", headings)
 	}
-	want := []mdLink{{3, "docs/x.md#part"}, {3, "#see-it-work"}, {3, "../shared/DESIGN.md"}, {8, "https://example.com"}}
+	want := []mdLink{{3, "docs/x.md#part"}, {3, "#see-it-work"}, {3, "../elsewhere/NOTES.md"}, {8, "https://example.com"}}
 	if !jsonEqual(links, want) || len(links) != len(want) {
 		t.Errorf("links = %+v, want %+v", links, want)
 	}
