@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
+	"github.com/caddy-cognito/caddy-cognito/internal/clip"
 )
 
 // Inputs and outputs of the operations, with Cognito's field names.
@@ -212,7 +213,7 @@ func (p *Pool) verifyLogins(ctx context.Context, raw map[string]string) ([]login
 	for _, provider := range providers {
 		if _, ok := p.cfg.Logins[provider]; !ok {
 			return nil, clientError(errTypeNotAuthorized, nil,
-				"Token is not from a supported provider of this identity pool: %q", truncate(provider, 128))
+				"Token is not from a supported provider of this identity pool: %q", clip.String(provider, 128))
 		}
 		if n := len(raw[provider]); n == 0 || n > maxLoginTokenLen {
 			return nil, clientError(errTypeInvalidParameter, nil,

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
+	"github.com/caddy-cognito/caddy-cognito/internal/clip"
 )
 
 // LoginVerifier verifies a login token (an ID token of a user pool or of an OpenID Connect provider) and
@@ -169,11 +170,11 @@ func (p *Pool) validate() error {
 // validateProviderName accepts Cognito's provider names: 1 to 128 printable ASCII characters, no spaces.
 func validateProviderName(name string) error {
 	if len(name) == 0 || len(name) > 128 {
-		return fmt.Errorf("login provider name %q must have 1 to 128 characters", truncate(name, 64))
+		return fmt.Errorf("login provider name %q must have 1 to 128 characters", clip.String(name, 64))
 	}
 	for _, c := range []byte(name) {
 		if c <= ' ' || c >= 0x7f {
-			return fmt.Errorf("login provider name %q has a space or a character outside printable ASCII", truncate(name, 64))
+			return fmt.Errorf("login provider name %q has a space or a character outside printable ASCII", clip.String(name, 64))
 		}
 	}
 	return nil

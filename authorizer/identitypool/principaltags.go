@@ -6,6 +6,7 @@ import (
 	"unicode"
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
+	"github.com/caddy-cognito/caddy-cognito/internal/clip"
 )
 
 // Cognito's default principal tags ("attributes for access control" with UseDefaults): the login's `sub`
@@ -29,7 +30,7 @@ func validateTagMap(tags map[string]string) error {
 	seen := make(map[string]string, len(tags))
 	for tag, claim := range tags {
 		if err := validateTagText(tag, 1, maxTagKeyLen); err != nil {
-			return fmt.Errorf("principal tag %q: %w", truncate(tag, 64), err)
+			return fmt.Errorf("principal tag %q: %w", clip.String(tag, 64), err)
 		}
 		if strings.HasPrefix(strings.ToLower(tag), "aws:") {
 			return fmt.Errorf("principal tag %q: the aws: prefix is reserved", tag)

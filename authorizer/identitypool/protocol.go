@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/caddy-cognito/caddy-cognito/internal/clip"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
@@ -69,7 +70,7 @@ func (p *Pool) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		w.Header().Set("Allow", "GET, HEAD, POST")
 		p.writeError(w, "", requestID, &apiError{status: http.StatusMethodNotAllowed, typ: errTypeUnknownOperation,
-			msg: fmt.Sprintf("method %s not allowed: the Cognito Identity API takes POST", truncate(r.Method, 16))})
+			msg: fmt.Sprintf("method %s not allowed: the Cognito Identity API takes POST", clip.String(r.Method, 16))})
 	}
 }
 
@@ -79,7 +80,7 @@ func (p *Pool) serveAPI(w http.ResponseWriter, r *http.Request, requestID string
 	if !ok || !knownOperation(op) {
 		p.writeError(w, "", requestID, clientError(errTypeUnknownOperation, nil,
 			"unknown operation %q: this identity pool serves AWSCognitoIdentityService.GetId, "+
-				"GetCredentialsForIdentity and GetOpenIdToken", truncate(target, 80)))
+				"GetCredentialsForIdentity and GetOpenIdToken", clip.String(target, 80)))
 		return
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != jsonContentType {
@@ -147,7 +148,7 @@ func decodeInput(body []byte, v any) error {
 	case errors.As(err, &syntax):
 		return clientError(errTypeSerialization, nil, "malformed JSON at byte %d of the request body", syntax.Offset)
 	case errors.As(err, &typ) && typ.Field != "":
-		return clientError(errTypeSerialization, nil, "field %s must be a %s, not a JSON %s", truncate(typ.Field, 80), jsonKind(typ.Type.Kind().String()), typ.Value)
+		return clientError(errTypeSerialization, nil, "field %s must be a %s, not a JSON %s", clip.String(typ.Field, 80), jsonKind(typ.Type.Kind().String()), typ.Value)
 	case errors.As(err, &typ):
 		return clientError(errTypeSerialization, nil, "the request body must be a JSON object, not a JSON %s", typ.Value)
 	default:

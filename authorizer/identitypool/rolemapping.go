@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/caddy-cognito/caddy-cognito/internal/clip"
 )
 
 // RoleMappingType is how a role mapping chooses a role, as in Cognito's `RoleMapping.Type`.
@@ -270,18 +272,18 @@ func claimStrings(claims map[string]any, name string) ([]string, error) {
 // validateRoleARN accepts IAM role ARNs: arn:<partition>:iam::<12-digit account>:role/<path and name>.
 func validateRoleARN(arn string) error {
 	if len(arn) < 20 || len(arn) > 2048 {
-		return fmt.Errorf("role ARN %q must have 20 to 2048 characters", truncate(arn, 64))
+		return fmt.Errorf("role ARN %q must have 20 to 2048 characters", clip.String(arn, 64))
 	}
 	parts := strings.SplitN(arn, ":", 6)
 	if len(parts) != 6 || parts[0] != "arn" || !strings.HasPrefix(parts[1], "aws") || parts[2] != "iam" ||
 		parts[3] != "" || len(parts[4]) != 12 || !allDigits(parts[4]) || !strings.HasPrefix(parts[5], "role/") ||
 		len(parts[5]) == len("role/") {
-		return fmt.Errorf("%q is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)", truncate(arn, 64))
+		return fmt.Errorf("%q is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)", clip.String(arn, 64))
 	}
 	for _, c := range parts[5] {
 		// IAM role names and paths: alphanumerics and +=,.@_- and / between path elements.
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("+=,.@_-/", c)) {
-			return fmt.Errorf("role ARN %q has the character %q, not allowed in role names", truncate(arn, 64), c)
+			return fmt.Errorf("role ARN %q has the character %q, not allowed in role names", clip.String(arn, 64), c)
 		}
 	}
 	return nil

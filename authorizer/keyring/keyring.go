@@ -21,6 +21,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/caddy-cognito/caddy-cognito/internal/clip"
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"go.uber.org/zap"
@@ -186,7 +187,7 @@ func New(ctx context.Context, s Storage, name string, opts Options) (*Ring, erro
 	switch opts.Purpose {
 	case Signing:
 		if name == "" || len(name) > 64 || strings.Trim(name, nameChars) != "" {
-			return nil, fmt.Errorf("creating key ring: name %q is not 1 to 64 characters of [a-z0-9-]", truncate(name, 70))
+			return nil, fmt.Errorf("creating key ring: name %q is not 1 to 64 characters of [a-z0-9-]", clip.String(name, 70))
 		}
 		k.label = "signing keys " + name
 		k.storageKey = "caddy-cognito/signing-keys/" + name + "/keys.json"
@@ -194,7 +195,7 @@ func New(ctx context.Context, s Storage, name string, opts Options) (*Ring, erro
 	case IdentityPool:
 		region, id, ok := strings.Cut(name, ":")
 		if !ok || region == "" || id == "" || len(name) > 64 || strings.Trim(region, nameChars) != "" || strings.Trim(id, nameChars) != "" {
-			return nil, fmt.Errorf("creating key ring: name %q is not an identity pool id", truncate(name, 70))
+			return nil, fmt.Errorf("creating key ring: name %q is not an identity pool id", clip.String(name, 70))
 		}
 		k.owner, k.label = name, name
 		k.storageKey = "caddy-cognito/identity-pools/" + region + "_" + id + "/keys.json"
@@ -582,11 +583,4 @@ func randomBytes(n int) []byte {
 	b := make([]byte, n)
 	rand.Read(b)
 	return b
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }
