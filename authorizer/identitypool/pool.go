@@ -124,7 +124,7 @@ func (p *Pool) validate() error {
 	}
 	for _, role := range []string{c.AuthenticatedRole, c.UnauthenticatedRole} {
 		if role != "" {
-			if err := validateRoleARN(role); err != nil {
+			if _, err := identity.ParseRoleARN(role); err != nil {
 				return err
 			}
 		}
