@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
 )
 
 // unmarshalRolePolicy reads `role_policy <role_arn> <file.json>...`.
@@ -12,8 +14,8 @@ func unmarshalRolePolicy(d *caddyfile.Dispenser) (RolePolicy, error) {
 	if len(args) < 2 {
 		return RolePolicy{}, d.Err("role_policy needs a role ARN and at least one policy file: role_policy <role_arn> <file.json>...")
 	}
-	if !strings.HasPrefix(args[0], "arn:") || !strings.Contains(args[0], ":role/") {
-		return RolePolicy{}, d.Errf("role_policy: %q is not a role ARN (arn:aws:iam::<account>:role/<name>)", args[0])
+	if _, err := identity.ParseRoleARN(args[0]); err != nil {
+		return RolePolicy{}, d.Errf("role_policy: %v", err)
 	}
 	return RolePolicy{RoleARN: args[0], Files: args[1:]}, nil
 }
