@@ -14,6 +14,7 @@ import (
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
+	"github.com/caddy-cognito/caddy-cognito/authorizer/identitypool"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/policy"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/sigv4"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/userpool"
@@ -299,7 +300,10 @@ func (g *gate) build(ctx caddy.Context, c *Config) (err error) {
 		if err != nil {
 			return fmt.Errorf("identity_pool %s: %w", p.ID, err)
 		}
-		region, _, _ := strings.Cut(p.ID, ":")
+		region, _, err := identitypool.ParsePoolID(p.ID)
+		if err != nil {
+			return fmt.Errorf("identity_pool: %w", err)
+		}
 		opts := sigv4.Options{
 			Region: region, Service: p.Service, MaxBodyBytes: p.MaxBodyBytes,
 			AllowUnsignedPayload: p.AllowUnsignedPayload, ClockSkew: time.Duration(p.ClockSkew),
@@ -343,8 +347,8 @@ func (c *Config) validate() error {
 		return errors.New("no credentials would ever be accepted: configure a user_pool, an oidc issuer or an identity_pool (or allow_anonymous)")
 	}
 	if p := c.IdentityPool; p != nil {
-		if region, rest, ok := strings.Cut(p.ID, ":"); !ok || region == "" || rest == "" {
-			return fmt.Errorf("identity_pool %q: not an identity pool id (<region>:<uuid>)", p.ID)
+		if _, _, err := identitypool.ParsePoolID(p.ID); err != nil {
+			return fmt.Errorf("identity_pool: %w", err)
 		}
 		if p.MaxBodyBytes < 0 {
 			return fmt.Errorf("identity_pool %s: max_body must be positive", p.ID)

@@ -79,7 +79,7 @@ const (
 
 // New checks the configuration and returns the pool.
 func New(cfg Config) (*Pool, error) {
-	region, _, err := splitPoolID(cfg.PoolID)
+	region, _, err := ParsePoolID(cfg.PoolID)
 	if err != nil {
 		return nil, fmt.Errorf("configuring identity pool: %w", err)
 	}
