@@ -428,12 +428,13 @@ func sentRequest(r *http.Request) *http.Request {
 	return &sent
 }
 
-// remoteIP is the client address as Caddy determined it (trusted proxies applied).
+// remoteIP is the client IP as Caddy determined it (trusted proxies applied), without a port, as
+// policy.RemoteIP spells it; r.RemoteAddr when Caddy has not set it.
 func remoteIP(r *http.Request) string {
 	if addr, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && addr != "" {
-		return addr
+		return policy.RemoteIP(addr)
 	}
-	return r.RemoteAddr
+	return policy.RemoteIP(r.RemoteAddr)
 }
 
 // checkURL accepts an empty string (not configured) or an absolute http(s) URL.

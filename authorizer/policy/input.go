@@ -31,7 +31,7 @@ type Input struct {
 	// segments; anything else is refused with ErrBadRequest.
 	Path string
 	// RemoteIP is the client's address as the authorizer trusts it (after trusted proxies); empty:
-	// the host part of Request.RemoteAddr.
+	// the host part of Request.RemoteAddr. A port is dropped (see RemoteIP).
 	RemoteIP string
 	// Identity is the caller; identity.Anonymous() for a request without credentials. Never nil.
 	Identity *identity.Identity
@@ -408,12 +408,20 @@ func host(r *http.Request) string {
 
 func remoteIP(in *Input) string {
 	if in.RemoteIP != "" {
-		return in.RemoteIP
+		return RemoteIP(in.RemoteIP)
 	}
-	if ip, _, err := net.SplitHostPort(in.Request.RemoteAddr); err == nil {
+	return RemoteIP(in.Request.RemoteAddr)
+}
+
+// RemoteIP is the IP of a client address, as `input.request.remote_ip` and aws:SourceIp hold it: the
+// host of `host:port` (http.Request.RemoteAddr), without the brackets of an IPv6 address; an address
+// without a port, such as Caddy's client IP, is kept as it is. Every place that reports the client's
+// address uses it, so the policy, the logs and the IAM conditions see one spelling.
+func RemoteIP(addr string) string {
+	if ip, _, err := net.SplitHostPort(addr); err == nil {
 		return ip
 	}
-	return in.Request.RemoteAddr
+	return strings.TrimSuffix(strings.TrimPrefix(addr, "["), "]")
 }
 
 // memoKey keys the identity object in identity.Identity.Memo.
