@@ -370,7 +370,7 @@ func (c *Config) validate() error {
 			return fmt.Errorf("user_pool %s: token_use must be access, id or any, not %q", p.ID, p.TokenUse)
 		}
 		for _, u := range []string{p.Issuer, p.JWKSURL} {
-			if err := checkURL(u); err != nil {
+			if err := userpool.CheckURL(u); err != nil {
 				return fmt.Errorf("user_pool %s: %w", p.ID, err)
 			}
 		}
@@ -383,7 +383,7 @@ func (c *Config) validate() error {
 			return fmt.Errorf("oidc %s: at least one audience is required", o.Issuer)
 		}
 		for _, u := range []string{o.Issuer, o.JWKSURL} {
-			if err := checkURL(u); err != nil {
+			if err := userpool.CheckURL(u); err != nil {
 				return fmt.Errorf("oidc %s: %w", o.Issuer, err)
 			}
 		}
@@ -435,17 +435,6 @@ func remoteIP(r *http.Request) string {
 		return policy.RemoteIP(addr)
 	}
 	return policy.RemoteIP(r.RemoteAddr)
-}
-
-// checkURL accepts an empty string (not configured) or an absolute http(s) URL.
-func checkURL(u string) error {
-	if u == "" {
-		return nil
-	}
-	if !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
-		return fmt.Errorf("%q is not an http(s) URL", u)
-	}
-	return nil
 }
 
 func (g *gate) cleanup() {
