@@ -1,8 +1,6 @@
 package caddymodule
 
 import (
-	"strings"
-
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
@@ -26,7 +24,7 @@ func unmarshalExecuteAPI(d *caddyfile.Dispenser) (*ExecuteAPI, error) {
 	if len(args) < 1 || len(args) > 3 {
 		return nil, d.Err("execute_api takes the account id, then optionally the API id and the stage: execute_api <account> [<api_id> [<stage>]]")
 	}
-	if len(args[0]) != 12 || strings.Trim(args[0], "0123456789") != "" {
+	if !identity.IsAccountID(args[0]) {
 		return nil, d.Errf("execute_api: account %q is not a 12-digit AWS account id", args[0])
 	}
 	e := &ExecuteAPI{Account: args[0]}

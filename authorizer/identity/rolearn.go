@@ -63,7 +63,7 @@ func ParseRoleARN(s string) (RoleARN, error) {
 		return fail("not an IAM ARN without a region (iam::)")
 	}
 	account, resource, ok := strings.Cut(rest, ":")
-	if !ok || len(account) != 12 || strings.Trim(account, "0123456789") != "" {
+	if !ok || !IsAccountID(account) {
 		return fail("the account is not 12 digits")
 	}
 	resource, ok = strings.CutPrefix(resource, "role/")
@@ -88,6 +88,11 @@ func ParseRoleARN(s string) (RoleARN, error) {
 		}
 	}
 	return RoleARN{Partition: partition, Account: account, Path: path, Name: name}, nil
+}
+
+// IsAccountID reports whether s is an AWS account id: 12 decimal digits.
+func IsAccountID(s string) bool {
+	return len(s) == 12 && strings.Trim(s, "0123456789") == ""
 }
 
 func validPartition(p string) bool {

@@ -97,3 +97,22 @@ func FuzzParseRoleARN(f *testing.F) {
 		}
 	})
 }
+
+func TestIsAccountID(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		s    string
+		want bool
+	}{
+		{"123456789012", true},
+		{"000000000000", true},
+		{"12345678901", false},
+		{"1234567890123", false},
+		{"12345678901a", false},
+		{"", false},
+	} {
+		if got := identity.IsAccountID(tt.s); got != tt.want {
+			t.Errorf("IsAccountID(%q) = %v, want %v", tt.s, got, tt.want)
+		}
+	}
+}

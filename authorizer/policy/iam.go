@@ -624,7 +624,7 @@ func (a ExecuteAPI) header(accounts map[string]bool) ([5]string, error) {
 		for account = range accounts {
 		}
 	}
-	if len(account) != 12 || strings.Trim(account, "0123456789") != "" {
+	if !identity.IsAccountID(account) {
 		return [5]string{}, fmt.Errorf("execute-api: account %.64q is not a 12-digit account id", account)
 	}
 	for _, f := range []struct{ what, v string }{{"API id", a.apiID()}, {"stage", a.stage()}} {
