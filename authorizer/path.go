@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/caddy-cognito/caddy-cognito/internal/urlpath"
 )
 
 // ErrBadPath: the request path is ambiguous (dot segments, encoded slashes, empty segments...), so
@@ -44,11 +46,7 @@ func DecisionPath(r *http.Request) (string, error) {
 		}
 	}
 	for seg := range strings.SplitSeq(p[1:], "/") {
-		// A path parameter does not hide a dot segment: "..;x" is ".." to servlet containers.
-		if len(seg) == 0 || seg[0] != '.' {
-			continue
-		}
-		if name, _, _ := strings.Cut(seg, ";"); name == "." || name == ".." {
+		if urlpath.IsDotSegment(seg) {
 			return "", fmt.Errorf("%w: dot segment", ErrBadPath)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
+	"github.com/caddy-cognito/caddy-cognito/authorizer/identitypool"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/policy"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/sigv4"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/userpool"
@@ -299,7 +300,10 @@ func (g *gate) build(ctx caddy.Context, c *Config) (err error) {
 		if err != nil {
 			return fmt.Errorf("identity_pool %s: %w", p.ID, err)
 		}
-		region, _, _ := strings.Cut(p.ID, ":")
+		region, _, err := identitypool.ParsePoolID(p.ID)
+		if err != nil {
+			return fmt.Errorf("identity_pool: %w", err)
+		}
 		opts := sigv4.Options{
 			Region: region, Service: p.Service, MaxBodyBytes: p.MaxBodyBytes,
 			AllowUnsignedPayload: p.AllowUnsignedPayload, ClockSkew: time.Duration(p.ClockSkew),
@@ -343,8 +347,8 @@ func (c *Config) validate() error {
 		return errors.New("no credentials would ever be accepted: configure a user_pool, an oidc issuer or an identity_pool (or allow_anonymous)")
 	}
 	if p := c.IdentityPool; p != nil {
-		if region, rest, ok := strings.Cut(p.ID, ":"); !ok || region == "" || rest == "" {
-			return fmt.Errorf("identity_pool %q: not an identity pool id (<region>:<uuid>)", p.ID)
+		if _, _, err := identitypool.ParsePoolID(p.ID); err != nil {
+			return fmt.Errorf("identity_pool: %w", err)
 		}
 		if p.MaxBodyBytes < 0 {
 			return fmt.Errorf("identity_pool %s: max_body must be positive", p.ID)
@@ -366,7 +370,7 @@ func (c *Config) validate() error {
 			return fmt.Errorf("user_pool %s: token_use must be access, id or any, not %q", p.ID, p.TokenUse)
 		}
 		for _, u := range []string{p.Issuer, p.JWKSURL} {
-			if err := checkURL(u); err != nil {
+			if err := userpool.CheckURL(u); err != nil {
 				return fmt.Errorf("user_pool %s: %w", p.ID, err)
 			}
 		}
@@ -379,7 +383,7 @@ func (c *Config) validate() error {
 			return fmt.Errorf("oidc %s: at least one audience is required", o.Issuer)
 		}
 		for _, u := range []string{o.Issuer, o.JWKSURL} {
-			if err := checkURL(u); err != nil {
+			if err := userpool.CheckURL(u); err != nil {
 				return fmt.Errorf("oidc %s: %w", o.Issuer, err)
 			}
 		}
@@ -424,23 +428,13 @@ func sentRequest(r *http.Request) *http.Request {
 	return &sent
 }
 
-// remoteIP is the client address as Caddy determined it (trusted proxies applied).
+// remoteIP is the client IP as Caddy determined it (trusted proxies applied), without a port, as
+// policy.RemoteIP spells it; r.RemoteAddr when Caddy has not set it.
 func remoteIP(r *http.Request) string {
 	if addr, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && addr != "" {
-		return addr
+		return policy.RemoteIP(addr)
 	}
-	return r.RemoteAddr
-}
-
-// checkURL accepts an empty string (not configured) or an absolute http(s) URL.
-func checkURL(u string) error {
-	if u == "" {
-		return nil
-	}
-	if !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
-		return fmt.Errorf("%q is not an http(s) URL", u)
-	}
-	return nil
+	return policy.RemoteIP(r.RemoteAddr)
 }
 
 func (g *gate) cleanup() {

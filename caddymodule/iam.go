@@ -3,8 +3,8 @@ package caddymodule
 import (
 	"errors"
 	"fmt"
-	"strings"
 
+	"github.com/caddy-cognito/caddy-cognito/authorizer/identitypool"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/policy"
 )
 
@@ -96,7 +96,10 @@ func (c *Config) rolePolicyRules(rules *policy.Rules) (*policy.Rules, error) {
 		}
 		roles = append(roles, role)
 	}
-	region, _, _ := strings.Cut(c.IdentityPool.ID, ":")
+	region, _, err := identitypool.ParsePoolID(c.IdentityPool.ID)
+	if err != nil {
+		return nil, fmt.Errorf("role policies: %w", err)
+	}
 	api := policy.ExecuteAPI{Region: region}
 	if e := c.ExecuteAPI; e != nil {
 		api.Account, api.APIID, api.Stage = e.Account, e.APIID, e.Stage

@@ -1,9 +1,9 @@
 package caddymodule
 
 import (
-	"strings"
-
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
 )
 
 // unmarshalRolePolicy reads `role_policy <role_arn> <file.json>...`.
@@ -12,8 +12,8 @@ func unmarshalRolePolicy(d *caddyfile.Dispenser) (RolePolicy, error) {
 	if len(args) < 2 {
 		return RolePolicy{}, d.Err("role_policy needs a role ARN and at least one policy file: role_policy <role_arn> <file.json>...")
 	}
-	if !strings.HasPrefix(args[0], "arn:") || !strings.Contains(args[0], ":role/") {
-		return RolePolicy{}, d.Errf("role_policy: %q is not a role ARN (arn:aws:iam::<account>:role/<name>)", args[0])
+	if _, err := identity.ParseRoleARN(args[0]); err != nil {
+		return RolePolicy{}, d.Errf("role_policy: %v", err)
 	}
 	return RolePolicy{RoleARN: args[0], Files: args[1:]}, nil
 }
@@ -24,7 +24,7 @@ func unmarshalExecuteAPI(d *caddyfile.Dispenser) (*ExecuteAPI, error) {
 	if len(args) < 1 || len(args) > 3 {
 		return nil, d.Err("execute_api takes the account id, then optionally the API id and the stage: execute_api <account> [<api_id> [<stage>]]")
 	}
-	if len(args[0]) != 12 || strings.Trim(args[0], "0123456789") != "" {
+	if !identity.IsAccountID(args[0]) {
 		return nil, d.Errf("execute_api: account %q is not a 12-digit AWS account id", args[0])
 	}
 	e := &ExecuteAPI{Account: args[0]}

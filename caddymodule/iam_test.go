@@ -52,7 +52,7 @@ func TestRolePolicyCaddyfile(t *testing.T) {
 
 	for _, tc := range []struct{ name, body, want string }{
 		{"role_policy without a file", "role_policy arn:aws:iam::123456789012:role/Guests", "needs a role ARN and at least one policy file"},
-		{"role_policy without a role", "role_policy guests.json users.json", `"guests.json" is not a role ARN`},
+		{"role_policy without a role", "role_policy guests.json users.json", `"guests.json" is not an IAM role ARN`},
 		{"execute_api without arguments", "execute_api", "execute_api takes the account id"},
 		{"execute_api with too many", "execute_api 123456789012 a b c", "execute_api takes the account id"},
 		{"execute_api with a bad account", "execute_api 1234 abc123", `account "1234" is not a 12-digit`},

@@ -53,7 +53,7 @@ func resolveLogin(l Login) (loginSource, error) {
 		return loginSource{}, errors.New("at least one client_id (or audience) is required, so that tokens issued to other applications are refused")
 	}
 	for _, u := range []string{l.Issuer, l.JWKSURL} {
-		if err := checkURL(u); err != nil {
+		if err := userpool.CheckURL(u); err != nil {
 			return loginSource{}, err
 		}
 	}

@@ -1,7 +1,7 @@
 // Package identity defines the caller identity that every verifier produces: a user-pool or OIDC token
-// holder, an identity-pool credential holder, or nobody. It is a leaf package: it imports nothing of
-// this module, so every verifier can return an Identity and the policy engine can read one without an
-// import cycle.
+// holder, an identity-pool credential holder, or nobody, and the one parser of the IAM role ARN such an
+// identity carries (ParseRoleARN). It is a leaf package: it imports nothing of this module, so every
+// verifier can return an Identity and the policy engine can read one without an import cycle.
 package identity
 
 import (

@@ -11,7 +11,7 @@
 //
 // The pool's KeyRing wraps a keyring.Ring (package keyring owns the keys: their storage, shared by every
 // instance, their rotation, sealing and signing); this package owns what it makes of them: the session
-// token format, the identity-id scheme, the OpenID tokens, and the pool-id syntax (splitPoolID).
+// token format, the identity-id scheme, the OpenID tokens, and the pool-id syntax (ParsePoolID).
 //
 // The package does not import Caddy; the cognito_identity_pool directive adapts it.
 package identitypool

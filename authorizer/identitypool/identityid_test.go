@@ -161,9 +161,9 @@ func TestPoolIDValidation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%q", tt.id), func(t *testing.T) {
-			_, _, err := splitPoolID(tt.id)
+			_, _, err := ParsePoolID(tt.id)
 			if (err == nil) != tt.ok {
-				t.Fatalf("splitPoolID(%q) = %v, want ok=%v", tt.id, err, tt.ok)
+				t.Fatalf("ParsePoolID(%q) = %v, want ok=%v", tt.id, err, tt.ok)
 			}
 		})
 	}

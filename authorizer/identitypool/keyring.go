@@ -30,7 +30,7 @@ type KeyRing struct {
 // keyring.New). opts.Retention is the longest lifetime of the pool's credentials; opts.Purpose is set
 // to keyring.IdentityPool.
 func NewKeyRing(ctx context.Context, s keyring.Storage, poolID string, opts keyring.Options) (*KeyRing, error) {
-	if _, _, err := splitPoolID(poolID); err != nil {
+	if _, _, err := ParsePoolID(poolID); err != nil {
 		return nil, fmt.Errorf("creating key ring: %w", err)
 	}
 	opts.Purpose = keyring.IdentityPool

@@ -153,7 +153,7 @@ func (p *Pool) checkPoolID(id string) error {
 	if id == "" {
 		return clientError(errTypeInvalidParameter, nil, "IdentityPoolId is required")
 	}
-	if _, _, err := splitPoolID(id); err != nil {
+	if _, _, err := ParsePoolID(id); err != nil {
 		return clientError(errTypeInvalidParameter, nil, "IdentityPoolId must be <region>:<uuid>")
 	}
 	if id != p.cfg.PoolID {

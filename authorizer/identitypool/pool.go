@@ -79,7 +79,7 @@ const (
 
 // New checks the configuration and returns the pool.
 func New(cfg Config) (*Pool, error) {
-	region, _, err := splitPoolID(cfg.PoolID)
+	region, _, err := ParsePoolID(cfg.PoolID)
 	if err != nil {
 		return nil, fmt.Errorf("configuring identity pool: %w", err)
 	}
@@ -124,7 +124,7 @@ func (p *Pool) validate() error {
 	}
 	for _, role := range []string{c.AuthenticatedRole, c.UnauthenticatedRole} {
 		if role != "" {
-			if err := validateRoleARN(role); err != nil {
+			if _, err := identity.ParseRoleARN(role); err != nil {
 				return err
 			}
 		}

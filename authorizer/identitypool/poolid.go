@@ -7,8 +7,10 @@ import (
 	"github.com/caddy-cognito/caddy-cognito/internal/clip"
 )
 
-// splitPoolID checks an identity pool id, `<region>:<uuid>` with a lower-case uuid, and splits it.
-func splitPoolID(id string) (region, uuid string, err error) {
+// ParsePoolID checks an identity pool id, `<region>:<uuid>` with a lower-case uuid (e.g.
+// `us-east-1:1cf667a2-49a6-454b-9e45-23199d2c39c4`), and splits it. It is the one reading of a pool id:
+// the region it returns is the one signatures must be scoped to.
+func ParsePoolID(id string) (region, uuid string, err error) {
 	region, uuid, ok := strings.Cut(id, ":")
 	if !ok || len(id) > 55 || !validRegion(region) || !validUUID(uuid) {
 		return "", "", fmt.Errorf("identity pool id %q is not <region>:<uuid>, e.g. us-east-1:1cf667a2-49a6-454b-9e45-23199d2c39c4", clip.String(id, 64))

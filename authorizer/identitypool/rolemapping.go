@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/caddy-cognito/caddy-cognito/internal/clip"
+	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
 )
 
 // RoleMappingType is how a role mapping chooses a role, as in Cognito's `RoleMapping.Type`.
@@ -119,7 +119,8 @@ func (r *MappingRule) validate() error {
 	default:
 		return fmt.Errorf("match type %q is not Equals, Contains, StartsWith or NotEqual", r.MatchType)
 	}
-	return validateRoleARN(r.RoleARN)
+	_, err := identity.ParseRoleARN(r.RoleARN)
+	return err
 }
 
 // resolve returns the role the mapping gives the holder of claims; "" means the pool's authenticated role.
@@ -150,7 +151,7 @@ func (m *RoleMapping) resolve(claims map[string]any, customRoleARN string) (stri
 			role = roles[0]
 		}
 		if role != "" {
-			if err := validateRoleARN(role); err != nil {
+			if _, err := identity.ParseRoleARN(role); err != nil {
 				return "", fmt.Errorf("role from the login token: %w", err)
 			}
 			return role, nil
@@ -267,33 +268,4 @@ func claimStrings(claims map[string]any, name string) ([]string, error) {
 	default:
 		return nil, fmt.Errorf("claim %s is a %T, not a list of strings", name, v)
 	}
-}
-
-// validateRoleARN accepts IAM role ARNs: arn:<partition>:iam::<12-digit account>:role/<path and name>.
-func validateRoleARN(arn string) error {
-	if len(arn) < 20 || len(arn) > 2048 {
-		return fmt.Errorf("role ARN %q must have 20 to 2048 characters", clip.String(arn, 64))
-	}
-	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) != 6 || parts[0] != "arn" || !strings.HasPrefix(parts[1], "aws") || parts[2] != "iam" ||
-		parts[3] != "" || len(parts[4]) != 12 || !allDigits(parts[4]) || !strings.HasPrefix(parts[5], "role/") ||
-		len(parts[5]) == len("role/") {
-		return fmt.Errorf("%q is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)", clip.String(arn, 64))
-	}
-	for _, c := range parts[5] {
-		// IAM role names and paths: alphanumerics and +=,.@_- and / between path elements.
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("+=,.@_-/", c)) {
-			return fmt.Errorf("role ARN %q has the character %q, not allowed in role names", clip.String(arn, 64), c)
-		}
-	}
-	return nil
-}
-
-func allDigits(s string) bool {
-	for _, c := range []byte(s) {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return s != ""
 }

@@ -1,5 +1,7 @@
 // Package policy decides requests with embedded OPA: every request the authorizer lets through is
-// decided by a Rego policy, the built-in one (package policies) or the user's.
+// decided by a Rego policy, the built-in one (package policies) or the user's. It owns the input
+// document the policy reads (what enters it, and how: RemoteIP for the client address), the route
+// settings (Rules), the IAM role policies compiled into them, and the checks on what a policy returns.
 //
 // An Engine is built once per policy configuration (New) and shared by every route that uses it; each
 // route converts its settings once (NewRules) and passes them with every request (Input.Rules).
@@ -21,7 +23,8 @@
 //	  "config":   {"groups": ["admins"], "scopes": [], "claims": [], "iam": null}
 //	}
 //
-// "tls" says whether the request reached the gateway over TLS. An identity-pool caller's "context"
+// "tls" says whether the request reached the gateway over TLS; "remote_ip" is the client's IP, without
+// a port (RemoteIP). An identity-pool caller's "context"
 // holds its IAM condition keys by lowercase name, as role policies read them:
 //
 //	{"cognito-identity.amazonaws.com:sub": "us-east-1:...", "cognito-identity.amazonaws.com:aud": "us-east-1:...",

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
 )
 
 // ErrInvalidPolicyDocument is wrapped by every error of ParsePolicyDocument and
@@ -482,15 +484,20 @@ func (r *Rules) WithRolePolicies(api ExecuteAPI, roles []RolePolicy) (*Rules, er
 	if len(roles) > maxRolePolicies {
 		return nil, fmt.Errorf("role policies: %d roles, at most %d", len(roles), maxRolePolicies)
 	}
-	header, err := api.header(roles)
+	accounts := map[string]bool{}
+	for _, role := range roles {
+		arn, err := identity.ParseRoleARN(role.RoleARN)
+		if err != nil {
+			return nil, fmt.Errorf("role policy: %w", err)
+		}
+		accounts[arn.Account] = true
+	}
+	header, err := api.header(accounts)
 	if err != nil {
 		return nil, err
 	}
 	compiled := map[string]any{}
 	for _, role := range roles {
-		if err := checkRoleARN(role.RoleARN); err != nil {
-			return nil, err
-		}
 		if len(role.Documents) == 0 {
 			return nil, fmt.Errorf("role policy for %s: no policy document", role.RoleARN)
 		}
@@ -604,23 +611,20 @@ func (f format) finish(plain, statementVariables bool) string {
 }
 
 // header returns the ARN's header segments for the API: arn, partition, execute-api, region, account.
-func (a ExecuteAPI) header(roles []RolePolicy) ([5]string, error) {
+// accounts are the accounts of the roles, the default account when they are one.
+func (a ExecuteAPI) header(accounts map[string]bool) ([5]string, error) {
 	if a.Region == "" || len(a.Region) > 32 || strings.Trim(a.Region, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" {
 		return [5]string{}, fmt.Errorf("execute-api: region %.64q is not an AWS region", a.Region)
 	}
 	account := a.Account
 	if account == "" {
-		accounts := map[string]bool{}
-		for _, r := range roles {
-			accounts[roleAccount(r.RoleARN)] = true
-		}
 		if len(accounts) != 1 {
 			return [5]string{}, fmt.Errorf("execute-api: give the account id: the roles are in %d accounts", len(accounts))
 		}
 		for account = range accounts {
 		}
 	}
-	if len(account) != 12 || strings.Trim(account, "0123456789") != "" {
+	if !identity.IsAccountID(account) {
 		return [5]string{}, fmt.Errorf("execute-api: account %.64q is not a 12-digit account id", account)
 	}
 	for _, f := range []struct{ what, v string }{{"API id", a.apiID()}, {"stage", a.stage()}} {
@@ -650,25 +654,6 @@ func (a ExecuteAPI) stage() string {
 		return DefaultStage
 	}
 	return a.Stage
-}
-
-// checkRoleARN accepts arn:<partition>:iam::<account>:role/<path/name>.
-func checkRoleARN(arn string) error {
-	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) != 6 || parts[0] != "arn" || parts[1] == "" || parts[2] != "iam" || parts[3] != "" ||
-		len(parts[4]) != 12 || strings.Trim(parts[4], "0123456789") != "" ||
-		!strings.HasPrefix(parts[5], "role/") || len(parts[5]) == len("role/") || len(arn) > 2048 || !validUTF8Text(arn) {
-		return fmt.Errorf("role policy: %.128q is not a role ARN (arn:aws:iam::<account>:role/<name>)", arn)
-	}
-	return nil
-}
-
-func roleAccount(arn string) string {
-	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) < 6 {
-		return ""
-	}
-	return parts[4]
 }
 
 func sortedKeys(m map[string]any) []string {

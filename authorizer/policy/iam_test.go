@@ -201,7 +201,7 @@ func TestWithRolePoliciesRefuses(t *testing.T) {
 			roles: []policy.RolePolicy{role(testGuestRole, doc), role("arn:aws:iam::210987654321:role/other", doc)}, errHas: "the roles are in 2 accounts"},
 		{name: "API id with a slash", api: policy.ExecuteAPI{Region: "us-east-1", Account: testAccount, APIID: "a/b"}, roles: []policy.RolePolicy{role(testGuestRole, doc)}, errHas: "API id"},
 		{name: "stage with a colon", api: policy.ExecuteAPI{Region: "us-east-1", Account: testAccount, Stage: "a:b"}, roles: []policy.RolePolicy{role(testGuestRole, doc)}, errHas: "stage"},
-		{name: "not a role ARN", api: testAPI, roles: []policy.RolePolicy{role("arn:aws:iam::123456789012:user/alice", doc)}, errHas: "is not a role ARN"},
+		{name: "not a role ARN", api: testAPI, roles: []policy.RolePolicy{role("arn:aws:iam::123456789012:user/alice", doc)}, errHas: "is not an IAM role ARN"},
 		{name: "role without documents", api: testAPI, roles: []policy.RolePolicy{role(testGuestRole)}, errHas: "no policy document"},
 		{name: "variable in the account", api: testAPI, roles: []policy.RolePolicy{role(testGuestRole, headerVariable)}, errHas: "only appear after the account"},
 		{name: "too many statements", api: testAPI, roles: []policy.RolePolicy{role(testGuestRole, many...)}, errHas: "202 statements, at most 200"},

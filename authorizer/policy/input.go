@@ -13,6 +13,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
+	"github.com/caddy-cognito/caddy-cognito/internal/urlpath"
 )
 
 // maxQueryParams bounds the work one request's query can cause while its input is built.
@@ -31,7 +32,7 @@ type Input struct {
 	// segments; anything else is refused with ErrBadRequest.
 	Path string
 	// RemoteIP is the client's address as the authorizer trusts it (after trusted proxies); empty:
-	// the host part of Request.RemoteAddr.
+	// the host part of Request.RemoteAddr. A port is dropped (see RemoteIP).
 	RemoteIP string
 	// Identity is the caller; identity.Anonymous() for a request without credentials. Never nil.
 	Identity *identity.Identity
@@ -252,15 +253,15 @@ var (
 
 // pathSegments splits the path on "/" after its leading slash, keeping empty segments so that segment
 // indexes are those the upstream sees: "/a//b/" gives ["a", "", "b", ""], "/" gives []. It refuses a
-// path that is not absolute or that has dot segments, plain or percent-encoded, which the upstream
-// might resolve to another resource than the one decided on.
+// path that is not absolute or that has dot segments (urlpath.IsDotSegment, the authorizer's rule too),
+// which the upstream might resolve to another resource than the one decided on.
 func pathSegments(ts *terms, path string, build bool) (*ast.Term, error) {
 	if !strings.HasPrefix(path, "/") {
 		return nil, fmt.Errorf("%w: path %.64q is not absolute", ErrBadRequest, path)
 	}
 	if !build {
 		for seg := range strings.SplitSeq(path[1:], "/") {
-			if isDotSegment(seg) {
+			if urlpath.IsDotSegment(seg) {
 				return nil, fmt.Errorf("%w: path %.64q has a dot segment", ErrBadRequest, path)
 			}
 		}
@@ -272,21 +273,13 @@ func pathSegments(ts *terms, path string, build bool) (*ast.Term, error) {
 	segments := ts.list(strings.Count(path, "/"))
 	i := 0
 	for seg := range strings.SplitSeq(path[1:], "/") {
-		if isDotSegment(seg) {
+		if urlpath.IsDotSegment(seg) {
 			return nil, fmt.Errorf("%w: path %.64q has a dot segment", ErrBadRequest, path)
 		}
 		segments[i] = ts.str(seg)
 		i++
 	}
 	return ts.of(ast.NewArray(segments...)), nil
-}
-
-func isDotSegment(seg string) bool {
-	if len(seg) == 0 || len(seg) > 6 || (seg[0] != '.' && seg[0] != '%') {
-		return false
-	}
-	s := strings.ReplaceAll(strings.ToLower(seg), "%2e", ".")
-	return s == "." || s == ".."
 }
 
 // parseQuery parses the raw query itself, so that nothing is silently dropped: a malformed escape or a
@@ -408,12 +401,20 @@ func host(r *http.Request) string {
 
 func remoteIP(in *Input) string {
 	if in.RemoteIP != "" {
-		return in.RemoteIP
+		return RemoteIP(in.RemoteIP)
 	}
-	if ip, _, err := net.SplitHostPort(in.Request.RemoteAddr); err == nil {
+	return RemoteIP(in.Request.RemoteAddr)
+}
+
+// RemoteIP is the IP of a client address, as `input.request.remote_ip` and aws:SourceIp hold it: the
+// host of `host:port` (http.Request.RemoteAddr), without the brackets of an IPv6 address; an address
+// without a port, such as Caddy's client IP, is kept as it is. Every place that reports the client's
+// address uses it, so the policy, the logs and the IAM conditions see one spelling.
+func RemoteIP(addr string) string {
+	if ip, _, err := net.SplitHostPort(addr); err == nil {
 		return ip
 	}
-	return in.Request.RemoteAddr
+	return strings.TrimSuffix(strings.TrimPrefix(addr, "["), "]")
 }
 
 // memoKey keys the identity object in identity.Identity.Memo.

@@ -168,6 +168,8 @@ func TestInputRequestParts(t *testing.T) {
 		{name: "IPv6 host without port", host: "[2001:DB8::1]:8443", path: "/", want: map[string]any{"host": "2001:db8::1"}},
 		{name: "host without port", host: "Example.COM", path: "/", want: map[string]any{"host": "example.com"}},
 		{name: "remote IP from the authorizer", host: "a", path: "/", remoteIP: "203.0.113.9", want: map[string]any{"remote_ip": "203.0.113.9"}},
+		{name: "remote IP from the authorizer with a port", host: "a", path: "/", remoteIP: "203.0.113.9:41234", want: map[string]any{"remote_ip": "203.0.113.9"}},
+		{name: "remote IP from the request", host: "a", path: "/", want: map[string]any{"remote_ip": "192.0.2.1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -283,6 +285,25 @@ func TestNewRedaction(t *testing.T) {
 			_, err := policy.NewRedaction(tt.headers, tt.params)
 			if (err == nil) != tt.ok {
 				t.Fatalf("NewRedaction: %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+}
+
+func TestRemoteIP(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ name, addr, want string }{
+		{"IPv4 with port", "203.0.113.9:41234", "203.0.113.9"},
+		{"IPv4 alone", "203.0.113.9", "203.0.113.9"},
+		{"IPv6 with port", "[2001:db8::7]:443", "2001:db8::7"},
+		{"IPv6 alone", "2001:db8::7", "2001:db8::7"},
+		{"IPv6 in brackets", "[2001:db8::7]", "2001:db8::7"},
+		{"empty", "", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := policy.RemoteIP(tt.addr); got != tt.want {
+				t.Errorf("RemoteIP(%q) = %q, want %q", tt.addr, got, tt.want)
 			}
 		})
 	}

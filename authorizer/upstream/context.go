@@ -90,8 +90,14 @@ func callerID(id *identity.Identity) string {
 	return ""
 }
 
-// accountID is the account of an IAM ARN (arn:aws:iam::<account>:role/<name>).
+// accountID is the account of a role ARN (arn:aws:iam::<account>:role/<name>), as identity.ParseRoleARN
+// reads it. What that parser refuses falls back to a lenient split on colons: the role comes from the
+// identity pool, which has checked it already, and the headers and context of odd input are pinned by
+// the golden files, so this package describes whatever it is given rather than judging it.
 func accountID(arn string) string {
+	if a, err := identity.ParseRoleARN(arn); err == nil {
+		return a.Account
+	}
 	parts := strings.SplitN(arn, ":", 6)
 	if len(parts) < 6 {
 		return ""
@@ -99,7 +105,12 @@ func accountID(arn string) string {
 	return parts[4]
 }
 
+// roleName is the name of a role ARN, without its path; like accountID, it falls back to a lenient
+// split when identity.ParseRoleARN refuses the ARN.
 func roleName(arn string) string {
+	if a, err := identity.ParseRoleARN(arn); err == nil {
+		return a.Name
+	}
 	parts := strings.SplitN(arn, ":", 6)
 	if len(parts) < 6 {
 		return ""

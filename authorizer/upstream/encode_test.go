@@ -50,6 +50,7 @@ func TestRoleName(t *testing.T) {
 	for _, tt := range []struct{ arn, account, name string }{
 		{"arn:aws:iam::123456789012:role/Guest", "123456789012", "Guest"},
 		{"arn:aws:iam::123456789012:role/service-role/Orders", "123456789012", "Orders"},
+		{"arn:aws:iam::123456789012:role/service-role/Orders%Admin", "123456789012", "Orders%Admin"}, // refused by identity.ParseRoleARN: the lenient fallback
 		{"arn:aws:iam::123456789012:user", "123456789012", ""},
 		{"not-an-arn", "", ""},
 		{"", "", ""},

@@ -125,12 +125,20 @@ func apply(opts []IssuerOption) issuerOptions {
 	return o
 }
 
-// checkURLs accepts empty strings (not configured) and absolute http(s) URLs: plain http serves local
-// emulators such as cognito-local.
+// CheckURL is the rule for a configured issuer or JWKS URL: empty (not configured) or an absolute
+// http(s) URL. Plain http is allowed for local emulators such as cognito-local. The Caddy module checks
+// its settings with it, so a Caddyfile is refused for the same URLs as the library refuses.
+func CheckURL(u string) error {
+	if u != "" && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
+		return fmt.Errorf("%s is not an http(s) URL", quote(u))
+	}
+	return nil
+}
+
 func checkURLs(urls ...string) error {
 	for _, u := range urls {
-		if u != "" && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
-			return fmt.Errorf("%s is not an http(s) URL", quote(u))
+		if err := CheckURL(u); err != nil {
+			return err
 		}
 	}
 	return nil

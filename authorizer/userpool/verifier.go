@@ -10,7 +10,8 @@
 // tokens may be remembered in a bounded TokenCache until they expire.
 //
 // CognitoIssuer and OIDCIssuer derive an issuer's defaults (its iss, JWKS URL or discovery, algorithms,
-// token use) in one place, for every directive that trusts one.
+// token use) in one place, for every directive that trusts one; CheckURL is the one rule for a
+// configured issuer or JWKS URL.
 //
 // The package keeps the name userpool although it verifies any OIDC issuer: a Cognito user pool is the
 // issuer this gateway is built around, every Cognito-specific rule (token_use, client_id of access
