@@ -1,0 +1,96 @@
+package fleet
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// startRedis starts a redis-server on a free loopback port, with no persistence, stopped at cleanup.
+func startRedis(t *testing.T) (url string, stop func()) {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("redis-server not installed")
+		}
+		t.Skip("redis-server not installed: apt-get install redis-server")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cmd := exec.Command(bin, "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stop = func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}
+	t.Cleanup(stop)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("redis-server did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return "redis://" + addr + "/0", stop
+}
+
+func TestRedisReplayAcrossClients(t *testing.T) {
+	url, stop := startRedis(t)
+	a, err := NewRedis(RedisOptions{URL: url})
+	must(t, err)
+	defer a.Close()
+	b, err := NewRedis(RedisOptions{URL: url})
+	must(t, err)
+	defer b.Close()
+	if fresh, err := a.Seen(t.Context(), "sig-1", time.Second); err != nil || !fresh {
+		t.Fatalf("first Seen = %v, %v", fresh, err)
+	}
+	if fresh, err := b.Seen(t.Context(), "sig-1", time.Second); err != nil || fresh {
+		t.Fatalf("Seen on the other client = %v, %v; want not fresh", fresh, err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if fresh, err := b.Seen(t.Context(), "sig-1", time.Second); err != nil || !fresh {
+		t.Errorf("Seen after expiry = %v, %v; want fresh", fresh, err)
+	}
+	stop()
+	if _, err := a.Seen(t.Context(), "sig-2", time.Second); err == nil {
+		t.Error("Seen with redis down returned no error")
+	}
+}
+
+func TestNewRedisErrors(t *testing.T) {
+	t.Parallel()
+	for _, o := range []RedisOptions{
+		{URL: "http://user:hunter2@host/"},
+		{URL: "redis://127.0.0.1:6379/0", ReadTimeout: time.Hour},
+	} {
+		_, err := NewRedis(o)
+		if err == nil {
+			t.Errorf("NewRedis(%+v) accepted", o)
+		} else if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("the error %q holds the password", err)
+		}
+	}
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
