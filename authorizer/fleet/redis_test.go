@@ -10,8 +10,23 @@ import (
 	"time"
 )
 
-// startRedis starts a redis-server on a free loopback port, with no persistence, stopped at cleanup.
+// redisServer is a redis-server on a loopback port, with no automatic persistence, that a test can stop
+// and start again on the same port and directory (an explicit SAVE survives the restart).
+type redisServer struct {
+	t    *testing.T
+	bin  string
+	dir  string
+	port int
+	cmd  *exec.Cmd
+}
+
+// startRedis starts a redis-server on a free loopback port, stopped at cleanup.
 func startRedis(t *testing.T) (url string, stop func()) {
+	s := newRedisServer(t)
+	return s.url(), s.stop
+}
+
+func newRedisServer(t *testing.T) *redisServer {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -24,29 +39,41 @@ func startRedis(t *testing.T) (url string, stop func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
+	s := &redisServer{t: t, bin: bin, dir: t.TempDir(), port: l.Addr().(*net.TCPAddr).Port}
 	l.Close()
-	cmd := exec.Command(bin, "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	s.start()
+	t.Cleanup(s.stop)
+	return s
+}
+
+func (s *redisServer) url() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", s.port) }
+
+func (s *redisServer) start() {
+	s.t.Helper()
+	s.cmd = exec.Command(s.bin, "--port", fmt.Sprint(s.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", s.dir)
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatal(err)
 	}
-	stop = func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	}
-	t.Cleanup(stop)
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	addr := fmt.Sprintf("127.0.0.1:%d", s.port)
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		if c, err := net.Dial("tcp", addr); err == nil {
 			c.Close()
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("redis-server did not start")
+			s.t.Fatal("redis-server did not start")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return "redis://" + addr + "/0", stop
+}
+
+func (s *redisServer) stop() {
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Wait()
+	s.cmd = nil
 }
 
 func TestRedisReplayAcrossClients(t *testing.T) {
