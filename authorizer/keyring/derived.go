@@ -18,12 +18,28 @@ import (
 // Secret is what a fleet shares instead of storage: every key of a ring made by NewFromSecret is derived
 // from Current, and from Previous (optional) while a secret is being rotated. Previous only opens and
 // verifies what it sealed and signed, until that has expired.
+//
+// IdentitySecret (optional, default Current) is the secret of the root key (DeriveKey), from which an
+// identity pool derives its identity ids: an authenticated user's id, which applications keep (an S3
+// prefix, a database row, an IAM policy's ${cognito-identity.amazonaws.com:sub}), and the MAC that
+// makes guest ids unforgeable. Those must outlive a routine rotation of the key secret, so the root
+// has its own secret and does not follow Current. An identity pool's ring with a Previous secret and
+// no IdentitySecret is refused: that is the moment identity ids would change silently, and the
+// operator chooses instead, keeping them (IdentitySecret set to the secret they came from, the previous
+// one on a first rotation) or, after a compromise of that secret, changing them all (IdentitySecret
+// set to the new one, which also orphans every guest id).
 type Secret struct {
 	Current, Previous []byte
+	IdentitySecret    []byte
 }
 
 // MinSecretSize is the shortest secret ValidateSecret accepts.
 const MinSecretSize = 32
+
+// ErrIdentitySecretNeeded means an identity pool's key secret is being rotated (a previous secret is
+// set) with no identity secret: the identity ids would change with the secret. See Secret.
+var ErrIdentitySecretNeeded = errors.New("creating key ring: a previous key secret is set without an identity secret; " +
+	"set the identity secret to the secret the identity ids come from (the previous one, to keep them) or to the current one (to change them all)")
 
 // ErrWeakSecret means a secret is too short or too regular to derive keys from. Errors that wrap it never
 // contain the secret.
@@ -79,7 +95,9 @@ var placeholders = []string{"{env.", "{$", "changeme", "change-me", "change_me",
 type derivation struct {
 	current, previous     []byte
 	currentFP, previousFP [4]byte
-	hasPrevious           bool
+	// identity is the secret of the root key.
+	identity    []byte
+	hasPrevious bool
 }
 
 func fingerprint(secret []byte) [4]byte {
@@ -92,9 +110,8 @@ func fingerprint(secret []byte) [4]byte {
 // that every instance sharing the secret and the options holds the same keys with no storage. A key id
 // is the secret's fingerprint (4 bytes derived from it) and the epoch (4 bytes, big-endian).
 //
-// The root key (DeriveKey) is derived from the current secret: replacing the secret changes what is
-// derived from it, such as an identity pool's identity ids. Options.RefetchInterval and StorageTimeout
-// are not used.
+// The root key (DeriveKey) is derived from Secret.IdentitySecret, or the current secret when that is
+// unset: see Secret. Options.RefetchInterval and StorageTimeout are not used.
 func NewFromSecret(name string, secret Secret, opts Options) (*Ring, error) {
 	if err := ValidateSecret(secret.Current); err != nil {
 		return nil, fmt.Errorf("creating key ring: current secret: %w", err)
@@ -109,9 +126,19 @@ func NewFromSecret(name string, secret Secret, opts Options) (*Ring, error) {
 			return nil, errors.New("creating key ring: the previous secret is the current one")
 		}
 	}
+	d.identity = d.current
+	if len(secret.IdentitySecret) > 0 {
+		if err := ValidateSecret(secret.IdentitySecret); err != nil {
+			return nil, fmt.Errorf("creating key ring: identity secret: %w", err)
+		}
+		d.identity = bytes.Clone(secret.IdentitySecret)
+	}
 	k, err := newRing(name, opts)
 	if err != nil {
 		return nil, err
+	}
+	if k.purpose == IdentityPool && d.hasPrevious && len(secret.IdentitySecret) == 0 {
+		return nil, ErrIdentitySecretNeeded
 	}
 	if epochs := (k.sealWindow() + k.retention + retentionSkew) / k.rotation; epochs > maxDerivedEpochs {
 		return nil, fmt.Errorf("creating key ring: rotation interval %s is too short for retention %s (at most %d epochs may be live)",
@@ -137,7 +164,7 @@ func (k *Ring) derive() error {
 	oldest := (now.Add(-k.sealWindow()-k.retention-retentionSkew).Unix())/rot + 1
 	d := k.secrets
 	doc := &storedRing{Version: storedVersion, PoolID: k.owner}
-	root, err := hkdf.Key(sha256.New, d.current, nil, k.derivationInfo("root"), rootKeySize)
+	root, err := hkdf.Key(sha256.New, d.identity, nil, k.derivationInfo("root"), rootKeySize)
 	if err != nil {
 		return fmt.Errorf("deriving the root key: %w", err)
 	}

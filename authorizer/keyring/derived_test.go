@@ -86,8 +86,8 @@ func TestSecretRingRotation(t *testing.T) {
 	old := newSecretRing(t, Secret{Current: secretA}, clock)
 	sealedOld := seal(t, old, "before")
 
-	// The fleet moves to secretB, keeping secretA as the previous secret.
-	rotated := newSecretRing(t, Secret{Current: secretB, Previous: secretA}, clock)
+	// The fleet moves to secretB, keeping secretA as the previous secret and the identity secret.
+	rotated := newSecretRing(t, Secret{Current: secretB, Previous: secretA, IdentitySecret: secretA}, clock)
 	if err := open(rotated, sealedOld); err != nil {
 		t.Fatalf("the previous secret no longer opens: %v", err)
 	}
@@ -118,6 +118,40 @@ func TestSecretRingRotation(t *testing.T) {
 	}
 	if err := open(rotated, rolled); err != nil {
 		t.Errorf("a younger envelope: %v", err)
+	}
+}
+
+// Identity ids come from the root key: a routine rotation of the key secret must not change it.
+func TestSecretRingIdentitySecretAcrossRotation(t *testing.T) {
+	t.Parallel()
+	clock := newClock()
+	before := newSecretRing(t, Secret{Current: secretA}, clock).DeriveKey("identity")
+	secretC := []byte("Mv4Rb8Xe1Wq6Tn3Lj0Pz7Kd2Gs9Ah5Cy-Fo")
+	for _, tc := range []struct {
+		name   string
+		secret Secret
+		same   bool
+	}{
+		{"first rotation keeps the ids", Secret{Current: secretB, Previous: secretA, IdentitySecret: secretA}, true},
+		{"rotation done, previous dropped", Secret{Current: secretB, IdentitySecret: secretA}, true},
+		{"second rotation", Secret{Current: secretC, Previous: secretB, IdentitySecret: secretA}, true},
+		{"identity secret named explicitly from the start", Secret{Current: secretA, IdentitySecret: secretA}, true},
+		{"changed on purpose after a compromise", Secret{Current: secretB, Previous: secretA, IdentitySecret: secretB}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got := newSecretRing(t, tc.secret, clock).DeriveKey("identity")
+			if bytes.Equal(got, before) != tc.same {
+				t.Errorf("root key unchanged = %v, want %v", !tc.same, tc.same)
+			}
+		})
+	}
+	_, err := NewFromSecret(testPoolID, Secret{Current: secretB, Previous: secretA}, poolOpts(clock))
+	if !errors.Is(err, ErrIdentitySecretNeeded) {
+		t.Errorf("rotating an identity pool's secret with no identity secret: %v, want ErrIdentitySecretNeeded", err)
+	}
+	if _, err := NewFromSecret(testPoolID, Secret{Current: secretA, IdentitySecret: []byte("short")}, poolOpts(clock)); !errors.Is(err, ErrWeakSecret) {
+		t.Errorf("a weak identity secret: %v, want ErrWeakSecret", err)
 	}
 }
 
@@ -184,7 +218,7 @@ func TestNewFromSecretErrors(t *testing.T) {
 }
 
 func BenchmarkSecretRingOpen(b *testing.B) {
-	k := newSecretRing(b, Secret{Current: secretA, Previous: secretB}, newClock())
+	k := newSecretRing(b, Secret{Current: secretA, Previous: secretB, IdentitySecret: secretB}, newClock())
 	sealed := seal(b, k, "a session token's worth of plaintext, about a hundred bytes long, give or take")
 	buf := make([]byte, len(sealed))
 	b.ReportAllocs()

@@ -21,7 +21,9 @@
 // RotationInterval), so replicas that share the secret hold the same keys and rotate together without
 // talking to each other. A key id carries the secret's fingerprint and the epoch, never the secret; a
 // previous secret keeps opening and verifying what it sealed and signed until that has expired. Secrets
-// are checked first (ValidateSecret), and no error contains one.
+// are checked first (ValidateSecret), and no error contains one. The root key (DeriveKey, behind an
+// identity pool's identity ids) comes from an identity secret of its own, which a routine rotation
+// keeps (see Secret).
 //
 // The package does not import Caddy.
 package keyring
