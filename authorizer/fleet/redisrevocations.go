@@ -42,29 +42,44 @@ func (r *Redis) parseRevocationKey(k string) (Kind, string, bool) {
 	return 0, "", false
 }
 
+// revokeScript writes one entry and publishes its key, atomically. As in Revocations.Add, a
+// subject's cut-off (ARGV[3] is "1") and an entry's expiry only move later, so concurrent sign-outs,
+// or a writer whose clock lags, never shorten a revocation.
+var revokeScript = redis.NewScript(`
+local v, ttl = ARGV[1], tonumber(ARGV[2])
+local old = redis.call('GET', KEYS[1])
+if old then
+	if ARGV[3] == '1' then
+		local o = tonumber(old)
+		if o and o > tonumber(v) then v = old end
+	end
+	local left = redis.call('PTTL', KEYS[1])
+	if left > ttl then ttl = left end
+end
+redis.call('SET', KEYS[1], v, 'PX', ttl)
+redis.call('PUBLISH', ARGV[4], KEYS[1])
+return 1
+`)
+
 // Revoke writes e to Redis with a TTL that ends at e.Expires and publishes its key, so that every
 // replica following the set applies it at once. A Subject entry's value is its cut-off in unix
-// milliseconds; other entries hold "1". An entry already expired is not written.
+// milliseconds; other entries hold "1". As in Revocations.Add, a cut-off and an expiry only move
+// later. An entry already expired is not written.
 func (r *Redis) Revoke(ctx context.Context, e Entry) error {
 	// Validate as the in-memory set does, so Redis never holds what replicas would refuse.
 	if err := NewRevocations(RevocationsOptions{MaxEntries: 1}).Add(e); err != nil {
 		return err
 	}
-	ttl := time.Until(e.Expires).Truncate(time.Millisecond)
+	ttl := time.Until(e.Expires).Milliseconds()
 	if ttl <= 0 {
 		return nil
 	}
-	value := "1"
+	value, isCutoff := "1", "0"
 	if e.Kind == Subject {
-		value = strconv.FormatInt(e.Cutoff.UnixMilli(), 10)
+		value, isCutoff = strconv.FormatInt(e.Cutoff.UnixMilli(), 10), "1"
 	}
 	k := r.revocationKey(e.Kind, e.Value)
-	_, err := r.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, k, value, ttl)
-		p.Publish(ctx, r.revocationsChannel(), k)
-		return nil
-	})
-	if err != nil {
+	if err := revokeScript.Run(ctx, r.client, []string{k}, value, ttl, isCutoff, r.revocationsChannel()).Err(); err != nil {
 		return fmt.Errorf("writing a revocation to redis: %w", err)
 	}
 	return nil

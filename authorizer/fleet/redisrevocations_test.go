@@ -83,6 +83,26 @@ func TestRedisRevocationSpreadsToOtherReplicas(t *testing.T) {
 	}
 }
 
+func TestRedisRevokeOnlyMovesLater(t *testing.T) {
+	url, _ := startRedis(t)
+	a := newReplica(t, url)
+	now := time.Now().Truncate(time.Millisecond)
+	later := Entry{Kind: Subject, Value: "sub-1", Cutoff: now, Expires: now.Add(time.Hour)}
+	earlier := Entry{Kind: Subject, Value: "sub-1", Cutoff: now.Add(-time.Minute), Expires: now.Add(time.Minute)}
+	must(t, a.redis.Revoke(t.Context(), later))
+	must(t, a.redis.Revoke(t.Context(), earlier))
+	k := a.redis.revocationKey(Subject, "sub-1")
+	if v, err := a.redis.client.Get(t.Context(), k).Result(); err != nil || v != strconv.FormatInt(now.UnixMilli(), 10) {
+		t.Errorf("cut-off in redis = %q, %v; want the later one", v, err)
+	}
+	if ttl, err := a.redis.client.PTTL(t.Context(), k).Result(); err != nil || ttl < 59*time.Minute {
+		t.Errorf("TTL in redis = %s, %v; want the longer one", ttl, err)
+	}
+	if err := a.redis.Revoke(t.Context(), Entry{Kind: OriginJTI, Value: "bad\nvalue", Expires: now.Add(time.Hour)}); err == nil {
+		t.Error("Revoke accepted a value with a newline")
+	}
+}
+
 // An application's sign-out handler writes the documented layout with a plain client.
 func TestRedisRevocationWrittenByAnApplication(t *testing.T) {
 	url, _ := startRedis(t)
