@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"sync"
 	"testing"
@@ -25,7 +26,13 @@ type errorLog struct {
 
 func (l *errorLog) add(err error) { l.mu.Lock(); l.errs = append(l.errs, err); l.mu.Unlock() }
 
-func (l *errorLog) len() int { l.mu.Lock(); defer l.mu.Unlock(); return len(l.errs) }
+func (l *errorLog) len() int { return len(l.list()) }
+
+func (l *errorLog) list() []error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]error(nil), l.errs...)
+}
 
 func newReplica(t *testing.T, url string) *replica {
 	t.Helper()
@@ -79,7 +86,26 @@ func TestRedisRevocationSpreadsToOtherReplicas(t *testing.T) {
 	must(t, a.redis.Unrevoke(t.Context(), OriginJTI, "jti-1"))
 	eventually(t, time.Second, "the deletion on replica B", func() bool { return !b.set.Revoked(Credential{OriginJTI: "jti-1"}, time.Now()) })
 	if n := b.errs.len(); n != 0 {
-		t.Errorf("replica B reported %d errors: %v", n, b.errs.errs)
+		t.Errorf("replica B reported %d errors: %v", n, b.errs.list())
+	}
+}
+
+func TestRedisResyncStopsAtMaxEntries(t *testing.T) {
+	url, _ := startRedis(t)
+	a := newReplica(t, url)
+	for _, v := range []string{"j1", "j2", "j3"} {
+		must(t, a.redis.Revoke(t.Context(), Entry{Kind: OriginJTI, Value: v, Expires: time.Now().Add(time.Hour)}))
+	}
+	errs := &errorLog{}
+	set := NewRevocations(RevocationsOptions{MaxEntries: 2})
+	f := a.redis.Follow(set, FollowOptions{ScanCount: 1, OnError: errs.add})
+	defer f.Close()
+	eventually(t, 2*time.Second, "an error for the full set", func() bool { return errs.len() > 0 })
+	if first := errs.list()[0]; !errors.Is(first, ErrFull) {
+		t.Errorf("error = %v, want ErrFull", first)
+	}
+	if n := set.Len(); n != 2 {
+		t.Errorf("the set holds %d entries, want its bound, 2", n)
 	}
 }
 
@@ -149,6 +175,13 @@ func TestRedisRevocationsExpire(t *testing.T) {
 func TestRedisRevocationsAcrossARestart(t *testing.T) {
 	srv := newRedisServer(t)
 	a, b := newReplica(t, srv.url()), newReplica(t, srv.url())
+	// A replica that resyncs often, to see the outage reported.
+	c, err := NewRedis(RedisOptions{URL: srv.url()})
+	must(t, err)
+	defer c.Close()
+	cErrs := &errorLog{}
+	cf := c.Follow(NewRevocations(RevocationsOptions{}), FollowOptions{ResyncInterval: 50 * time.Millisecond, Timeout: 200 * time.Millisecond, OnError: cErrs.add})
+	defer cf.Close()
 
 	// A write whose publication replica B misses (no PUBLISH), saved so that it survives the restart.
 	key := a.redis.revocationKey(OriginJTI, "missed")
@@ -165,7 +198,7 @@ func TestRedisRevocationsAcrossARestart(t *testing.T) {
 	if _, err := a.redis.Seen(ctx, "sig", time.Second); err == nil {
 		t.Error("Seen with redis down returned no error")
 	}
-	time.Sleep(200 * time.Millisecond)
+	eventually(t, 5*time.Second, "an error reported during the outage", func() bool { return cErrs.len() > 0 })
 	srv.start()
 
 	eventually(t, 10*time.Second, "a resync after the reconnection", func() bool { n, _ := b.follower.Resyncs(); return n > before })
