@@ -224,7 +224,7 @@ func (f *Follower) apply(ctx context.Context, k string) {
 // resync reads every revocation key with SCAN, page by page, and adds what it finds.
 func (f *Follower) resync(ctx context.Context) {
 	var cursor uint64
-	match := f.r.prefix + revokedSegment + "*"
+	match := globEscape(f.r.prefix+revokedSegment) + "*"
 	for {
 		cctx, cancel := context.WithTimeout(ctx, f.opts.Timeout)
 		keys, next, err := f.r.client.Scan(cctx, cursor, match, f.opts.ScanCount).Result()
@@ -279,6 +279,15 @@ func (f *Follower) read(ctx context.Context, keys []string) ([]*Entry, error) {
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, err
 	}
+	// Pipelined reports the first failure only: a missing key (redis.Nil) must not hide a failed
+	// read, which would pass for a deletion.
+	for i := range keys {
+		for _, err := range []error{gets[i].Err(), ttls[i].Err()} {
+			if err != nil && !errors.Is(err, redis.Nil) {
+				return nil, err
+			}
+		}
+	}
 	now := time.Now()
 	out := make([]*Entry, len(keys))
 	for i, k := range keys {
@@ -310,6 +319,18 @@ func (f *Follower) read(ctx context.Context, keys []string) ([]*Entry, error) {
 		out[i] = &e
 	}
 	return out, nil
+}
+
+// globEscape escapes what SCAN's MATCH pattern would read as a wildcard, so a prefix matches itself.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, c := range s {
+		if strings.ContainsRune(`*?[]\`, c) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }
 
 // clipKey shortens a key for an error message.

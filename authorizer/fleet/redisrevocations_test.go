@@ -109,6 +109,29 @@ func TestRedisResyncStopsAtMaxEntries(t *testing.T) {
 	}
 }
 
+// A prefix is matched as it is, not as a pattern: "gw*:" does not read the keys of "gw2:".
+func TestRedisResyncMatchesThePrefixLiterally(t *testing.T) {
+	url, _ := startRedis(t)
+	other, err := NewRedis(RedisOptions{URL: url, Prefix: "gw2:"})
+	must(t, err)
+	defer other.Close()
+	must(t, other.Revoke(t.Context(), Entry{Kind: OriginJTI, Value: "j", Expires: time.Now().Add(time.Hour)}))
+	r, err := NewRedis(RedisOptions{URL: url, Prefix: "gw*:"})
+	must(t, err)
+	defer r.Close()
+	must(t, r.Revoke(t.Context(), Entry{Kind: OriginJTI, Value: "mine", Expires: time.Now().Add(time.Hour)}))
+	set, errs := NewRevocations(RevocationsOptions{}), &errorLog{}
+	f := r.Follow(set, FollowOptions{OnError: errs.add})
+	defer f.Close()
+	eventually(t, 2*time.Second, "the first resync", func() bool { n, _ := f.Resyncs(); return n >= 1 })
+	if got := set.List(); len(got) != 1 || got[0].Value != "mine" {
+		t.Errorf("the set = %v, want only the entry under its own prefix", got)
+	}
+	if got := errs.list(); len(got) != 0 {
+		t.Errorf("the resync read keys of another prefix: %v", got)
+	}
+}
+
 func TestRedisRevokeOnlyMovesLater(t *testing.T) {
 	url, _ := startRedis(t)
 	a := newReplica(t, url)
