@@ -233,3 +233,24 @@ func TestRedisRevocationsAcrossARestart(t *testing.T) {
 		return b.set.Revoked(Credential{OriginJTI: "after"}, time.Now())
 	})
 }
+
+// A replica that starts while Redis is down reports it, then catches up when Redis comes up.
+func TestRedisFollowStartedDuringAnOutage(t *testing.T) {
+	srv := newRedisServer(t)
+	srv.stop()
+	r, err := NewRedis(RedisOptions{URL: srv.url()})
+	must(t, err)
+	defer r.Close()
+	set, errs := NewRevocations(RevocationsOptions{}), &errorLog{}
+	f := r.Follow(set, FollowOptions{ResyncInterval: 50 * time.Millisecond, Timeout: 200 * time.Millisecond, OnError: errs.add})
+	defer f.Close()
+	eventually(t, 5*time.Second, "an error reported", func() bool { return errs.len() > 0 })
+	if n, _ := f.Resyncs(); n != 0 {
+		t.Errorf("%d resyncs counted with redis down", n)
+	}
+	srv.start()
+	must(t, r.Revoke(t.Context(), Entry{Kind: IdentityID, Value: "eu-west-1:x", Expires: time.Now().Add(time.Hour)}))
+	eventually(t, 5*time.Second, "the entry on the replica", func() bool {
+		return set.Revoked(Credential{IdentityID: "eu-west-1:x"}, time.Now())
+	})
+}
