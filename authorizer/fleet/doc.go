@@ -21,12 +21,12 @@
 // every replica reads that key and applies it within a round trip. A replica also reads every key
 // again (SCAN) when its subscription starts, after every reconnection and every resync interval, so a
 // publication lost while it was disconnected delays a revocation and never loses it. A key without a
-// TTL is honoured while it exists, but keeps growing the set: always give one.
+// TTL is honoured while it exists, so it is never forgotten: always give one.
 //
 // Redis.Revoke and Redis.Unrevoke do both steps. An application's sign-out handler can do them with
 // any client; after AdminUserGlobalSignOut of a user whose refresh tokens last 30 days:
 //
-//	redis-cli SET caddy-cognito:revoked:sub:7d3f0c1e-5b8a-4c2d-9e6f-0a1b2c3d4e5f 1764810000000 PX 2592000000
+//	redis-cli SET caddy-cognito:revoked:sub:7d3f0c1e-5b8a-4c2d-9e6f-0a1b2c3d4e5f 1796374800000 PX 2592000000
 //	redis-cli PUBLISH caddy-cognito:revocations caddy-cognito:revoked:sub:7d3f0c1e-5b8a-4c2d-9e6f-0a1b2c3d4e5f
 //
 // A value is at most MaxValueSize bytes, with no control characters; identity ids keep their colon
