@@ -14,8 +14,16 @@
 //     such as identity ids.
 //
 // What a ring serves decides where it lives in storage (Options.Purpose): an identity pool's ring, or a
-// ring that signs (the gateway's identity assertions). A later change adds rings whose keys are derived
-// from a shared secret, so that replicas of a fleet need no shared storage.
+// ring that signs (the gateway's identity assertions).
+//
+// A fleet may share a secret instead of storage (NewFromSecret): every key is then derived with
+// HKDF-SHA256 from the secret, per purpose, per ring name and per rotation epoch (unix time over
+// RotationInterval), so replicas that share the secret hold the same keys and rotate together without
+// talking to each other. A key id carries the secret's fingerprint and the epoch, never the secret; a
+// previous secret keeps opening and verifying what it sealed and signed until that has expired. Secrets
+// are checked first (ValidateSecret), and no error contains one. The root key (DeriveKey, behind an
+// identity pool's identity ids) comes from an identity secret of its own, which a routine rotation
+// keeps (see Secret).
 //
 // The package does not import Caddy.
 package keyring

@@ -81,7 +81,10 @@ type Options struct {
 // RefetchInterval before it becomes the one that seals and signs; older ones only open and verify until
 // everything they sealed has expired. It is safe for concurrent use and starts no goroutines.
 type Ring struct {
+	// storage holds the keys, unless they are derived from secrets (a ring made by NewFromSecret).
 	storage Storage
+	secrets *derivation
+	purpose Purpose
 	// name is the ring's name; owner is what the stored document records (the pool id of an identity
 	// pool's ring, empty for a signing ring); label names the ring in logs and errors.
 	name, owner, label string
@@ -119,7 +122,7 @@ type keySet struct {
 // active returns the generation that seals at now: the one activated last.
 func (s *keySet) active(now time.Time) *generation {
 	for _, g := range s.byActivation {
-		if !now.Before(g.activates) {
+		if !g.openOnly && !now.Before(g.activates) {
 			return g
 		}
 	}
@@ -153,6 +156,8 @@ type generation struct {
 	aead      cipher.AEAD
 	signer    jwk.Key
 	raw       storedGeneration
+	// openOnly marks a generation derived from a previous secret: it opens and verifies, never seals.
+	openOnly bool
 }
 
 // storedRing is the document kept in Storage. Byte slices are base64 in JSON. The field names predate
@@ -172,6 +177,8 @@ type storedGeneration struct {
 	SealKey   []byte `json:"seal_key"`
 	// SigningKey is the ECDSA P-256 private key, PKCS #8 DER.
 	SigningKey []byte `json:"signing_key"`
+	// openOnly is set on generations derived from a previous secret; never stored.
+	openOnly bool
 }
 
 // ErrNoSealingKey means the ring has no key young enough to seal or sign with: rotation is overdue and
@@ -183,7 +190,25 @@ var ErrNoSealingKey = errors.New("no usable sealing key")
 // due for rotation is rotated at once. What name may be, and where the ring lives, depend on
 // opts.Purpose.
 func New(ctx context.Context, s Storage, name string, opts Options) (*Ring, error) {
-	k := &Ring{storage: s, name: name}
+	if s == nil {
+		return nil, errors.New("creating key ring: storage is nil")
+	}
+	k, err := newRing(name, opts)
+	if err != nil {
+		return nil, err
+	}
+	k.storage = s
+	k.reloadMu.Lock()
+	defer k.reloadMu.Unlock()
+	if err := k.update(ctx, false); err != nil {
+		return nil, fmt.Errorf("creating key ring %s: %w", k.storageKey, err)
+	}
+	return k, nil
+}
+
+// newRing checks name and opts and returns a ring with no keys yet.
+func newRing(name string, opts Options) (*Ring, error) {
+	k := &Ring{name: name, purpose: opts.Purpose}
 	switch opts.Purpose {
 	case Signing:
 		if name == "" || len(name) > 64 || strings.Trim(name, nameChars) != "" {
@@ -202,9 +227,6 @@ func New(ctx context.Context, s Storage, name string, opts Options) (*Ring, erro
 		k.lockName = "caddy-cognito-identity-pool-keys-" + region + "_" + id
 	default:
 		return nil, fmt.Errorf("creating key ring: unknown purpose %d", opts.Purpose)
-	}
-	if s == nil {
-		return nil, errors.New("creating key ring: storage is nil")
 	}
 	k.rotation = orDefault(opts.RotationInterval, 24*time.Hour)
 	k.retention = orDefault(opts.Retention, 12*time.Hour)
@@ -233,11 +255,6 @@ func New(ctx context.Context, s Storage, name string, opts Options) (*Ring, erro
 	k.aadBufs.New = func() any {
 		b := make([]byte, 0, 128)
 		return &b
-	}
-	k.reloadMu.Lock()
-	defer k.reloadMu.Unlock()
-	if err := k.update(ctx, false); err != nil {
-		return nil, fmt.Errorf("creating key ring %s: %w", k.storageKey, err)
 	}
 	return k, nil
 }
@@ -272,6 +289,9 @@ func (k *Ring) Rotate(ctx context.Context) error {
 // update runs, under the storage lock, load-modify-store: it generates what is missing, rotates when due
 // (or when force is set), drops expired generations and installs the result. Caller holds reloadMu.
 func (k *Ring) update(ctx context.Context, force bool) error {
+	if k.secrets != nil {
+		return k.derive()
+	}
 	ctx, cancel := context.WithTimeout(ctx, k.storageTimeout)
 	defer cancel()
 	if err := k.storage.Lock(ctx, k.lockName); err != nil {
@@ -355,6 +375,9 @@ func (k *Ring) update(ctx context.Context, force bool) error {
 // reload installs what storage holds, without the lock: writers replace the whole document. Caller holds
 // reloadMu.
 func (k *Ring) reload(ctx context.Context) error {
+	if k.secrets != nil {
+		return k.derive()
+	}
 	ctx, cancel := context.WithTimeout(ctx, k.storageTimeout)
 	defer cancel()
 	k.lastReload.Store(k.now().UnixNano())
@@ -485,7 +508,7 @@ func openGeneration(sg storedGeneration) (*generation, error) {
 	if len(sg.ID) != KeyIDSize || len(sg.SealKey) != sealKeySize || sg.Activates < sg.Created {
 		return nil, errors.New("key generation with a malformed id, sealing key or activation time")
 	}
-	g := &generation{created: time.Unix(sg.Created, 0), activates: time.Unix(sg.Activates, 0), raw: sg}
+	g := &generation{created: time.Unix(sg.Created, 0), activates: time.Unix(sg.Activates, 0), raw: sg, openOnly: sg.openOnly}
 	copy(g.id[:], sg.ID)
 	g.kid = base64.RawURLEncoding.EncodeToString(sg.ID)
 	block, err := aes.NewCipher(sg.SealKey)
@@ -516,7 +539,7 @@ func openGeneration(sg storedGeneration) (*generation, error) {
 
 // sealUntil is when a generation activated at activates stops sealing: it is replaced after about one
 // rotation interval, and may seal for a second one only while storage is unreachable.
-func (k *Ring) sealUntil(activates time.Time) time.Time { return activates.Add(2 * k.rotation) }
+func (k *Ring) sealUntil(activates time.Time) time.Time { return activates.Add(k.sealWindow()) }
 
 // retainUntil is when a generation is dropped: after everything it may have sealed has expired.
 func (k *Ring) retainUntil(activates time.Time) time.Time {

@@ -1,6 +1,8 @@
 package sigv4
 
 import (
+	"context"
+	"crypto/sha256"
 	"errors"
 	"net/http"
 	"sync"
@@ -144,4 +146,18 @@ func (h *expiryHeap) pop() expiring {
 	}
 	*h = s
 	return top
+}
+
+// Seen records key (a signature, or any string: one that is not 32 bytes long is hashed) for ttl and
+// reports whether it was fresh, that is not recorded yet. It never fails; it has the shape of a replay
+// store shared by a fleet, so one process and a fleet are used alike.
+func (c *ReplayCache) Seen(_ context.Context, key string, ttl time.Duration) (fresh bool, err error) {
+	var sig [32]byte
+	if len(key) == len(sig) {
+		copy(sig[:], key)
+	} else {
+		sig = sha256.Sum256([]byte(key))
+	}
+	now := time.Now()
+	return c.first(&sig, now.Add(ttl), now), nil
 }
