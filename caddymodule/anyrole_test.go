@@ -98,7 +98,7 @@ func TestIdentityPoolCallersNeedARolePolicy(t *testing.T) {
 				return
 			}
 			if res.status != http.StatusForbidden || res.header.Get("X-Amzn-ErrorType") != "AccessDeniedException" ||
-				string(res.body) != `{"message":"User is not authorized to access this resource"}` {
+				refusal(t, res) != "User is not authorized to access this resource" {
 				t.Fatalf("got %d %q %s, want API Gateway's 403 AccessDeniedException", res.status, res.header.Get("X-Amzn-ErrorType"), res.body)
 			}
 		})

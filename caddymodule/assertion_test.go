@@ -103,7 +103,7 @@ func TestAssertionUnavailableCounted(t *testing.T) {
 	before := do(t, "GET", base+"/metrics", nil).body
 	expired := idp.AccessToken(t, map[string]any{"exp": time.Now().Add(-10 * time.Second).Unix()})
 	res := do(t, "GET", base+"/orders", map[string]string{"Authorization": "Bearer " + expired})
-	if res.status != http.StatusServiceUnavailable || string(res.body) != `{"message":"Service Unavailable"}` {
+	if res.status != http.StatusServiceUnavailable || refusal(t, res) != "Service Unavailable" {
 		t.Fatalf("status %d, body %s; want 503", res.status, res.body)
 	}
 	after := do(t, "GET", base+"/metrics", nil).body

@@ -7,10 +7,12 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/google/uuid"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer"
+	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/upstream"
 )
 
@@ -18,13 +20,14 @@ import (
 // message, and one log line with the reason. When the server has handle_errors routes, they render
 // the error instead of the JSON body.
 func (g *gate) deny(w http.ResponseWriter, r *http.Request, d *authorizer.Decision) error {
-	g.logDeny(r, d)
+	requestID := g.refused(r, d)
 	// A denied request must not carry the client's identity claims anywhere further, not even into
 	// handle_errors routes that might proxy it.
 	upstream.StripHeaders(r.Header)
 	g.stripCredentials(r, d)
 
 	h := w.Header()
+	h.Set("X-Amzn-RequestId", requestID)
 	if d.Scheme == authorizer.SchemeSigV4 && d.Code != "" {
 		h.Set("X-Amzn-ErrorType", d.Code)
 	}
@@ -34,6 +37,7 @@ func (g *gate) deny(w http.ResponseWriter, r *http.Request, d *authorizer.Decisi
 
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	if repl != nil {
+		repl.Set("cognito.error.request_id", requestID)
 		repl.Set("cognito.error.status", d.Status)
 		repl.Set("cognito.error.code", d.Code)
 		repl.Set("cognito.error.message", d.Message)
@@ -44,15 +48,40 @@ func (g *gate) deny(w http.ResponseWriter, r *http.Request, d *authorizer.Decisi
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(d.Status)
-	_, err := w.Write(errorBody(d.Message))
+	_, err := w.Write(errorBody(d.Message, requestID))
 	return err
 }
 
-// errorBody is API Gateway's error body: {"message": "..."}.
-func errorBody(message string) []byte {
+// refused records a refusal: the caller's user id for the access log when the caller was
+// authenticated and then refused, and the denial log line. It returns the refusal's request id.
+func (g *gate) refused(r *http.Request, d *authorizer.Decision) string {
+	requestID := refusalID(r)
+	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if repl != nil && d.Identity != nil && d.Identity.Kind != identity.KindNone {
+		repl.Set("http.auth.user.id", upstream.UserID(d.Identity))
+	}
+	g.logDeny(r, d, requestID)
+	return requestID
+}
+
+// refusalID is the id a refusal is quoted by: Caddy's request UUID ({http.request.uuid}, which Caddy
+// also writes into the request's access log line as "uuid"), or a fresh one outside a Caddy request.
+func refusalID(r *http.Request) string {
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		if id, ok := repl.GetString("http.request.uuid"); ok && id != "" {
+			return id
+		}
+	}
+	return uuid.NewString()
+}
+
+// errorBody is API Gateway's error body, {"message": "..."}, with the request id a user can quote
+// (API Gateway sends it only as the x-amzn-RequestId header).
+func errorBody(message, requestID string) []byte {
 	b, _ := json.Marshal(struct {
-		Message string `json:"message"`
-	}{message})
+		Message   string `json:"message"`
+		RequestID string `json:"requestId"`
+	}{message, requestID})
 	return b
 }
 
@@ -62,7 +91,7 @@ func hasErrorRoutes(r *http.Request) bool {
 	return ok && srv != nil && srv.Errors != nil && len(srv.Errors.Routes) > 0
 }
 
-func (g *gate) logDeny(r *http.Request, d *authorizer.Decision) {
+func (g *gate) logDeny(r *http.Request, d *authorizer.Decision, requestID string) {
 	level, msg := zapcore.InfoLevel, "request denied"
 	if d.Status >= 500 {
 		level = zapcore.ErrorLevel
@@ -75,6 +104,7 @@ func (g *gate) logDeny(r *http.Request, d *authorizer.Decision) {
 		return
 	}
 	fields := []zap.Field{
+		zap.String("request_id", requestID),
 		zap.Int("status", d.Status),
 		zap.String("code", d.Code),
 		zap.String("rule", d.Label),
@@ -88,6 +118,10 @@ func (g *gate) logDeny(r *http.Request, d *authorizer.Decision) {
 	}
 	if d.Identity != nil {
 		fields = append(fields, zap.String("kind", string(d.Identity.Kind)), zap.String("user_id", d.Identity.UserID()))
+		if d.Identity.RoleARN != "" {
+			// The role whose policy was evaluated (an identity-pool caller's).
+			fields = append(fields, zap.String("role", d.Identity.RoleARN))
+		}
 	}
 	c.Write(fields...)
 }

@@ -29,8 +29,9 @@ func init() {
 // route that accepts bearer tokens: one that accepts only SigV4 answers 403 as API Gateway does), 403
 // when the caller may not have the resource, 503 when the gateway cannot decide (keys never fetched,
 // no policy loaded, an assertion it cannot sign), with a JSON body `{"message": "..."}`. The reason goes to the log, never to the client. If the server
-// has `handle_errors` routes, the error is handed to them instead, with `{cognito.error.code}` and
-// `{cognito.error.message}` set.
+// has `handle_errors` routes, the error is handed to them instead, with `{cognito.error.code}`,
+// `{cognito.error.message}` and `{cognito.error.request_id}` set. Every refusal carries a request id (Caddy's
+// request UUID) in X-Amzn-RequestId, the body and the denial log line.
 //
 // CORS preflight requests pass untouched (but for the removal of client-sent `X-Cognito-*` headers),
 // unless `cors` is configured: then the handler answers them itself.
@@ -85,7 +86,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return h.gate.deny(w, r, d)
 	}
 	if d.Shadow {
-		h.gate.logDeny(r, d)
+		h.gate.logDeny(r, d, refusalID(r))
 	}
 	h.gate.forward(r, d, assertion)
 	err := next.ServeHTTP(w, r)

@@ -182,8 +182,8 @@ func TestDenies(t *testing.T) {
 				t.Errorf("Content-Type = %q", ct)
 			}
 			var body map[string]string
-			if err := json.Unmarshal(res.body, &body); err != nil || body["message"] != tc.message || len(body) != 1 {
-				t.Errorf("body = %s, want {\"message\":%q}", res.body, tc.message)
+			if err := json.Unmarshal(res.body, &body); err != nil || len(body) != 2 || refusal(t, res) != tc.message {
+				t.Errorf("body = %s, want {\"message\":%q,\"requestId\":...}", res.body, tc.message)
 			}
 			if strings.Contains(string(res.body), "jwt") || strings.Contains(string(res.body), "exp") {
 				t.Errorf("body leaks the reason: %s", res.body)

@@ -170,7 +170,7 @@ func TestRolePoliciesThroughCaddy(t *testing.T) {
 			res := doRequest(t, sign(t, creds, tc.method, base+tc.path, tc.body))
 			if !tc.allow {
 				if res.status != http.StatusForbidden || res.header.Get("X-Amzn-ErrorType") != "AccessDeniedException" ||
-					string(res.body) != `{"message":"User is not authorized to access this resource"}` {
+					refusal(t, res) != "User is not authorized to access this resource" {
 					t.Fatalf("got %d %q %s, want API Gateway's 403 AccessDeniedException", res.status, res.header.Get("X-Amzn-ErrorType"), res.body)
 				}
 				return

@@ -61,7 +61,7 @@ func TestPerRouteRules(t *testing.T) {
 			if got := res.header.Get("WWW-Authenticate"); got != tc.challenge {
 				t.Errorf("WWW-Authenticate = %q, want %q", got, tc.challenge)
 			}
-			if tc.status == 403 && string(res.body) != `{"message":"Forbidden"}` {
+			if tc.status == 403 && refusal(t, res) != "Forbidden" {
 				t.Errorf("body %s", res.body)
 			}
 		})
@@ -177,7 +177,7 @@ func TestPolicyErrorFailsClosed(t *testing.T) {
 	}
 	reverse_proxy `+echo.URL)
 	res := do(t, "GET", base+"/x", map[string]string{"Authorization": "Bearer " + idp.AccessToken(t, nil)})
-	if res.status != http.StatusInternalServerError || string(res.body) != `{"message":"Internal Server Error"}` {
+	if res.status != http.StatusInternalServerError || refusal(t, res) != "Internal Server Error" {
 		t.Fatalf("got %d %s", res.status, res.body)
 	}
 }

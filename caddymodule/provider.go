@@ -62,7 +62,7 @@ func (p *Provider) Authenticate(w http.ResponseWriter, r *http.Request) (caddyau
 	}
 	d, assertion := p.gate.authorize(r)
 	if !d.Allow {
-		p.gate.logDeny(r, d)
+		requestID := p.gate.refused(r, d)
 		upstream.StripHeaders(r.Header)
 		// Every refusal is the authentication handler's 401: on a route that accepts bearer tokens it
 		// challenges for one even where cognito_authorizer would answer 403 or 503.
@@ -73,10 +73,11 @@ func (p *Provider) Authenticate(w http.ResponseWriter, r *http.Request) (caddyau
 		if challenge != "" {
 			w.Header().Set("WWW-Authenticate", challenge)
 		}
+		w.Header().Set("X-Amzn-RequestId", requestID)
 		return caddyauth.User{}, false, nil
 	}
 	if d.Shadow {
-		p.gate.logDeny(r, d)
+		p.gate.logDeny(r, d, refusalID(r))
 	}
 	p.gate.forward(r, d, assertion)
 	id := d.Identity

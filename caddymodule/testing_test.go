@@ -96,6 +96,24 @@ type response struct {
 	body   []byte
 }
 
+// refusal is the message of an error body, {"message": ..., "requestId": ...}, after checking that the
+// body names the same request id as the X-Amzn-RequestId header; "" (and a test error) otherwise.
+func refusal(t *testing.T, res response) string {
+	t.Helper()
+	var body struct {
+		Message   string `json:"message"`
+		RequestID string `json:"requestId"`
+	}
+	if err := json.Unmarshal(res.body, &body); err != nil {
+		t.Errorf("error body %q: %v", res.body, err)
+		return ""
+	}
+	if body.RequestID == "" || body.RequestID != res.header.Get("X-Amzn-RequestId") {
+		t.Errorf("error body's requestId %q, X-Amzn-RequestId %q: want the same, not empty", body.RequestID, res.header.Get("X-Amzn-RequestId"))
+	}
+	return body.Message
+}
+
 func do(t *testing.T, method, url string, header map[string]string) response {
 	t.Helper()
 	req, err := http.NewRequest(method, url, nil)

@@ -38,8 +38,11 @@ func signedDo(t *testing.T, method, url, body string, creds aws.Credentials) *ht
 func wantAccessDenied(t *testing.T, resp *http.Response) {
 	t.Helper()
 	body, _ := io.ReadAll(resp.Body)
+	var refusal struct{ Message, RequestID string }
+	_ = json.Unmarshal(body, &refusal)
 	if resp.StatusCode != http.StatusForbidden || resp.Header.Get("X-Amzn-ErrorType") != "AccessDeniedException" ||
-		string(body) != `{"message":"User is not authorized to access this resource"}` {
+		refusal.Message != "User is not authorized to access this resource" ||
+		refusal.RequestID == "" || refusal.RequestID != resp.Header.Get("X-Amzn-RequestId") {
 		t.Errorf("%s %s: %d %q %s, want 403 AccessDeniedException", resp.Request.Method, resp.Request.URL.Path,
 			resp.StatusCode, resp.Header.Get("X-Amzn-ErrorType"), body)
 	}
