@@ -1,0 +1,269 @@
+package policy
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/storage"
+
+	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
+)
+
+// memoEngine starts an Engine on one Rego module whose decision is data.test.decision.
+func memoEngine(t *testing.T, rego string) *Engine {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "test.rego"), []byte("package test\n\n"+rego), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	e, err := New(ctx, Config{Paths: []string{dir}, Decision: "data.test.decision"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close(ctx) })
+	return e
+}
+
+func memoInput(method, target string, headers map[string]string, id *identity.Identity, r *Rules) Input {
+	req := httptest.NewRequest(method, "https://api.example.com"+target, nil)
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	return Input{Request: req, Path: req.URL.Path, Identity: id, Rules: r}
+}
+
+func TestMemoSkipsNondeterministicPolicies(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		rego     string
+		memoized bool
+	}{
+		{"deterministic", `decision := input.request.method == "GET"`, true},
+		{"time.now_ns", `decision := time.now_ns() > 0`, false},
+		{"rand.intn", `decision := rand.intn("x", 10) >= 0`, false},
+		{"http.send in an unused rule", "decision := true\n\nfetched := http.send({\"method\": \"GET\", \"url\": \"http://127.0.0.1:1\"})", false},
+		// With no print hook, OPA's compiler erases print calls, so they cannot make a decision differ.
+		{"print without a print hook", "decision if {\n\tprint(\"deciding\")\n}", true},
+		{"nondeterministic function through a helper", "decision if now > 0\n\nnow := time.now_ns()", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := memoEngine(t, tt.rego)
+			id := &identity.Identity{Kind: identity.KindUserPool, Subject: "alice"}
+			for range 3 {
+				if _, err := e.Decide(context.Background(), memoInput("GET", "/a", nil, id, nil)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			hits, _ := e.MemoStats()
+			if got := hits == 2; got != tt.memoized {
+				t.Fatalf("memo hits %d, memoized = %v, want %v", hits, got, tt.memoized)
+			}
+		})
+	}
+}
+
+func TestMemoDistinguishesWholeHeaders(t *testing.T) {
+	t.Parallel()
+	e := memoEngine(t, `decision := object.get(input.request.headers, "x-tenant", []) == ["t1"]`)
+	id := &identity.Identity{Kind: identity.KindUserPool, Subject: "alice"}
+	ctx := context.Background()
+	for i, tc := range []struct {
+		headers map[string]string
+		want    bool
+	}{
+		{map[string]string{"X-Tenant": "t1"}, true},
+		{map[string]string{"X-Tenant": "t2"}, false},
+		{map[string]string{"X-Tenant": "t1"}, true},
+		{map[string]string{"X-Other": "t1"}, false},
+		{map[string]string{"X-Tenant": "t2"}, false},
+	} {
+		d, err := e.Decide(ctx, memoInput("GET", "/a", tc.headers, id, nil))
+		if err != nil || d.Allow != tc.want {
+			t.Fatalf("request %d (%v): %+v, %v; want allow %v", i, tc.headers, d, err, tc.want)
+		}
+	}
+	if hits, _ := e.MemoStats(); hits != 2 {
+		t.Fatalf("memo hits %d, want 2", hits)
+	}
+}
+
+func TestMemoDroppedOnDataChange(t *testing.T) {
+	t.Parallel()
+	e := memoEngine(t, "default decision := false\n\ndecision if input.identity.subject in data.lists.allowed")
+	id := &identity.Identity{Kind: identity.KindUserPool, Subject: "alice"}
+	ctx := context.Background()
+	decide := func(want bool) {
+		t.Helper()
+		d, err := e.Decide(ctx, memoInput("GET", "/a", nil, id, nil))
+		if err != nil || d.Allow != want {
+			t.Fatalf("%+v, %v; want allow %v", d, err, want)
+		}
+	}
+	decide(false)
+	decide(false)
+	if err := storage.WriteOne(ctx, e.manager.Store, storage.AddOp, storage.MustParsePath("/lists"), map[string]any{"allowed": []any{"alice"}}); err != nil {
+		t.Fatal(err)
+	}
+	decide(true)
+	decide(true)
+	if hits, _ := e.MemoStats(); hits != 2 {
+		t.Fatalf("memo hits %d, want 2", hits)
+	}
+}
+
+// TestMemoMatchesFreshEvaluation decides a random corpus twice: with identities shared between
+// requests (so the memo answers repeats) and with a fresh copy of the identity each time (so every
+// decision is evaluated). The decisions must be the same.
+func TestMemoMatchesFreshEvaluation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	builtin, err := New(ctx, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { builtin.Close(ctx) })
+	custom := memoEngine(t, `
+default decision := {"allow": false, "status": 403, "reason": "no"}
+
+decision := {"allow": true, "headers": {"X-Tenant": input.request.headers["x-tenant"][0]}} if {
+	input.request.method in {"GET", "HEAD"}
+	startswith(input.request.path, "/orders")
+	input.request.query.limit[0] != "0"
+	input.request.headers["x-tenant"][0] == input.identity.claims["custom:tenant_id"]
+}
+
+decision := {"allow": true} if {
+	input.request.method == "DELETE"
+	"admins" in input.identity.groups
+	input.request.path_segments[0] == "admin"
+}
+`)
+	iam := memoEngine(t, `
+default decision := false
+
+decision if {
+	input.identity.role_arn == "arn:aws:iam::123456789012:role/reader"
+	input.request.method == "GET"
+}
+
+decision if {
+	input.identity.principal_tags.tenant == input.request.path_segments[1]
+	input.request.method in {"PUT", "POST"}
+}
+`)
+	rules := []*Rules{nil}
+	for _, r := range [][2][]string{{{"admins"}, nil}, {nil, {"orders/read"}}, {{"staff"}, {"orders/write"}}} {
+		rs, err := NewRules(r[0], r[1], nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rules = append(rules, rs)
+	}
+	groups := []string{"admins", "staff", "guests"}
+	scopes := []string{"orders/read", "orders/write"}
+	tenants := []string{"t1", "t2"}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	var ids []*identity.Identity
+	var fresh []func() *identity.Identity
+	for i := range 12 {
+		id := &identity.Identity{Kind: identity.KindUserPool, Authenticated: true, Subject: fmt.Sprint("user", i),
+			Claims: map[string]any{"custom:tenant_id": tenants[rnd.IntN(2)]}}
+		if i%3 == 2 {
+			id.Kind = identity.KindIdentityPool
+			id.RoleARN = "arn:aws:iam::123456789012:role/" + []string{"reader", "writer"}[rnd.IntN(2)]
+			id.PrincipalTags = map[string]string{"tenant": tenants[rnd.IntN(2)]}
+		}
+		for _, g := range groups {
+			if rnd.IntN(2) == 0 {
+				id.Groups = append(id.Groups, g)
+			}
+		}
+		for _, s := range scopes {
+			if rnd.IntN(2) == 0 {
+				id.Scopes = append(id.Scopes, s)
+			}
+		}
+		ids = append(ids, id)
+		fresh = append(fresh, func() *identity.Identity {
+			return &identity.Identity{Kind: id.Kind, Authenticated: id.Authenticated, Subject: id.Subject, Claims: id.Claims,
+				RoleARN: id.RoleARN, PrincipalTags: id.PrincipalTags, Groups: id.Groups, Scopes: id.Scopes}
+		})
+	}
+	methods := []string{"GET", "HEAD", "PUT", "POST", "DELETE"}
+	paths := []string{"/orders", "/orders/t1", "/orders/t2", "/admin/x", "/t1/t2"}
+	queries := []string{"", "?limit=0", "?limit=5"}
+	for _, e := range []*Engine{builtin, custom, iam} {
+		for i := range 3000 {
+			n := rnd.IntN(len(ids))
+			id := ids[n]
+			method, target := methods[rnd.IntN(len(methods))], paths[rnd.IntN(len(paths))]+queries[rnd.IntN(len(queries))]
+			headers := map[string]string{"X-Tenant": tenants[rnd.IntN(2)]}
+			r := rules[rnd.IntN(len(rules))]
+			memoized, err1 := e.Decide(ctx, memoInput(method, target, headers, id, r))
+			evaluated, err2 := e.Decide(ctx, memoInput(method, target, headers, fresh[n](), r))
+			if fmt.Sprint(memoized, err1) != fmt.Sprint(evaluated, err2) {
+				t.Fatalf("%s, input %d (%s %s %v): memo %+v %v, fresh %+v %v", e, i, method, target, headers, memoized, err1, evaluated, err2)
+			}
+		}
+		if hits, _ := e.MemoStats(); hits == 0 {
+			t.Fatalf("%s: the memo never answered", e)
+		}
+	}
+}
+
+func TestMemoBounds(t *testing.T) {
+	t.Parallel()
+	m := newDecisionMemo()
+	result := ast.BooleanTerm(true)
+	var ids []*identity.Identity
+	for i := range memoMaxEntries/memoPerIdentity + 50 {
+		id := &identity.Identity{Subject: fmt.Sprint(i)}
+		ids = append(ids, id)
+		for j := range 2 * memoPerIdentity {
+			m.put(memoEntryKey{identity: id, request: fmt.Sprint("/path/", j)}, result)
+			if n := m.len(); n > memoMaxEntries {
+				t.Fatalf("%d entries, more than %d", n, memoMaxEntries)
+			}
+		}
+	}
+	for id, n := range m.perIdentity {
+		if n > memoPerIdentity {
+			t.Fatalf("identity %s holds %d entries, more than %d", id.Subject, n, memoPerIdentity)
+		}
+	}
+	total := 0
+	for _, n := range m.perIdentity {
+		total += n
+	}
+	if total != m.len() || m.bytes > memoMaxBytes {
+		t.Fatalf("per-identity counts sum to %d for %d entries; %d bytes", total, m.len(), m.bytes)
+	}
+	_ = ids
+}
+
+func TestDeterministicSeesEnabledPrint(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		print bool
+		want  bool
+	}{{false, true}, {true, false}} {
+		c := ast.NewCompiler().WithEnablePrintStatements(tc.print)
+		c.Compile(map[string]*ast.Module{"p.rego": ast.MustParseModule("package p\n\nallow if {\n\tprint(\"x\")\n}")})
+		if c.Failed() {
+			t.Fatal(c.Errors)
+		}
+		if got := deterministic(c); got != tc.want {
+			t.Fatalf("print statements enabled %v: deterministic %v, want %v", tc.print, got, tc.want)
+		}
+	}
+}
