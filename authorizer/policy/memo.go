@@ -43,8 +43,12 @@ func newDecisionMemo() *decisionMemo {
 	return &decisionMemo{entries: make(map[memoEntryKey]*ast.Term), perIdentity: make(map[*identity.Identity]int)}
 }
 
-// memoKeyOf returns the memo key of an input built by inputTerms.build.
+// memoKeyOf returns the memo key of an input built by inputTerms.build. Anonymous requests have no
+// key: each carries a new identity, so remembering their decisions would only evict others.
 func memoKeyOf(in *Input, input ast.Value) (memoEntryKey, bool) {
+	if in.Identity.Kind == identity.KindNone {
+		return memoEntryKey{}, false
+	}
 	obj, ok := input.(ast.Object)
 	if !ok {
 		return memoEntryKey{}, false
