@@ -334,8 +334,7 @@ func (e *Engine) preparedQuery(ctx context.Context, txn storage.Transaction) (*p
 		use = fullUse
 	}
 	p := &prepared{compiler: compiler, query: query, builtin: builtin, use: use}
-	// A decision log records each decision's evaluation, so decisions are not reused while one is on.
-	if e.dataWatched.Load() && logs.Lookup(e.manager) == nil && deterministic(compiler) {
+	if e.dataWatched.Load() && deterministic(compiler) {
 		p.memo = newDecisionMemo()
 	}
 	e.prepared.Store(p)
@@ -428,6 +427,13 @@ func (e *Engine) eval(ctx context.Context, in *Input) (*ast.Term, error) {
 		if key, memoize = memoKeyOf(in, input); memoize {
 			if result := p.memo.get(key); result != nil {
 				e.memoHits.Add(1)
+				// Logged as its evaluation would be: the same result, this request's input and a
+				// decision id of its own.
+				if plugin := logs.Lookup(e.manager); plugin != nil {
+					if err := e.logDecision(ctx, plugin, txn, input, result, nil, in.Redaction); err != nil {
+						return nil, err
+					}
+				}
 				return result, nil
 			}
 			e.memoMisses.Add(1)

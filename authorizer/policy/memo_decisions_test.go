@@ -11,6 +11,9 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/storage"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
 )
@@ -265,5 +268,53 @@ func TestDeterministicSeesEnabledPrint(t *testing.T) {
 		if got := deterministic(c); got != tc.want {
 			t.Fatalf("print statements enabled %v: deterministic %v, want %v", tc.print, got, tc.want)
 		}
+	}
+}
+
+// TestMemoLogsEveryDecision checks that a decision the memo answers is still logged, as a fresh
+// evaluation logs it: one entry per request, each with its own decision id, its input and the result.
+func TestMemoLogsEveryDecision(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "test.rego"), []byte("package test\n\ndecision := input.request.method == \"GET\""), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	core, observed := observer.New(zapcore.DebugLevel)
+	ctx := context.Background()
+	e, err := New(ctx, Config{
+		Paths:     []string{dir},
+		Decision:  "data.test.decision",
+		OPAConfig: []byte(`{"decision_logs": {"console": true}}`),
+		Logger:    zap.New(core),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close(ctx) })
+	id := &identity.Identity{Kind: identity.KindUserPool, Subject: "alice"}
+	const n = 5
+	for range n {
+		if d, err := e.Decide(ctx, memoInput("GET", "/a", nil, id, nil)); err != nil || !d.Allow {
+			t.Fatalf("%+v, %v", d, err)
+		}
+	}
+	if hits, misses := e.MemoStats(); hits != n-1 || misses != 1 {
+		t.Fatalf("memo hits %d, misses %d; want %d, 1", hits, misses, n-1)
+	}
+	ids := map[any]bool{}
+	for _, entry := range observed.All() {
+		if entry.LoggerName != "decision_log" {
+			continue
+		}
+		fields := entry.ContextMap()
+		ids[fields["decision_id"]] = true
+		input, _ := fields["input"].(map[string]any)
+		request, _ := input["request"].(map[string]any)
+		if fields["result"] != true || request["path"] != "/a" || request["method"] != "GET" {
+			t.Errorf("logged result %v, input %v", fields["result"], input)
+		}
+	}
+	if len(ids) != n {
+		t.Fatalf("%d distinct decision ids logged for %d decisions: %v", len(ids), n, ids)
 	}
 }
