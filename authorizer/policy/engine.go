@@ -306,6 +306,9 @@ type prepared struct {
 	// use is what this version's policy can read of the request, beyond what a route's Rules need;
 	// fullUse when decisions are logged, so a decision log holds the whole input.
 	use inputUse
+	// keyUse is what this version's decision can read of the request, beyond what a route's Rules
+	// report, embedded library included: the memo keys on that part of the request only.
+	keyUse inputUse
 	// memo holds this version's decisions when they can be reused (see decisionMemo); nil otherwise.
 	memo *decisionMemo
 }
@@ -336,6 +339,7 @@ func (e *Engine) preparedQuery(ctx context.Context, txn storage.Transaction) (*p
 	p := &prepared{compiler: compiler, query: query, builtin: builtin, use: use}
 	if e.dataWatched.Load() && deterministic(compiler) {
 		p.memo = newDecisionMemo()
+		p.keyUse = memoInputUse(compiler, decision, builtin)
 	}
 	e.prepared.Store(p)
 	return p, nil
@@ -424,7 +428,7 @@ func (e *Engine) eval(ctx context.Context, in *Input) (*ast.Term, error) {
 	var key memoEntryKey
 	memoize := false
 	if p.memo != nil {
-		if key, memoize = memoKeyOf(in, input); memoize {
+		if key, memoize = memoKeyOf(in, input, p.keyUse); memoize {
 			if result := p.memo.get(key); result != nil {
 				e.memoHits.Add(1)
 				// Logged as its evaluation would be: the same result, this request's input and a

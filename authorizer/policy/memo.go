@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"strings"
 	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -18,13 +19,20 @@ const (
 )
 
 // decisionMemo holds the decisions of one policy version, keyed by the identity, the route's Rules
-// and the canonical text of the request part of the input. It belongs to a prepared query, so every
-// policy, bundle or data change (which drops the prepared query) drops it too.
+// and the canonical text of the fields of input.request the decision can read. It belongs to a
+// prepared query, so every policy, bundle or data change (which drops the prepared query) drops it too.
 //
 // A decision is reused only when the policy calls no nondeterministic built-in and no print
 // (deterministic), so it is a pure function of the input; the identity and config parts are
-// immutable values shared by pointer, and the request part is compared in full (the map compares the
+// immutable values shared by pointer, and the fields read are compared in full (the map compares the
 // whole key text, so no hash collision can return another request's decision).
+//
+// The fields read are found per field of input.request (memoInputUse, Rules.use), not per key within
+// one: a policy that reads one header keys on all of them, and one that reads the request object
+// whole, or through a variable key, keys on every field. The built-in policy keys on the method, path,
+// remote address and TLS only on routes with role policies, and on headers, query or path segments
+// only for the route's claim rules; a policy of your own that reaches the embedded library (by
+// calling it or by living in data.cognito) keys on what the library's reached packages read too.
 type decisionMemo struct {
 	mu          sync.Mutex
 	entries     map[memoEntryKey]*ast.Term
@@ -43,9 +51,10 @@ func newDecisionMemo() *decisionMemo {
 	return &decisionMemo{entries: make(map[memoEntryKey]*ast.Term), perIdentity: make(map[*identity.Identity]int)}
 }
 
-// memoKeyOf returns the memo key of an input built by inputTerms.build. Anonymous requests have no
-// key: each carries a new identity, so remembering their decisions would only evict others.
-func memoKeyOf(in *Input, input ast.Value) (memoEntryKey, bool) {
+// memoKeyOf returns the memo key of an input built by inputTerms.build, whose decision can read use
+// of the request and what in's Rules report. Anonymous requests have no key: each carries a new
+// identity, so remembering their decisions would only evict others.
+func memoKeyOf(in *Input, input ast.Value, use inputUse) (memoEntryKey, bool) {
 	if in.Identity.Kind == identity.KindNone {
 		return memoEntryKey{}, false
 	}
@@ -53,11 +62,34 @@ func memoKeyOf(in *Input, input ast.Value) (memoEntryKey, bool) {
 	if !ok {
 		return memoEntryKey{}, false
 	}
-	request := obj.Get(keyRequest)
-	if request == nil {
+	term := obj.Get(keyRequest)
+	if term == nil {
 		return memoEntryKey{}, false
 	}
-	return memoEntryKey{identity: in.Identity, rules: in.Rules, request: request.Value.String()}, true
+	request, ok := term.Value.(ast.Object)
+	if !ok {
+		return memoEntryKey{}, false
+	}
+	if in.Rules != nil {
+		use = use.or(in.Rules.use)
+	}
+	var b strings.Builder
+	for _, f := range [...]struct {
+		key  *ast.Term
+		read bool
+	}{
+		{keyMethod, use.method}, {keyHost, use.host}, {keyPath, use.path}, {keyPathSegments, use.segments},
+		{keyQuery, use.query}, {keyHeaders, use.headers}, {keyRemoteIP, use.remoteIP}, {keyTLS, use.tls},
+	} {
+		// Each value is written as Rego text (strings quoted), so no two requests share a key text.
+		if v := request.Get(f.key); f.read && v != nil {
+			b.WriteString(f.key.Value.String())
+			b.WriteByte(':')
+			b.WriteString(v.Value.String())
+		}
+		b.WriteByte(',')
+	}
+	return memoEntryKey{identity: in.Identity, rules: in.Rules, request: b.String()}, true
 }
 
 func (m *decisionMemo) get(k memoEntryKey) *ast.Term {

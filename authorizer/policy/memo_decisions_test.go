@@ -318,3 +318,72 @@ func TestMemoLogsEveryDecision(t *testing.T) {
 		t.Fatalf("%d distinct decision ids logged for %d decisions: %v", len(ids), n, ids)
 	}
 }
+
+// TestMemoKeysOnWhatThePolicyReads checks that requests differing only in what the decision cannot
+// read share one memo entry, and that those differing in what it reads do not.
+func TestMemoKeysOnWhatThePolicyReads(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	builtin, err := New(ctx, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { builtin.Close(ctx) })
+	admins, err := NewRules([]string{"admins"}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	segment, err := NewRules(nil, nil, []ClaimRule{{Claim: "custom:tenant_id", From: FromSegment, Segment: 0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := ParsePolicyDocument("reader.json", []byte(`{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "execute-api:Invoke", "Resource": "*"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	role := "arn:aws:iam::123456789012:role/reader"
+	iamRules, err := (*Rules)(nil).WithRolePolicies(ExecuteAPI{Region: "us-east-1", Account: "123456789012", APIID: "abc123", Stage: "prod"},
+		[]RolePolicy{{RoleARN: role, Documents: []*PolicyDocument{doc}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := &identity.Identity{Kind: identity.KindUserPool, Authenticated: true, Subject: "alice", Groups: []string{"admins"},
+		Claims: map[string]any{"custom:tenant_id": "t1"}}
+	tests := []struct {
+		name    string
+		engine  *Engine
+		rules   *Rules
+		entries int
+	}{
+		{"built-in rules reading no path", builtin, admins, 1},
+		{"built-in claim rule on a path segment", builtin, segment, 2},
+		{"built-in role policies, which match the path", builtin, iamRules, 2},
+		{"a policy ignoring the path", memoEngine(t, `decision := input.request.method == "GET"`), nil, 1},
+		{"a policy reading the path", memoEngine(t, `decision := startswith(input.request.path, "/t1")`), nil, 2},
+		{"a policy calling the library's path_matches", memoEngine(t, "default decision := false\n\ndecision if data.cognito.lib.path_matches(\"/t1/*\")"), nil, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, target := range []string{"/t1/a", "/t2/b", "/t1/a"} {
+				if _, err := tt.engine.Decide(ctx, memoInput("GET", target, nil, id, tt.rules)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p := tt.engine.prepared.Load()
+			if p == nil || p.memo == nil {
+				t.Fatal("no memo")
+			}
+			entries := 0
+			p.memo.mu.Lock()
+			for k := range p.memo.entries {
+				if k.rules == tt.rules && k.identity == id {
+					entries++
+				}
+			}
+			p.memo.mu.Unlock()
+			if entries != tt.entries {
+				t.Fatalf("%d memo entries for two paths, want %d", entries, tt.entries)
+			}
+		})
+	}
+}

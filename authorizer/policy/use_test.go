@@ -12,7 +12,7 @@ func TestPolicyInputUse(t *testing.T) {
 		rego string
 		want inputUse
 	}{
-		{"neither", `decision := input.request.method == "GET"`, inputUse{}},
+		{"neither", `decision := input.request.method == "GET"`, inputUse{method: true}},
 		{"identity and config only", `decision if input.identity.groups[_] == input.config.groups[_]`, inputUse{}},
 		{"a header", `decision := input.request.headers["x-tenant-id"] == ["t1"]`, inputUse{headers: true}},
 		{"the query", `decision := count(input.request.query) > 0`, inputUse{query: true}},
