@@ -1,7 +1,7 @@
 package policy
 
 import (
-	"strings"
+	"strconv"
 	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -73,7 +73,8 @@ func memoKeyOf(in *Input, input ast.Value, use inputUse) (memoEntryKey, bool) {
 	if in.Rules != nil {
 		use = use.or(in.Rules.use)
 	}
-	var b strings.Builder
+	var buf [256]byte
+	b := buf[:0]
 	for _, f := range [...]struct {
 		key  *ast.Term
 		read bool
@@ -81,15 +82,34 @@ func memoKeyOf(in *Input, input ast.Value, use inputUse) (memoEntryKey, bool) {
 		{keyMethod, use.method}, {keyHost, use.host}, {keyPath, use.path}, {keyPathSegments, use.segments},
 		{keyQuery, use.query}, {keyHeaders, use.headers}, {keyRemoteIP, use.remoteIP}, {keyTLS, use.tls},
 	} {
-		// Each value is written as Rego text (strings quoted), so no two requests share a key text.
-		if v := request.Get(f.key); f.read && v != nil {
-			b.WriteString(f.key.Value.String())
-			b.WriteByte(':')
-			b.WriteString(v.Value.String())
+		if f.read {
+			if v := request.Get(f.key); v != nil {
+				b = appendKeyValue(b, v.Value)
+			}
 		}
-		b.WriteByte(',')
+		b = append(b, ',')
 	}
-	return memoEntryKey{identity: in.Identity, rules: in.Rules, request: b.String()}, true
+	return memoEntryKey{identity: in.Identity, rules: in.Rules, request: string(b)}, true
+}
+
+// appendKeyValue appends v as Rego text (strings quoted), so that no two values share a text, without
+// the allocations of v.String() for the common strings, booleans and lists of strings.
+func appendKeyValue(b []byte, v ast.Value) []byte {
+	switch v := v.(type) {
+	case ast.String:
+		return strconv.AppendQuote(b, string(v))
+	case ast.Boolean:
+		return strconv.AppendBool(b, bool(v))
+	case *ast.Array:
+		b = append(b, '[')
+		for i := range v.Len() {
+			b = appendKeyValue(b, v.Elem(i).Value)
+			b = append(b, ',')
+		}
+		return append(b, ']')
+	default:
+		return append(b, v.String()...)
+	}
 }
 
 func (m *decisionMemo) get(k memoEntryKey) *ast.Term {
