@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"errors"
+	"sync"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,7 +33,66 @@ var (
 		Help:      "Time the policy took to decide one request.",
 		Buckets:   prometheus.ExponentialBuckets(5e-6, 2, 14), // 5µs to 41ms
 	})
+	policyMemo = newMemoCollector()
 )
+
+// memoCollector reports the policy engines' decision memo counts (policy.Engine.MemoStats), summed
+// over the live engines and those closed before them, so the counters never go down.
+type memoCollector struct {
+	hits, misses *prometheus.Desc
+
+	mu                       sync.Mutex
+	live                     map[*policy.Engine]struct{}
+	closedHits, closedMisses uint64
+}
+
+func newMemoCollector() *memoCollector {
+	return &memoCollector{
+		hits: prometheus.NewDesc("caddy_cognito_policy_memo_hits_total",
+			"Decisions reused from the policy's decision memo, without evaluating the policy.", nil, nil),
+		misses: prometheus.NewDesc("caddy_cognito_policy_memo_misses_total",
+			"Decisions evaluated and remembered in the policy's decision memo (a policy that cannot be memoized counts in neither).", nil, nil),
+		live: map[*policy.Engine]struct{}{},
+	}
+}
+
+// track counts e's memo until untrack.
+func (c *memoCollector) track(e *policy.Engine) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.live[e] = struct{}{}
+}
+
+// untrack keeps e's final counts and stops reading them.
+func (c *memoCollector) untrack(e *policy.Engine) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.live[e]; !ok {
+		return
+	}
+	delete(c.live, e)
+	hits, misses := e.MemoStats()
+	c.closedHits += hits
+	c.closedMisses += misses
+}
+
+func (c *memoCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.hits
+	ch <- c.misses
+}
+
+func (c *memoCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	hits, misses := c.closedHits, c.closedMisses
+	for e := range c.live {
+		h, m := e.MemoStats()
+		hits += h
+		misses += m
+	}
+	c.mu.Unlock()
+	ch <- prometheus.MustNewConstMetric(c.hits, prometheus.CounterValue, float64(hits))
+	ch <- prometheus.MustNewConstMetric(c.misses, prometheus.CounterValue, float64(misses))
+}
 
 // registerMetrics registers the collectors with the configuration's registry.
 func registerMetrics(ctx caddy.Context) error {
@@ -40,7 +100,7 @@ func registerMetrics(ctx caddy.Context) error {
 	if reg == nil {
 		return nil
 	}
-	for _, c := range []prometheus.Collector{decisionsTotal, policyActivations, policySeconds} {
+	for _, c := range []prometheus.Collector{decisionsTotal, policyActivations, policySeconds, policyMemo} {
 		if err := reg.Register(c); err != nil {
 			var already prometheus.AlreadyRegisteredError
 			if !errors.As(err, &already) {

@@ -28,6 +28,7 @@ func (e policyEngine) Destruct() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	e.Close(ctx)
+	policyMemo.untrack(e.Engine)
 	return nil
 }
 
@@ -57,6 +58,7 @@ func (g *gate) acquireEngine(ctx caddy.Context, c *Config) (*policy.Engine, erro
 		if err != nil {
 			return nil, err
 		}
+		policyMemo.track(e)
 		return policyEngine{e}, nil
 	})
 	if err != nil {

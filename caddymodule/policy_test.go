@@ -75,6 +75,7 @@ func TestPerRouteRules(t *testing.T) {
 		`caddy_cognito_decisions_total{outcome="deny",reason="claims"}`,
 		`caddy_cognito_decisions_total{outcome="deny",reason="scopes"}`,
 		`caddy_cognito_policy_evaluation_seconds_count`,
+		`caddy_cognito_policy_memo_misses_total`,
 	} {
 		if !hasMetric(metrics.body, want) {
 			t.Errorf("metrics lack %s", want)

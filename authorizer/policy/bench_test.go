@@ -111,13 +111,18 @@ func benchmarkDecision(b *testing.B, cfg policy.Config, rules *policy.Rules) {
 }
 
 func benchmarkDecisionAs(b *testing.B, cfg policy.Config, rules *policy.Rules, id *identity.Identity) {
+	benchmarkDecisionPaths(b, cfg, rules, id, 64)
+}
+
+// benchmarkDecisionPaths decides for id on paths distinct paths in turn.
+func benchmarkDecisionPaths(b *testing.B, cfg policy.Config, rules *policy.Rules, id *identity.Identity, paths int) {
 	ctx := context.Background()
 	e, err := policy.New(ctx, cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer e.Close(ctx)
-	ins := benchRequests(64)
+	ins := benchRequests(paths)
 	for i := range ins {
 		ins[i].Identity = id
 		ins[i].Rules = rules
@@ -153,6 +158,15 @@ func BenchmarkDecision(b *testing.B) {
 			b.Fatal(err)
 		}
 		benchmarkDecision(b, policy.Config{}, rules)
+	})
+	// More paths than the decision memo keeps per caller: the built-in rules read no path, so the
+	// decision is reused on all of them.
+	b.Run("builtin/groups+scopes/4096-paths", func(b *testing.B) {
+		rules, err := policy.NewRules([]string{"ops", "admins"}, []string{"orders/read"}, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchmarkDecisionPaths(b, policy.Config{}, rules, cognitoIdentity(), 4096)
 	})
 	b.Run("builtin/no-rules", func(b *testing.B) {
 		benchmarkDecision(b, policy.Config{}, nil)

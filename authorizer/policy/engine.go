@@ -96,6 +96,17 @@ type Engine struct {
 	wasReady atomic.Bool
 	// failed is the last bundle that failed to activate, for New's error.
 	failed atomic.Pointer[Activation]
+	// memoHits and memoMisses count decisions reused from, and evaluated for, the decision memo.
+	memoHits, memoMisses atomic.Uint64
+	// dataWatched is set once data writes drop the prepared query, which decision reuse depends on.
+	dataWatched atomic.Bool
+}
+
+// MemoStats returns how many decisions were reused from the decision memo and how many were
+// evaluated and remembered, since New. Decisions of a policy that cannot be memoized count in
+// neither.
+func (e *Engine) MemoStats() (hits, misses uint64) {
+	return e.memoHits.Load(), e.memoMisses.Load()
 }
 
 // New loads and compiles the policy and starts OPA. Every problem that can be known before the first
@@ -155,6 +166,12 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 				// Registered before any plugin starts, so no bundle activation can be missed.
 				e.manager = m
 				m.RegisterCompilerTrigger(func(storage.Transaction) { e.prepared.Store(nil) })
+				// Data written without a new policy changes decisions too. Triggers run inside the
+				// commit, while no read transaction is open, so no decision straddles the change.
+				// Without that watch, decisions are never reused.
+				if err := registerDataTrigger(opaCtx, m.Store, func() { e.prepared.Store(nil) }); err == nil {
+					e.dataWatched.Store(true)
+				}
 			},
 		},
 	})
@@ -289,6 +306,11 @@ type prepared struct {
 	// use is what this version's policy can read of the request, beyond what a route's Rules need;
 	// fullUse when decisions are logged, so a decision log holds the whole input.
 	use inputUse
+	// keyUse is what this version's decision can read of the request, beyond what a route's Rules
+	// report, embedded library included: the memo keys on that part of the request only.
+	keyUse inputUse
+	// memo holds this version's decisions when they can be reused (see decisionMemo); nil otherwise.
+	memo *decisionMemo
 }
 
 // preparedQuery returns the decision query prepared for the policy visible in txn. A bundle
@@ -315,6 +337,10 @@ func (e *Engine) preparedQuery(ctx context.Context, txn storage.Transaction) (*p
 		use = fullUse
 	}
 	p := &prepared{compiler: compiler, query: query, builtin: builtin, use: use}
+	if e.dataWatched.Load() && deterministic(compiler) {
+		p.memo = newDecisionMemo()
+		p.keyUse = memoInputUse(compiler, decision, builtin)
+	}
 	e.prepared.Store(p)
 	return p, nil
 }
@@ -399,6 +425,24 @@ func (e *Engine) eval(ctx context.Context, in *Input) (*ast.Term, error) {
 	if err != nil {
 		return nil, err
 	}
+	var key memoEntryKey
+	memoize := false
+	if p.memo != nil {
+		if key, memoize = memoKeyOf(in, input, p.keyUse); memoize {
+			if result := p.memo.get(key); result != nil {
+				e.memoHits.Add(1)
+				// Logged as its evaluation would be: the same result, this request's input and a
+				// decision id of its own.
+				if plugin := logs.Lookup(e.manager); plugin != nil {
+					if err := e.logDecision(ctx, plugin, txn, input, result, nil, in.Redaction); err != nil {
+						return nil, err
+					}
+				}
+				return result, nil
+			}
+			e.memoMisses.Add(1)
+		}
+	}
 	// Cancel evaluation with ctx, without the goroutine per evaluation rego would start for it.
 	cancel := topdown.NewCancel()
 	stop := context.AfterFunc(ctx, cancel.Cancel)
@@ -439,7 +483,20 @@ func (e *Engine) eval(ctx context.Context, in *Input) (*ast.Term, error) {
 	case result == nil:
 		return nil, ErrUndefined
 	}
+	if memoize {
+		p.memo.put(key, result)
+	}
 	return result, nil
+}
+
+// registerDataTrigger calls onCommit on every commit that writes data to store.
+func registerDataTrigger(ctx context.Context, store storage.Store, onCommit func()) error {
+	return storage.Txn(ctx, store, storage.WriteParams, func(txn storage.Transaction) error {
+		_, err := store.Register(ctx, txn, storage.TriggerConfig{
+			OnCommit: func(context.Context, storage.Transaction, storage.TriggerEvent) { onCommit() },
+		})
+		return err
+	})
 }
 
 // resultVar is bound to the decision by the prepared query.

@@ -534,7 +534,7 @@ func (r *Rules) WithRolePolicies(api ExecuteAPI, roles []RolePolicy) (*Rules, er
 	if err != nil {
 		return nil, fmt.Errorf("role policies: %w", err)
 	}
-	out := &Rules{groups: base.groups, scopes: base.scopes, claims: base.claims, use: base.use, iam: ast.NewTerm(term)}
+	out := &Rules{groups: base.groups, scopes: base.scopes, claims: base.claims, use: base.use.or(iamUse), iam: ast.NewTerm(term)}
 	out.config = configTerm(out.groups, out.scopes, out.claims, out.iam, false)
 	return out, nil
 }

@@ -12,7 +12,7 @@ func TestPolicyInputUse(t *testing.T) {
 		rego string
 		want inputUse
 	}{
-		{"neither", `decision := input.request.method == "GET"`, inputUse{}},
+		{"neither", `decision := input.request.method == "GET"`, inputUse{method: true}},
 		{"identity and config only", `decision if input.identity.groups[_] == input.config.groups[_]`, inputUse{}},
 		{"a header", `decision := input.request.headers["x-tenant-id"] == ["t1"]`, inputUse{headers: true}},
 		{"the query", `decision := count(input.request.query) > 0`, inputUse{query: true}},
@@ -47,5 +47,35 @@ decision := f("a")`, inputUse{headers: true}},
 	}
 	if r, err := NewRules(nil, nil, []ClaimRule{{Claim: "t", From: FromSegment, Segment: 1}}); err != nil || r.use != (inputUse{segments: true}) {
 		t.Errorf("segment claim rule: use %+v, %v", r.use, err)
+	}
+}
+
+func TestMemoInputUse(t *testing.T) {
+	t.Parallel()
+	// The embedded modules read every field but the host, lib.rego the path.
+	embedded := inputUse{headers: true, query: true, segments: true, method: true, path: true, remoteIP: true, tls: true}
+	tests := []struct {
+		name string
+		rego string
+		want inputUse
+	}{
+		{"the method only", `decision := input.request.method == "GET"`, inputUse{method: true}},
+		{"identity only", `decision := input.identity.subject == "alice"`, inputUse{}},
+		{"the library's path_matches", "default decision := false\n\ndecision if data.cognito.lib.path_matches(\"/a/*\")", inputUse{path: true}},
+		// Per module, not per rule: lib.rego also holds path_matches.
+		{"the library's group check", "default decision := false\n\ndecision if data.cognito.lib.is_member_of(\"admins\")", inputUse{path: true}},
+		{"every embedded package through a variable key", "default decision := false\n\ndecision if data.cognito[_].decision.allow", embedded},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := memoEngine(t, tt.rego)
+			if got := memoInputUse(e.manager.GetCompiler(), e.ref, false); got != tt.want {
+				t.Fatalf("memoInputUse = %+v, want %+v", got, tt.want)
+			}
+			if got := memoInputUse(e.manager.GetCompiler(), e.ref, true); got != (inputUse{}) {
+				t.Fatalf("built-in plan: memoInputUse = %+v, want nothing beyond the Rules", got)
+			}
+		})
 	}
 }

@@ -1,0 +1,389 @@
+package policy
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/storage"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
+)
+
+// memoEngine starts an Engine on one Rego module whose decision is data.test.decision.
+func memoEngine(t *testing.T, rego string) *Engine {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "test.rego"), []byte("package test\n\n"+rego), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	e, err := New(ctx, Config{Paths: []string{dir}, Decision: "data.test.decision"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close(ctx) })
+	return e
+}
+
+func memoInput(method, target string, headers map[string]string, id *identity.Identity, r *Rules) Input {
+	req := httptest.NewRequest(method, "https://api.example.com"+target, nil)
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	return Input{Request: req, Path: req.URL.Path, Identity: id, Rules: r}
+}
+
+func TestMemoSkipsNondeterministicPolicies(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		rego     string
+		memoized bool
+	}{
+		{"deterministic", `decision := input.request.method == "GET"`, true},
+		{"time.now_ns", `decision := time.now_ns() > 0`, false},
+		{"rand.intn", `decision := rand.intn("x", 10) >= 0`, false},
+		{"http.send in an unused rule", "decision := true\n\nfetched := http.send({\"method\": \"GET\", \"url\": \"http://127.0.0.1:1\"})", false},
+		// With no print hook, OPA's compiler erases print calls, so they cannot make a decision differ.
+		{"print without a print hook", "decision if {\n\tprint(\"deciding\")\n}", true},
+		{"nondeterministic function through a helper", "decision if now > 0\n\nnow := time.now_ns()", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := memoEngine(t, tt.rego)
+			id := &identity.Identity{Kind: identity.KindUserPool, Subject: "alice"}
+			for range 3 {
+				if _, err := e.Decide(context.Background(), memoInput("GET", "/a", nil, id, nil)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			hits, _ := e.MemoStats()
+			if got := hits == 2; got != tt.memoized {
+				t.Fatalf("memo hits %d, memoized = %v, want %v", hits, got, tt.memoized)
+			}
+		})
+	}
+}
+
+func TestMemoDistinguishesWholeHeaders(t *testing.T) {
+	t.Parallel()
+	e := memoEngine(t, `decision := object.get(input.request.headers, "x-tenant", []) == ["t1"]`)
+	id := &identity.Identity{Kind: identity.KindUserPool, Subject: "alice"}
+	ctx := context.Background()
+	for i, tc := range []struct {
+		headers map[string]string
+		want    bool
+	}{
+		{map[string]string{"X-Tenant": "t1"}, true},
+		{map[string]string{"X-Tenant": "t2"}, false},
+		{map[string]string{"X-Tenant": "t1"}, true},
+		{map[string]string{"X-Other": "t1"}, false},
+		{map[string]string{"X-Tenant": "t2"}, false},
+	} {
+		d, err := e.Decide(ctx, memoInput("GET", "/a", tc.headers, id, nil))
+		if err != nil || d.Allow != tc.want {
+			t.Fatalf("request %d (%v): %+v, %v; want allow %v", i, tc.headers, d, err, tc.want)
+		}
+	}
+	if hits, _ := e.MemoStats(); hits != 2 {
+		t.Fatalf("memo hits %d, want 2", hits)
+	}
+}
+
+func TestMemoDroppedOnDataChange(t *testing.T) {
+	t.Parallel()
+	e := memoEngine(t, "default decision := false\n\ndecision if input.identity.subject in data.lists.allowed")
+	id := &identity.Identity{Kind: identity.KindUserPool, Subject: "alice"}
+	ctx := context.Background()
+	decide := func(want bool) {
+		t.Helper()
+		d, err := e.Decide(ctx, memoInput("GET", "/a", nil, id, nil))
+		if err != nil || d.Allow != want {
+			t.Fatalf("%+v, %v; want allow %v", d, err, want)
+		}
+	}
+	decide(false)
+	decide(false)
+	if err := storage.WriteOne(ctx, e.manager.Store, storage.AddOp, storage.MustParsePath("/lists"), map[string]any{"allowed": []any{"alice"}}); err != nil {
+		t.Fatal(err)
+	}
+	decide(true)
+	decide(true)
+	if hits, _ := e.MemoStats(); hits != 2 {
+		t.Fatalf("memo hits %d, want 2", hits)
+	}
+}
+
+// TestMemoMatchesFreshEvaluation decides a random corpus twice: with identities shared between
+// requests (so the memo answers repeats) and with a fresh copy of the identity each time (so every
+// decision is evaluated). The decisions must be the same.
+func TestMemoMatchesFreshEvaluation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	builtin, err := New(ctx, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { builtin.Close(ctx) })
+	custom := memoEngine(t, `
+default decision := {"allow": false, "status": 403, "reason": "no"}
+
+decision := {"allow": true, "headers": {"X-Tenant": input.request.headers["x-tenant"][0]}} if {
+	input.request.method in {"GET", "HEAD"}
+	startswith(input.request.path, "/orders")
+	input.request.query.limit[0] != "0"
+	input.request.headers["x-tenant"][0] == input.identity.claims["custom:tenant_id"]
+}
+
+decision := {"allow": true} if {
+	input.request.method == "DELETE"
+	"admins" in input.identity.groups
+	input.request.path_segments[0] == "admin"
+}
+`)
+	iam := memoEngine(t, `
+default decision := false
+
+decision if {
+	input.identity.role_arn == "arn:aws:iam::123456789012:role/reader"
+	input.request.method == "GET"
+}
+
+decision if {
+	input.identity.principal_tags.tenant == input.request.path_segments[1]
+	input.request.method in {"PUT", "POST"}
+}
+`)
+	rules := []*Rules{nil}
+	for _, r := range [][2][]string{{{"admins"}, nil}, {nil, {"orders/read"}}, {{"staff"}, {"orders/write"}}} {
+		rs, err := NewRules(r[0], r[1], nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rules = append(rules, rs)
+	}
+	groups := []string{"admins", "staff", "guests"}
+	scopes := []string{"orders/read", "orders/write"}
+	tenants := []string{"t1", "t2"}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	var ids []*identity.Identity
+	var fresh []func() *identity.Identity
+	for i := range 12 {
+		id := &identity.Identity{Kind: identity.KindUserPool, Authenticated: true, Subject: fmt.Sprint("user", i),
+			Claims: map[string]any{"custom:tenant_id": tenants[rnd.IntN(2)]}}
+		if i%3 == 2 {
+			id.Kind = identity.KindIdentityPool
+			id.RoleARN = "arn:aws:iam::123456789012:role/" + []string{"reader", "writer"}[rnd.IntN(2)]
+			id.PrincipalTags = map[string]string{"tenant": tenants[rnd.IntN(2)]}
+		}
+		for _, g := range groups {
+			if rnd.IntN(2) == 0 {
+				id.Groups = append(id.Groups, g)
+			}
+		}
+		for _, s := range scopes {
+			if rnd.IntN(2) == 0 {
+				id.Scopes = append(id.Scopes, s)
+			}
+		}
+		ids = append(ids, id)
+		fresh = append(fresh, func() *identity.Identity {
+			return &identity.Identity{Kind: id.Kind, Authenticated: id.Authenticated, Subject: id.Subject, Claims: id.Claims,
+				RoleARN: id.RoleARN, PrincipalTags: id.PrincipalTags, Groups: id.Groups, Scopes: id.Scopes}
+		})
+	}
+	methods := []string{"GET", "HEAD", "PUT", "POST", "DELETE"}
+	paths := []string{"/orders", "/orders/t1", "/orders/t2", "/admin/x", "/t1/t2"}
+	queries := []string{"", "?limit=0", "?limit=5"}
+	for _, e := range []*Engine{builtin, custom, iam} {
+		for i := range 3000 {
+			n := rnd.IntN(len(ids))
+			id := ids[n]
+			method, target := methods[rnd.IntN(len(methods))], paths[rnd.IntN(len(paths))]+queries[rnd.IntN(len(queries))]
+			headers := map[string]string{"X-Tenant": tenants[rnd.IntN(2)]}
+			r := rules[rnd.IntN(len(rules))]
+			memoized, err1 := e.Decide(ctx, memoInput(method, target, headers, id, r))
+			evaluated, err2 := e.Decide(ctx, memoInput(method, target, headers, fresh[n](), r))
+			if fmt.Sprint(memoized, err1) != fmt.Sprint(evaluated, err2) {
+				t.Fatalf("%s, input %d (%s %s %v): memo %+v %v, fresh %+v %v", e, i, method, target, headers, memoized, err1, evaluated, err2)
+			}
+		}
+		if hits, _ := e.MemoStats(); hits == 0 {
+			t.Fatalf("%s: the memo never answered", e)
+		}
+	}
+}
+
+func TestMemoBounds(t *testing.T) {
+	t.Parallel()
+	m := newDecisionMemo()
+	result := ast.BooleanTerm(true)
+	var ids []*identity.Identity
+	for i := range memoMaxEntries/memoPerIdentity + 50 {
+		id := &identity.Identity{Subject: fmt.Sprint(i)}
+		ids = append(ids, id)
+		for j := range 2 * memoPerIdentity {
+			m.put(memoEntryKey{identity: id, request: fmt.Sprint("/path/", j)}, result)
+			if n := m.len(); n > memoMaxEntries {
+				t.Fatalf("%d entries, more than %d", n, memoMaxEntries)
+			}
+		}
+	}
+	for id, n := range m.perIdentity {
+		if n > memoPerIdentity {
+			t.Fatalf("identity %s holds %d entries, more than %d", id.Subject, n, memoPerIdentity)
+		}
+	}
+	total := 0
+	for _, n := range m.perIdentity {
+		total += n
+	}
+	if total != m.len() || m.bytes > memoMaxBytes {
+		t.Fatalf("per-identity counts sum to %d for %d entries; %d bytes", total, m.len(), m.bytes)
+	}
+	_ = ids
+}
+
+func TestDeterministicSeesEnabledPrint(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		print bool
+		want  bool
+	}{{false, true}, {true, false}} {
+		c := ast.NewCompiler().WithEnablePrintStatements(tc.print)
+		c.Compile(map[string]*ast.Module{"p.rego": ast.MustParseModule("package p\n\nallow if {\n\tprint(\"x\")\n}")})
+		if c.Failed() {
+			t.Fatal(c.Errors)
+		}
+		if got := deterministic(c); got != tc.want {
+			t.Fatalf("print statements enabled %v: deterministic %v, want %v", tc.print, got, tc.want)
+		}
+	}
+}
+
+// TestMemoLogsEveryDecision checks that a decision the memo answers is still logged, as a fresh
+// evaluation logs it: one entry per request, each with its own decision id, its input and the result.
+func TestMemoLogsEveryDecision(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "test.rego"), []byte("package test\n\ndecision := input.request.method == \"GET\""), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	core, observed := observer.New(zapcore.DebugLevel)
+	ctx := context.Background()
+	e, err := New(ctx, Config{
+		Paths:     []string{dir},
+		Decision:  "data.test.decision",
+		OPAConfig: []byte(`{"decision_logs": {"console": true}}`),
+		Logger:    zap.New(core),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close(ctx) })
+	id := &identity.Identity{Kind: identity.KindUserPool, Subject: "alice"}
+	const n = 5
+	for range n {
+		if d, err := e.Decide(ctx, memoInput("GET", "/a", nil, id, nil)); err != nil || !d.Allow {
+			t.Fatalf("%+v, %v", d, err)
+		}
+	}
+	if hits, misses := e.MemoStats(); hits != n-1 || misses != 1 {
+		t.Fatalf("memo hits %d, misses %d; want %d, 1", hits, misses, n-1)
+	}
+	ids := map[any]bool{}
+	for _, entry := range observed.All() {
+		if entry.LoggerName != "decision_log" {
+			continue
+		}
+		fields := entry.ContextMap()
+		ids[fields["decision_id"]] = true
+		input, _ := fields["input"].(map[string]any)
+		request, _ := input["request"].(map[string]any)
+		if fields["result"] != true || request["path"] != "/a" || request["method"] != "GET" {
+			t.Errorf("logged result %v, input %v", fields["result"], input)
+		}
+	}
+	if len(ids) != n {
+		t.Fatalf("%d distinct decision ids logged for %d decisions: %v", len(ids), n, ids)
+	}
+}
+
+// TestMemoKeysOnWhatThePolicyReads checks that requests differing only in what the decision cannot
+// read share one memo entry, and that those differing in what it reads do not.
+func TestMemoKeysOnWhatThePolicyReads(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	builtin, err := New(ctx, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { builtin.Close(ctx) })
+	admins, err := NewRules([]string{"admins"}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	segment, err := NewRules(nil, nil, []ClaimRule{{Claim: "custom:tenant_id", From: FromSegment, Segment: 0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := ParsePolicyDocument("reader.json", []byte(`{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "execute-api:Invoke", "Resource": "*"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	role := "arn:aws:iam::123456789012:role/reader"
+	iamRules, err := (*Rules)(nil).WithRolePolicies(ExecuteAPI{Region: "us-east-1", Account: "123456789012", APIID: "abc123", Stage: "prod"},
+		[]RolePolicy{{RoleARN: role, Documents: []*PolicyDocument{doc}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := &identity.Identity{Kind: identity.KindUserPool, Authenticated: true, Subject: "alice", Groups: []string{"admins"},
+		Claims: map[string]any{"custom:tenant_id": "t1"}}
+	tests := []struct {
+		name    string
+		engine  *Engine
+		rules   *Rules
+		entries int
+	}{
+		{"built-in rules reading no path", builtin, admins, 1},
+		{"built-in claim rule on a path segment", builtin, segment, 2},
+		{"built-in role policies, which match the path", builtin, iamRules, 2},
+		{"a policy ignoring the path", memoEngine(t, `decision := input.request.method == "GET"`), nil, 1},
+		{"a policy reading the path", memoEngine(t, `decision := startswith(input.request.path, "/t1")`), nil, 2},
+		{"a policy calling the library's path_matches", memoEngine(t, "default decision := false\n\ndecision if data.cognito.lib.path_matches(\"/t1/*\")"), nil, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, target := range []string{"/t1/a", "/t2/b", "/t1/a"} {
+				if _, err := tt.engine.Decide(ctx, memoInput("GET", target, nil, id, tt.rules)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p := tt.engine.prepared.Load()
+			if p == nil || p.memo == nil {
+				t.Fatal("no memo")
+			}
+			entries := 0
+			p.memo.mu.Lock()
+			for k := range p.memo.entries {
+				if k.rules == tt.rules && k.identity == id {
+					entries++
+				}
+			}
+			p.memo.mu.Unlock()
+			if entries != tt.entries {
+				t.Fatalf("%d memo entries for two paths, want %d", entries, tt.entries)
+			}
+		})
+	}
+}
