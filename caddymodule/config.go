@@ -243,37 +243,15 @@ func (c *Config) deniesEverySignedRequest() string {
 
 // build creates the authorizer, recording in g what it acquires.
 func (g *gate) build(ctx caddy.Context, c *Config) (err error) {
-
-	var issuers []userpool.Issuer
-	for _, p := range c.UserPools {
-		ic, err := userpool.CognitoIssuer(p.ID, p.ClientIDs, userpool.WithTokenUse(p.TokenUse),
-			userpool.WithIssuerURL(p.Issuer), userpool.WithJWKSURL(p.JWKSURL))
-		if err != nil {
-			return fmt.Errorf("user_pool %s: %w", p.ID, err)
-		}
-		keys, err := g.acquireKeySet(ic.KeySet)
-		if err != nil {
-			return fmt.Errorf("user_pool %s: %w", p.ID, err)
-		}
-		issuers = append(issuers, ic.WithKeys(keys))
+	tokens, release, err := authorizer.NewTokenVerifier(c.issuers(), sharedResources, jwksLogger())
+	if err != nil {
+		return err
 	}
-	for _, o := range c.OIDC {
-		ic, err := userpool.OIDCIssuer(o.Issuer, o.Audiences, userpool.WithJWKSURL(o.JWKSURL),
-			userpool.WithAlgorithms(o.Algorithms...))
-		if err != nil {
-			return fmt.Errorf("oidc %s: %w", o.Issuer, err)
-		}
-		keys, err := g.acquireKeySet(ic.KeySet)
-		if err != nil {
-			return fmt.Errorf("oidc %s: %w", o.Issuer, err)
-		}
-		issuers = append(issuers, ic.WithKeys(keys))
-	}
-
+	g.releases = append(g.releases, release)
 	if err := registerMetrics(ctx); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
-	cfg := authorizer.Config{AllowAnonymous: c.AllowAnonymous, TokenQuery: c.TokenQuery, TokenCookie: c.TokenCookie,
+	cfg := authorizer.Config{Tokens: tokens, AllowAnonymous: c.AllowAnonymous, TokenQuery: c.TokenQuery, TokenCookie: c.TokenCookie,
 		Shadow: c.Shadow}
 	if cfg.Rules, err = policy.NewRules(c.Groups, c.Scopes, c.Claims); err != nil {
 		return err
@@ -314,18 +292,6 @@ func (g *gate) build(ctx caddy.Context, c *Config) (err error) {
 			return fmt.Errorf("identity_pool %s: %w", p.ID, err)
 		}
 	}
-	if len(issuers) > 0 {
-		cache, err := g.acquireTokenCache()
-		if err != nil {
-			return err
-		}
-		cfg.Tokens, err = userpool.NewVerifier(issuers, userpool.Options{
-			ClockSkew: time.Duration(c.ClockSkew), Cache: cache,
-		})
-		if err != nil {
-			return err
-		}
-	}
 	g.authz = authorizer.New(cfg)
 	g.cors = newCORSPolicy(c.CORS)
 	g.noContext = c.NoContextHeader
@@ -335,6 +301,20 @@ func (g *gate) build(ctx caddy.Context, c *Config) (err error) {
 		}
 	}
 	return nil
+}
+
+// issuers is what c declares about bearer tokens, as the library takes it.
+func (c *Config) issuers() authorizer.Issuers {
+	iss := authorizer.Issuers{ClockSkew: time.Duration(c.ClockSkew)}
+	for _, p := range c.UserPools {
+		iss.UserPools = append(iss.UserPools, authorizer.UserPool{ID: p.ID, ClientIDs: p.ClientIDs,
+			TokenUse: p.TokenUse, IssuerURL: p.Issuer, JWKSURL: p.JWKSURL})
+	}
+	for _, o := range c.OIDC {
+		iss.OIDC = append(iss.OIDC, authorizer.OIDCProvider{Issuer: o.Issuer, Audiences: o.Audiences,
+			JWKSURL: o.JWKSURL, Algorithms: o.Algorithms})
+	}
+	return iss
 }
 
 // validate checks what provision cannot fix.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/caddy-cognito/caddy-cognito/authorizer"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identitypool"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/userpool"
 )
@@ -99,14 +100,14 @@ func loginVerifiers(sources []loginSource) (map[string]identitypool.LoginVerifie
 		return nil, nil, nil
 	}
 	var releases []func()
-	cache, release, err := sharedTokenCache()
+	cache, release, err := authorizer.SharedTokenCache(sharedResources)
 	if err != nil {
 		return nil, releases, err
 	}
 	releases = append(releases, release)
 	out := make(map[string]identitypool.LoginVerifier, len(sources))
 	for _, src := range sources {
-		keys, release, err := sharedKeySet(src.keys)
+		keys, release, err := authorizer.SharedKeySet(sharedResources, src.keys, jwksLogger())
 		if err != nil {
 			return nil, releases, fmt.Errorf("login %s: %w", src.provider, err)
 		}
