@@ -80,64 +80,88 @@ func SharedTokenCache(shared Shared) (*userpool.TokenCache, func(), error) {
 	return v.(*userpool.TokenCache), release, nil
 }
 
+// declaredIssuer is a declared issuer, without its keys, and the name its errors carry.
+type declaredIssuer struct {
+	name string
+	cfg  userpool.IssuerConfig
+}
+
+// acquired collects the releases of what was taken from a Shared store.
+type acquired struct{ releases []func() }
+
+// release lets go of everything acquired so far.
+func (a *acquired) release() {
+	for _, r := range a.releases {
+		r()
+	}
+	a.releases = nil
+}
+
+// withKeys returns the issuers of decl, each with its key set from shared, key sets logging to logger.
+func (a *acquired) withKeys(shared Shared, logger *zap.Logger, decl []declaredIssuer) ([]userpool.Issuer, error) {
+	issuers := make([]userpool.Issuer, 0, len(decl))
+	for _, d := range decl {
+		keys, rel, err := SharedKeySet(shared, d.cfg.KeySet, logger)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", d.name, err)
+		}
+		a.releases = append(a.releases, rel)
+		issuers = append(issuers, d.cfg.WithKeys(keys))
+	}
+	return issuers, nil
+}
+
+// tokenCache returns the token cache from shared.
+func (a *acquired) tokenCache(shared Shared) (*userpool.TokenCache, error) {
+	cache, rel, err := SharedTokenCache(shared)
+	if err != nil {
+		return nil, err
+	}
+	a.releases = append(a.releases, rel)
+	return cache, nil
+}
+
 // NewTokenVerifier builds the verifier of iss: an issuer per user pool and OIDC provider, their key
 // sets and the token cache taken from shared, key sets logging to logger. It returns nil and no error
 // when iss declares no issuer. release lets go of everything acquired; on error it has already run.
 func NewTokenVerifier(iss Issuers, shared Shared, logger *zap.Logger) (v *userpool.Verifier, release func(), err error) {
-	var releases []func()
-	release = func() {
-		for _, r := range releases {
-			r()
-		}
-		releases = nil
-	}
+	var got acquired
 	defer func() {
 		if err != nil {
-			release()
+			got.release()
 		}
 	}()
-	// Each declared issuer, with the name its errors carry.
-	type declared struct {
-		name string
-		cfg  userpool.IssuerConfig
-	}
-	var decl []declared
+	var decl []declaredIssuer
 	for _, p := range iss.UserPools {
 		ic, err := userpool.CognitoIssuer(p.ID, p.ClientIDs, userpool.WithTokenUse(p.TokenUse),
 			userpool.WithIssuerURL(p.IssuerURL), userpool.WithJWKSURL(p.JWKSURL))
 		if err != nil {
-			return nil, release, fmt.Errorf("user_pool %s: %w", p.ID, err)
+			return nil, got.release, fmt.Errorf("user_pool %s: %w", p.ID, err)
 		}
-		decl = append(decl, declared{"user_pool " + p.ID, ic})
+		decl = append(decl, declaredIssuer{"user_pool " + p.ID, ic})
 	}
 	for _, o := range iss.OIDC {
 		ic, err := userpool.OIDCIssuer(o.Issuer, o.Audiences, userpool.WithJWKSURL(o.JWKSURL),
 			userpool.WithAlgorithms(o.Algorithms...))
 		if err != nil {
-			return nil, release, fmt.Errorf("oidc %s: %w", o.Issuer, err)
+			return nil, got.release, fmt.Errorf("oidc %s: %w", o.Issuer, err)
 		}
-		decl = append(decl, declared{"oidc " + o.Issuer, ic})
+		decl = append(decl, declaredIssuer{"oidc " + o.Issuer, ic})
 	}
-	issuers := make([]userpool.Issuer, 0, len(decl))
-	for _, d := range decl {
-		keys, rel, err := SharedKeySet(shared, d.cfg.KeySet, logger)
-		if err != nil {
-			return nil, release, fmt.Errorf("%s: %w", d.name, err)
-		}
-		releases = append(releases, rel)
-		issuers = append(issuers, d.cfg.WithKeys(keys))
+	issuers, err := got.withKeys(shared, logger, decl)
+	if err != nil {
+		return nil, got.release, err
 	}
 	if len(issuers) == 0 {
-		return nil, release, nil
+		return nil, got.release, nil
 	}
-	cache, rel, err := SharedTokenCache(shared)
+	cache, err := got.tokenCache(shared)
 	if err != nil {
-		return nil, release, err
+		return nil, got.release, err
 	}
-	releases = append(releases, rel)
 	v, err = userpool.NewVerifier(issuers, userpool.Options{ClockSkew: iss.ClockSkew, Cache: cache})
 	if err != nil {
-		return nil, release, err
+		return nil, got.release, err
 	}
-	return v, release, nil
+	return v, got.release, nil
 }

@@ -101,12 +101,7 @@ func TestNewTokenVerifierConfigErrors(t *testing.T) {
 			t.Parallel()
 			shared := newMemoryShared()
 			_, _, err := NewTokenVerifier(tc.iss, shared, nil)
-			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
-				t.Fatalf("err = %v, want it to start with %q", err, tc.want)
-			}
-			if got := shared.len(); got != 0 {
-				t.Errorf("after an error, shared resources = %d, want 0", got)
-			}
+			wantConfigError(t, err, tc.want, shared)
 		})
 	}
 }
@@ -117,4 +112,15 @@ func TestNewTokenVerifierWithoutIssuers(t *testing.T) {
 		t.Fatalf("NewTokenVerifier(no issuers) = %v, %v; want nil, nil", v, err)
 	}
 	release()
+}
+
+// wantConfigError checks that err starts with want and that nothing was left held in shared.
+func wantConfigError(t *testing.T, err error, want string, shared *memoryShared) {
+	t.Helper()
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("err = %v, want it to start with %q", err, want)
+	}
+	if got := shared.len(); got != 0 {
+		t.Errorf("after an error, shared resources = %d, want 0", got)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/caddy-cognito/caddy-cognito/authorizer"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identitypool"
 )
 
@@ -189,7 +190,7 @@ func (h *IdentityPoolEndpoint) provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	sources, err := resolveLogins(h.Logins)
+	declared, err := logins(h.Logins)
 	if err != nil {
 		return err
 	}
@@ -197,15 +198,15 @@ func (h *IdentityPoolEndpoint) provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	logins, releases, err := loginVerifiers(sources)
-	h.releases = append(h.releases, releases...)
+	verifiers, release, err := authorizer.NewLoginVerifiers(declared, sharedResources, jwksLogger())
 	if err != nil {
 		return err
 	}
+	h.releases = append(h.releases, release)
 	logger := ctx.Logger()
 	h.pool, err = identitypool.New(identitypool.Config{
 		PoolID:              h.IdentityPoolID,
-		Logins:              logins,
+		Logins:              verifiers,
 		AuthenticatedRole:   h.AuthenticatedRole,
 		UnauthenticatedRole: h.UnauthenticatedRole,
 		RoleMappings:        mappings,
