@@ -14,7 +14,6 @@ import (
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
-	"github.com/caddy-cognito/caddy-cognito/authorizer/policy"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/sigv4"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/userpool"
 )
@@ -77,7 +76,7 @@ type Config struct {
 	// Claims, for the built-in policy: every rule must hold. A rule requires a claim to equal a path
 	// segment, a header, a query parameter or one of a list of values, e.g.
 	// `{"claim": "custom:tenant_id", "from": "segment", "segment": 1}` for /tenants/{tenant}/...
-	Claims []policy.ClaimRule `json:"claims,omitempty"`
+	Claims []authorizer.ClaimRule `json:"claims,omitempty"`
 
 	// RolePolicies attach IAM policy documents to the roles of IdentityPool: requests signed with its
 	// credentials are decided by their role's policies, as API Gateway's IAM authorization decides
@@ -253,19 +252,15 @@ func (g *gate) build(ctx caddy.Context, c *Config) (err error) {
 	}
 	cfg := authorizer.Config{Tokens: tokens, AllowAnonymous: c.AllowAnonymous, TokenQuery: c.TokenQuery, TokenCookie: c.TokenCookie,
 		Shadow: c.Shadow}
-	if cfg.Rules, err = policy.NewRules(c.Groups, c.Scopes, c.Claims); err != nil {
+	pc, err := c.policyConfig()
+	if err != nil {
 		return err
 	}
-	if cfg.Rules, err = c.rolePolicyRules(cfg.Rules); err != nil {
+	if cfg.Rules, err = authorizer.NewPolicyRules(pc); err != nil {
 		return err
-	}
-	if c.AllowAnyRole {
-		if cfg.Rules, err = cfg.Rules.WithAnyRole(); err != nil {
-			return err
-		}
 	}
 	if c.TokenQuery != "" {
-		if cfg.Redaction, err = policy.NewRedaction(nil, []string{c.TokenQuery}); err != nil {
+		if cfg.Redaction, err = authorizer.NewRedaction(nil, []string{c.TokenQuery}); err != nil {
 			return err
 		}
 	}
@@ -381,7 +376,7 @@ func (c *Config) validate() error {
 		return err
 	}
 	for _, rule := range c.Claims {
-		if rule.From == policy.FromQuery && c.TokenQuery != "" && strings.EqualFold(rule.Name, c.TokenQuery) {
+		if rule.From == authorizer.ClaimFromQuery && c.TokenQuery != "" && strings.EqualFold(rule.Name, c.TokenQuery) {
 			return fmt.Errorf("claim %s: query parameter %s carries the token (token_query), so the rule could never hold", rule.Claim, rule.Name)
 		}
 	}

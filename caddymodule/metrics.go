@@ -7,7 +7,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer"
-	"github.com/caddy-cognito/caddy-cognito/authorizer/policy"
 )
 
 // The collectors are created once; every configuration registers them with its own metrics registry,
@@ -67,10 +66,10 @@ func observe(d *authorizer.Decision) {
 }
 
 // observeActivation counts a bundle activation.
-func observeActivation(a policy.Activation) {
+func observeActivation(a authorizer.Activation) {
 	outcome := "ok"
 	switch {
-	case errors.Is(a.Err, policy.ErrMissingDecision):
+	case errors.Is(a.Err, authorizer.ErrMissingDecision):
 		outcome = "missing_decision"
 	case a.Err != nil:
 		outcome = "invalid"
