@@ -34,11 +34,14 @@ type OIDCProvider struct {
 	Algorithms []string
 }
 
+// MaxClockSkew bounds Issuers.ClockSkew.
+const MaxClockSkew = userpool.MaxClockSkew
+
 // Issuers declares who may issue the bearer tokens an Authorizer accepts.
 type Issuers struct {
 	UserPools []UserPool
 	OIDC      []OIDCProvider
-	// ClockSkew is the tolerance for token times; zero: the userpool default.
+	// ClockSkew is the tolerance for token times, at most MaxClockSkew; zero: the userpool default.
 	ClockSkew time.Duration
 }
 

@@ -15,7 +15,6 @@ import (
 	"github.com/caddy-cognito/caddy-cognito/authorizer"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/sigv4"
-	"github.com/caddy-cognito/caddy-cognito/authorizer/userpool"
 )
 
 // Config is what the cognito_authorizer handler and the cognito authentication provider share: which
@@ -39,7 +38,7 @@ type Config struct {
 	AllowAnonymous bool `json:"allow_anonymous,omitempty"`
 
 	// ClockSkew is the tolerance for token times (`exp`, `nbf`, `iat`). Default: 60s, at most 10m
-	// (userpool.MaxClockSkew).
+	// (authorizer.MaxClockSkew).
 	ClockSkew caddy.Duration `json:"clock_skew,omitempty"`
 
 	// TokenQuery names a query parameter that may carry the bearer token when there is no
@@ -359,8 +358,8 @@ func (c *Config) validate() error {
 			}
 		}
 	}
-	if c.ClockSkew < 0 || time.Duration(c.ClockSkew) > userpool.MaxClockSkew {
-		return fmt.Errorf("clock_skew must be between 0 and %v, not %v", userpool.MaxClockSkew, time.Duration(c.ClockSkew))
+	if c.ClockSkew < 0 || time.Duration(c.ClockSkew) > authorizer.MaxClockSkew {
+		return fmt.Errorf("clock_skew must be between 0 and %v, not %v", authorizer.MaxClockSkew, time.Duration(c.ClockSkew))
 	}
 	if c.Assertion != nil {
 		if err := c.Assertion.validate(); err != nil {
