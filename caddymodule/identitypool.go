@@ -194,15 +194,16 @@ func (h *IdentityPoolEndpoint) provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	keys, err := acquireKeyRing(ctx, h.IdentityPoolID)
-	if err != nil {
-		return err
-	}
+	// The logins are checked before the key ring touches storage.
 	verifiers, release, err := authorizer.NewLoginVerifiers(declared, sharedResources, jwksLogger())
 	if err != nil {
 		return err
 	}
 	h.releases = append(h.releases, release)
+	keys, err := acquireKeyRing(ctx, h.IdentityPoolID)
+	if err != nil {
+		return err
+	}
 	logger := ctx.Logger()
 	h.pool, err = identitypool.New(identitypool.Config{
 		PoolID:              h.IdentityPoolID,
