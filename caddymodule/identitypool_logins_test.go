@@ -15,17 +15,12 @@ func TestIdentityPoolRefusesLoginsBeforeTouchingStorage(t *testing.T) {
 	caddyMu.Lock()
 	t.Cleanup(caddyMu.Unlock)
 	dir := t.TempDir()
-	cfg := fmt.Sprintf(`{
-	"admin": {"disabled": true},
-	"logging": {"logs": {"default": {"writer": {"output": "discard"}}}},
-	"storage": {"module": "file_system", "root": %q},
-	"apps": {"http": {"servers": {"test": {
-		"listen": ["127.0.0.1:%d"],
-		"routes": [{"handle": [{"handler": "cognito_identity_pool", "identity_pool_id": %q,
-			"unauthenticated_role": "arn:aws:iam::123456789012:role/guest",
-			"logins": [{"provider": "accounts.example.com"}]}]}]
-	}}}}
-}`, dir, freePort(t), testIdentityPoolID)
+	pool := fmt.Sprintf(`{"handler": "cognito_identity_pool", "identity_pool_id": %q,
+		"unauthenticated_role": "arn:aws:iam::123456789012:role/guest", "logins": [{"provider": "accounts.example.com"}]}`,
+		testIdentityPoolID)
+	cfg := fmt.Sprintf(`{"admin": {"disabled": true}, "storage": {"module": "file_system", "root": %q},
+		"apps": {"http": {"servers": {"test": {"listen": ["127.0.0.1:%d"], "routes": [{"handle": [%s]}]}}}}}`,
+		dir, freePort(t), pool)
 	if err := caddy.Load([]byte(cfg), true); err == nil {
 		_ = caddy.Stop()
 		t.Fatal("a login without a client_id was accepted")
