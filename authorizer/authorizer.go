@@ -1,7 +1,9 @@
 // Package authorizer decides HTTP requests the way Amazon Cognito and API Gateway would: it finds the
 // credentials in a request (a user-pool or OIDC bearer token, or an AWS Signature Version 4 made with
 // identity-pool credentials), verifies them, and asks the policy. It knows nothing of Caddy: the Caddy
-// module turns its Decision into headers, placeholders or an error response.
+// module turns its Decision into headers, placeholders or an error response. NewTokenVerifier builds
+// the bearer-token side from a declarative Issuers, drawing key sets and the token cache from the
+// host's Shared store.
 package authorizer
 
 import (

@@ -8,7 +8,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/dustin/go-humanize"
 
-	"github.com/caddy-cognito/caddy-cognito/authorizer/policy"
+	"github.com/caddy-cognito/caddy-cognito/authorizer"
 )
 
 func init() {
@@ -137,7 +137,7 @@ func (c *Config) unmarshalBlock(d *caddyfile.Dispenser) error {
 		case "scopes":
 			return someArgs(d, &c.Scopes)
 		case "claim":
-			rule, err := policy.ParseClaimRule(d.RemainingArgs())
+			rule, err := authorizer.ParseClaimRule(d.RemainingArgs())
 			if err != nil {
 				return d.Errf("claim: %v", err)
 			}

@@ -15,9 +15,7 @@ import (
 	"github.com/caddy-cognito/caddy-cognito/authorizer"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identitypool"
-	"github.com/caddy-cognito/caddy-cognito/authorizer/policy"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/sigv4"
-	"github.com/caddy-cognito/caddy-cognito/authorizer/userpool"
 )
 
 // Config is what the cognito_authorizer handler and the cognito authentication provider share: which
@@ -41,7 +39,7 @@ type Config struct {
 	AllowAnonymous bool `json:"allow_anonymous,omitempty"`
 
 	// ClockSkew is the tolerance for token times (`exp`, `nbf`, `iat`). Default: 60s, at most 10m
-	// (userpool.MaxClockSkew).
+	// (authorizer.MaxClockSkew).
 	ClockSkew caddy.Duration `json:"clock_skew,omitempty"`
 
 	// TokenQuery names a query parameter that may carry the bearer token when there is no
@@ -78,7 +76,7 @@ type Config struct {
 	// Claims, for the built-in policy: every rule must hold. A rule requires a claim to equal a path
 	// segment, a header, a query parameter or one of a list of values, e.g.
 	// `{"claim": "custom:tenant_id", "from": "segment", "segment": 1}` for /tenants/{tenant}/...
-	Claims []policy.ClaimRule `json:"claims,omitempty"`
+	Claims []authorizer.ClaimRule `json:"claims,omitempty"`
 
 	// RolePolicies attach IAM policy documents to the roles of IdentityPool: requests signed with its
 	// credentials are decided by their role's policies, as API Gateway's IAM authorization decides
@@ -244,51 +242,25 @@ func (c *Config) deniesEverySignedRequest() string {
 
 // build creates the authorizer, recording in g what it acquires.
 func (g *gate) build(ctx caddy.Context, c *Config) (err error) {
-
-	var issuers []userpool.Issuer
-	for _, p := range c.UserPools {
-		ic, err := userpool.CognitoIssuer(p.ID, p.ClientIDs, userpool.WithTokenUse(p.TokenUse),
-			userpool.WithIssuerURL(p.Issuer), userpool.WithJWKSURL(p.JWKSURL))
-		if err != nil {
-			return fmt.Errorf("user_pool %s: %w", p.ID, err)
-		}
-		keys, err := g.acquireKeySet(ic.KeySet)
-		if err != nil {
-			return fmt.Errorf("user_pool %s: %w", p.ID, err)
-		}
-		issuers = append(issuers, ic.WithKeys(keys))
+	tokens, release, err := authorizer.NewTokenVerifier(c.issuers(), sharedResources, jwksLogger())
+	if err != nil {
+		return err
 	}
-	for _, o := range c.OIDC {
-		ic, err := userpool.OIDCIssuer(o.Issuer, o.Audiences, userpool.WithJWKSURL(o.JWKSURL),
-			userpool.WithAlgorithms(o.Algorithms...))
-		if err != nil {
-			return fmt.Errorf("oidc %s: %w", o.Issuer, err)
-		}
-		keys, err := g.acquireKeySet(ic.KeySet)
-		if err != nil {
-			return fmt.Errorf("oidc %s: %w", o.Issuer, err)
-		}
-		issuers = append(issuers, ic.WithKeys(keys))
-	}
-
+	g.releases = append(g.releases, release)
 	if err := registerMetrics(ctx); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
-	cfg := authorizer.Config{AllowAnonymous: c.AllowAnonymous, TokenQuery: c.TokenQuery, TokenCookie: c.TokenCookie,
+	cfg := authorizer.Config{Tokens: tokens, AllowAnonymous: c.AllowAnonymous, TokenQuery: c.TokenQuery, TokenCookie: c.TokenCookie,
 		Shadow: c.Shadow}
-	if cfg.Rules, err = policy.NewRules(c.Groups, c.Scopes, c.Claims); err != nil {
+	pc, err := c.policyConfig()
+	if err != nil {
 		return err
 	}
-	if cfg.Rules, err = c.rolePolicyRules(cfg.Rules); err != nil {
+	if cfg.Rules, err = authorizer.NewPolicyRules(pc); err != nil {
 		return err
-	}
-	if c.AllowAnyRole {
-		if cfg.Rules, err = cfg.Rules.WithAnyRole(); err != nil {
-			return err
-		}
 	}
 	if c.TokenQuery != "" {
-		if cfg.Redaction, err = policy.NewRedaction(nil, []string{c.TokenQuery}); err != nil {
+		if cfg.Redaction, err = authorizer.NewRedaction(nil, []string{c.TokenQuery}); err != nil {
 			return err
 		}
 	}
@@ -318,18 +290,6 @@ func (g *gate) build(ctx caddy.Context, c *Config) (err error) {
 			return fmt.Errorf("identity_pool %s: %w", p.ID, err)
 		}
 	}
-	if len(issuers) > 0 {
-		cache, err := g.acquireTokenCache()
-		if err != nil {
-			return err
-		}
-		cfg.Tokens, err = userpool.NewVerifier(issuers, userpool.Options{
-			ClockSkew: time.Duration(c.ClockSkew), Cache: cache,
-		})
-		if err != nil {
-			return err
-		}
-	}
 	g.authz = authorizer.New(cfg)
 	g.cors = newCORSPolicy(c.CORS)
 	g.noContext = c.NoContextHeader
@@ -339,6 +299,20 @@ func (g *gate) build(ctx caddy.Context, c *Config) (err error) {
 		}
 	}
 	return nil
+}
+
+// issuers is what c declares about bearer tokens, as the library takes it.
+func (c *Config) issuers() authorizer.Issuers {
+	iss := authorizer.Issuers{ClockSkew: time.Duration(c.ClockSkew)}
+	for _, p := range c.UserPools {
+		iss.UserPools = append(iss.UserPools, authorizer.UserPool{ID: p.ID, ClientIDs: p.ClientIDs,
+			TokenUse: p.TokenUse, IssuerURL: p.Issuer, JWKSURL: p.JWKSURL})
+	}
+	for _, o := range c.OIDC {
+		iss.OIDC = append(iss.OIDC, authorizer.OIDCProvider{Issuer: o.Issuer, Audiences: o.Audiences,
+			JWKSURL: o.JWKSURL, Algorithms: o.Algorithms})
+	}
+	return iss
 }
 
 // validate checks what provision cannot fix.
@@ -370,7 +344,7 @@ func (c *Config) validate() error {
 			return fmt.Errorf("user_pool %s: token_use must be access, id or any, not %q", p.ID, p.TokenUse)
 		}
 		for _, u := range []string{p.Issuer, p.JWKSURL} {
-			if err := userpool.CheckURL(u); err != nil {
+			if err := authorizer.CheckURL(u); err != nil {
 				return fmt.Errorf("user_pool %s: %w", p.ID, err)
 			}
 		}
@@ -383,13 +357,13 @@ func (c *Config) validate() error {
 			return fmt.Errorf("oidc %s: at least one audience is required", o.Issuer)
 		}
 		for _, u := range []string{o.Issuer, o.JWKSURL} {
-			if err := userpool.CheckURL(u); err != nil {
+			if err := authorizer.CheckURL(u); err != nil {
 				return fmt.Errorf("oidc %s: %w", o.Issuer, err)
 			}
 		}
 	}
-	if c.ClockSkew < 0 || time.Duration(c.ClockSkew) > userpool.MaxClockSkew {
-		return fmt.Errorf("clock_skew must be between 0 and %v, not %v", userpool.MaxClockSkew, time.Duration(c.ClockSkew))
+	if c.ClockSkew < 0 || time.Duration(c.ClockSkew) > authorizer.MaxClockSkew {
+		return fmt.Errorf("clock_skew must be between 0 and %v, not %v", authorizer.MaxClockSkew, time.Duration(c.ClockSkew))
 	}
 	if c.Assertion != nil {
 		if err := c.Assertion.validate(); err != nil {
@@ -405,7 +379,7 @@ func (c *Config) validate() error {
 		return err
 	}
 	for _, rule := range c.Claims {
-		if rule.From == policy.FromQuery && c.TokenQuery != "" && strings.EqualFold(rule.Name, c.TokenQuery) {
+		if rule.From == authorizer.ClaimFromQuery && c.TokenQuery != "" && strings.EqualFold(rule.Name, c.TokenQuery) {
 			return fmt.Errorf("claim %s: query parameter %s carries the token (token_query), so the rule could never hold", rule.Claim, rule.Name)
 		}
 	}
@@ -429,12 +403,12 @@ func sentRequest(r *http.Request) *http.Request {
 }
 
 // remoteIP is the client IP as Caddy determined it (trusted proxies applied), without a port, as
-// policy.RemoteIP spells it; r.RemoteAddr when Caddy has not set it.
+// authorizer.RemoteIP spells it; r.RemoteAddr when Caddy has not set it.
 func remoteIP(r *http.Request) string {
 	if addr, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && addr != "" {
-		return policy.RemoteIP(addr)
+		return authorizer.RemoteIP(addr)
 	}
-	return policy.RemoteIP(r.RemoteAddr)
+	return authorizer.RemoteIP(r.RemoteAddr)
 }
 
 func (g *gate) cleanup() {

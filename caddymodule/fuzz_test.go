@@ -2,10 +2,13 @@ package caddymodule
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/caddy-cognito/caddy-cognito/authorizer"
 )
 
 // FuzzCaddyfile unmarshals arbitrary Caddyfile text as each directive: no input may panic or hang,
@@ -147,7 +150,9 @@ func checkIdentityPoolConfig(t *testing.T, p *IdentityPoolEndpoint) {
 	}
 	// What Provision checks first: it may refuse, must not panic.
 	_, _ = p.roleMappings()
-	_, _ = resolveLogins(p.Logins)
+	if declared, err := logins(p.Logins); err == nil {
+		_, _, _ = authorizer.NewLoginVerifiers(declared, refusingShared{}, nil)
+	}
 	roundTrip(t, p, new(IdentityPoolEndpoint))
 }
 
@@ -165,4 +170,11 @@ func roundTrip[T any](t *testing.T, v *T, into *T) {
 	if string(again) != string(first) && !strings.Contains(string(first), `\ufffd`) {
 		t.Fatalf("JSON round trip changed the config:\n%s\n%s", first, again)
 	}
+}
+
+// refusingShared is a Shared that gives nothing, so that building stops after the checks.
+type refusingShared struct{}
+
+func (refusingShared) Share(string, func() (authorizer.Resource, error)) (authorizer.Resource, func(), error) {
+	return nil, nil, errors.New("nothing shared in this test")
 }

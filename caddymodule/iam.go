@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/caddy-cognito/caddy-cognito/authorizer"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identitypool"
-	"github.com/caddy-cognito/caddy-cognito/authorizer/policy"
 )
 
 // maxRolePolicyBytes bounds what is read of one role policy file (IAM's own limit for a role's inline
@@ -74,39 +74,31 @@ func (c *Config) validateRolePolicies() error {
 	return nil
 }
 
-// rolePolicyRules returns rules extended with the route's role policies, their files read and
-// validated; rules themselves when there are none.
-func (c *Config) rolePolicyRules(rules *policy.Rules) (*policy.Rules, error) {
+// policyConfig translates the route's requirements and role policies to the library's, the role
+// policies' files read.
+func (c *Config) policyConfig() (authorizer.PolicyConfig, error) {
+	cfg := authorizer.PolicyConfig{Groups: c.Groups, Scopes: c.Scopes, Claims: c.Claims, AllowAnyRole: c.AllowAnyRole}
 	if !c.hasRolePolicies() {
-		return rules, nil
+		return cfg, nil
 	}
-	var roles []policy.RolePolicy
 	for _, rp := range c.RolePolicies {
-		role := policy.RolePolicy{RoleARN: rp.RoleARN}
+		role := authorizer.RolePolicy{RoleARN: rp.RoleARN}
 		for _, path := range rp.Files {
 			data, err := readLimited(path, maxRolePolicyBytes)
 			if err != nil {
-				return nil, fmt.Errorf("role_policy %s: reading %s: %w", rp.RoleARN, path, err)
+				return cfg, fmt.Errorf("role_policy %s: reading %s: %w", rp.RoleARN, path, err)
 			}
-			doc, err := policy.ParsePolicyDocument(path, data)
-			if err != nil {
-				return nil, fmt.Errorf("role_policy %s: %w", rp.RoleARN, err)
-			}
-			role.Documents = append(role.Documents, doc)
+			role.Files = append(role.Files, authorizer.PolicyFile{Name: path, Data: data})
 		}
-		roles = append(roles, role)
+		cfg.RolePolicies = append(cfg.RolePolicies, role)
 	}
 	region, _, err := identitypool.ParsePoolID(c.IdentityPool.ID)
 	if err != nil {
-		return nil, fmt.Errorf("role policies: %w", err)
+		return cfg, fmt.Errorf("role policies: %w", err)
 	}
-	api := policy.ExecuteAPI{Region: region}
+	cfg.ExecuteAPI = authorizer.ExecuteAPI{Region: region}
 	if e := c.ExecuteAPI; e != nil {
-		api.Account, api.APIID, api.Stage = e.Account, e.APIID, e.Stage
+		cfg.ExecuteAPI.Account, cfg.ExecuteAPI.APIID, cfg.ExecuteAPI.Stage = e.Account, e.APIID, e.Stage
 	}
-	out, err := rules.WithRolePolicies(api, roles)
-	if err != nil {
-		return nil, fmt.Errorf("role policies: %w", err)
-	}
-	return out, nil
+	return cfg, nil
 }

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/caddy-cognito/caddy-cognito/authorizer"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identitypool"
 )
 
@@ -189,23 +190,24 @@ func (h *IdentityPoolEndpoint) provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	sources, err := resolveLogins(h.Logins)
+	declared, err := logins(h.Logins)
 	if err != nil {
 		return err
 	}
+	// The logins are checked before the key ring touches storage.
+	verifiers, release, err := authorizer.NewLoginVerifiers(declared, sharedResources, jwksLogger())
+	if err != nil {
+		return err
+	}
+	h.releases = append(h.releases, release)
 	keys, err := acquireKeyRing(ctx, h.IdentityPoolID)
-	if err != nil {
-		return err
-	}
-	logins, releases, err := loginVerifiers(sources)
-	h.releases = append(h.releases, releases...)
 	if err != nil {
 		return err
 	}
 	logger := ctx.Logger()
 	h.pool, err = identitypool.New(identitypool.Config{
 		PoolID:              h.IdentityPoolID,
-		Logins:              logins,
+		Logins:              verifiers,
 		AuthenticatedRole:   h.AuthenticatedRole,
 		UnauthenticatedRole: h.UnauthenticatedRole,
 		RoleMappings:        mappings,

@@ -8,7 +8,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer"
-	"github.com/caddy-cognito/caddy-cognito/authorizer/policy"
 )
 
 // The collectors are created once; every configuration registers them with its own metrics registry,
@@ -36,13 +35,13 @@ var (
 	policyMemo = newMemoCollector()
 )
 
-// memoCollector reports the policy engines' decision memo counts (policy.Engine.MemoStats), summed
+// memoCollector reports the policy engines' decision memo counts (authorizer.PolicyEngine.MemoStats), summed
 // over the live engines and those closed before them, so the counters never go down.
 type memoCollector struct {
 	hits, misses *prometheus.Desc
 
 	mu                       sync.Mutex
-	live                     map[*policy.Engine]struct{}
+	live                     map[*authorizer.PolicyEngine]struct{}
 	closedHits, closedMisses uint64
 }
 
@@ -52,19 +51,19 @@ func newMemoCollector() *memoCollector {
 			"Decisions reused from the policy's decision memo, without evaluating the policy.", nil, nil),
 		misses: prometheus.NewDesc("caddy_cognito_policy_memo_misses_total",
 			"Decisions evaluated and remembered in the policy's decision memo (a policy that cannot be memoized counts in neither).", nil, nil),
-		live: map[*policy.Engine]struct{}{},
+		live: map[*authorizer.PolicyEngine]struct{}{},
 	}
 }
 
 // track counts e's memo until untrack.
-func (c *memoCollector) track(e *policy.Engine) {
+func (c *memoCollector) track(e *authorizer.PolicyEngine) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.live[e] = struct{}{}
 }
 
 // untrack keeps e's final counts and stops reading them.
-func (c *memoCollector) untrack(e *policy.Engine) {
+func (c *memoCollector) untrack(e *authorizer.PolicyEngine) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.live[e]; !ok {
@@ -127,10 +126,10 @@ func observe(d *authorizer.Decision) {
 }
 
 // observeActivation counts a bundle activation.
-func observeActivation(a policy.Activation) {
+func observeActivation(a authorizer.Activation) {
 	outcome := "ok"
 	switch {
-	case errors.Is(a.Err, policy.ErrMissingDecision):
+	case errors.Is(a.Err, authorizer.ErrMissingDecision):
 		outcome = "missing_decision"
 	case a.Err != nil:
 		outcome = "invalid"

@@ -14,21 +14,21 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
-	"github.com/caddy-cognito/caddy-cognito/authorizer/policy"
+	"github.com/caddy-cognito/caddy-cognito/authorizer"
 )
 
 // maxPolicyBytes bounds what is read of a route's policy files to tell whether they changed.
 const maxPolicyBytes = 64 << 20
 
-// policyEngine is a policy.Engine in the shared pool; the last configuration to release it closes it
+// policyEngine is a policy engine in the shared pool; the last configuration to release it closes it
 // (stopping bundle polling and flushing decision logs).
-type policyEngine struct{ *policy.Engine }
+type policyEngine struct{ *authorizer.PolicyEngine }
 
 func (e policyEngine) Destruct() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	e.Close(ctx)
-	policyMemo.untrack(e.Engine)
+	policyMemo.untrack(e.PolicyEngine)
 	return nil
 }
 
@@ -36,7 +36,7 @@ func (e policyEngine) Destruct() error {
 // same policy: the same decision, OPA configuration and files, compared by content, so a `caddy
 // reload` after a policy file changed compiles the new policy, and one with nothing changed reuses
 // the compiled one.
-func (g *gate) acquireEngine(ctx caddy.Context, c *Config) (*policy.Engine, error) {
+func (g *gate) acquireEngine(ctx caddy.Context, c *Config) (*authorizer.PolicyEngine, error) {
 	var opaConfig []byte
 	if c.OPAConfigFile != "" {
 		var err error
@@ -49,7 +49,7 @@ func (g *gate) acquireEngine(ctx caddy.Context, c *Config) (*policy.Engine, erro
 		return nil, fmt.Errorf("policy: %w", err)
 	}
 	v, _, err := shared.LoadOrNew(key, func() (caddy.Destructor, error) {
-		e, err := policy.New(ctx, policy.Config{
+		e, err := authorizer.NewPolicyEngine(ctx, authorizer.EngineConfig{
 			Paths: c.Policy, Decision: c.Decision, OPAConfig: opaConfig,
 			// The engine may outlive this configuration, so it logs through Caddy's default logger.
 			Logger:       caddy.Log().Named("http.handlers.cognito_authorizer.opa"),
@@ -65,7 +65,7 @@ func (g *gate) acquireEngine(ctx caddy.Context, c *Config) (*policy.Engine, erro
 		return nil, err
 	}
 	g.releases = append(g.releases, func() { _, _ = shared.Delete(key) })
-	return v.(policyEngine).Engine, nil
+	return v.(policyEngine).PolicyEngine, nil
 }
 
 // policyKey identifies a policy by the content of everything it is built from.
