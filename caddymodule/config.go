@@ -14,7 +14,6 @@ import (
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
-	"github.com/caddy-cognito/caddy-cognito/authorizer/identitypool"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/sigv4"
 )
 
@@ -268,11 +267,11 @@ func (g *gate) build(ctx caddy.Context, c *Config) (err error) {
 		return err
 	}
 	if p := c.IdentityPool; p != nil {
-		keys, err := acquireKeyRing(ctx, p.ID)
+		credentials, err := poolCredentials(ctx, p.ID)
 		if err != nil {
 			return fmt.Errorf("identity_pool %s: %w", p.ID, err)
 		}
-		region, _, err := identitypool.ParsePoolID(p.ID)
+		region, err := authorizer.PoolRegion(p.ID)
 		if err != nil {
 			return fmt.Errorf("identity_pool: %w", err)
 		}
@@ -285,7 +284,7 @@ func (g *gate) build(ctx caddy.Context, c *Config) (err error) {
 				return fmt.Errorf("identity_pool %s: %w", p.ID, err)
 			}
 		}
-		cfg.Signatures, err = sigv4.NewVerifier(authorizer.SessionCredentials(keys), opts)
+		cfg.Signatures, err = sigv4.NewVerifier(credentials, opts)
 		if err != nil {
 			return fmt.Errorf("identity_pool %s: %w", p.ID, err)
 		}
@@ -321,7 +320,7 @@ func (c *Config) validate() error {
 		return errors.New("no credentials would ever be accepted: configure a user_pool, an oidc issuer or an identity_pool (or allow_anonymous)")
 	}
 	if p := c.IdentityPool; p != nil {
-		if _, _, err := identitypool.ParsePoolID(p.ID); err != nil {
+		if _, err := authorizer.PoolRegion(p.ID); err != nil {
 			return fmt.Errorf("identity_pool: %w", err)
 		}
 		if p.MaxBodyBytes < 0 {

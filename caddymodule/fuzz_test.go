@@ -149,7 +149,7 @@ func checkIdentityPoolConfig(t *testing.T, p *IdentityPoolEndpoint) {
 		t.Fatalf("credentials_ttl %v accepted", p.CredentialsTTL)
 	}
 	// What Provision checks first: it may refuse, must not panic.
-	_, _ = p.roleMappings()
+	_, _ = authorizer.PoolRoleMappings(p.roleMappings())
 	if declared, err := logins(p.Logins); err == nil {
 		_, _, _ = authorizer.NewLoginVerifiers(declared, refusingShared{}, nil)
 	}

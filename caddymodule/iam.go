@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer"
-	"github.com/caddy-cognito/caddy-cognito/authorizer/identitypool"
 )
 
 // maxRolePolicyBytes bounds what is read of one role policy file (IAM's own limit for a role's inline
@@ -92,7 +91,7 @@ func (c *Config) policyConfig() (authorizer.PolicyConfig, error) {
 		}
 		cfg.RolePolicies = append(cfg.RolePolicies, role)
 	}
-	region, _, err := identitypool.ParsePoolID(c.IdentityPool.ID)
+	region, err := authorizer.PoolRegion(c.IdentityPool.ID)
 	if err != nil {
 		return cfg, fmt.Errorf("role policies: %w", err)
 	}

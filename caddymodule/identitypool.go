@@ -11,7 +11,6 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer"
-	"github.com/caddy-cognito/caddy-cognito/authorizer/identitypool"
 )
 
 func init() {
@@ -90,7 +89,7 @@ type IdentityPoolEndpoint struct {
 	// The Caddyfile sets it. Default: none.
 	Route string `json:"route,omitempty"`
 
-	pool     *identitypool.Pool
+	pool     http.Handler
 	cors     *corsPolicy
 	releases []func()
 }
@@ -186,82 +185,49 @@ func (h *IdentityPoolEndpoint) provision(ctx caddy.Context) error {
 		}
 		h.cors = newCORSPolicy(h.CORS)
 	}
-	mappings, err := h.roleMappings()
-	if err != nil {
-		return err
-	}
 	declared, err := logins(h.Logins)
 	if err != nil {
 		return err
 	}
-	// The logins are checked before the key ring touches storage.
-	verifiers, release, err := authorizer.NewLoginVerifiers(declared, sharedResources, jwksLogger())
+	logger := ctx.Logger()
+	pool, release, err := authorizer.NewIdentityPool(ctx, authorizer.IdentityPool{
+		ID:                  h.IdentityPoolID,
+		Logins:              declared,
+		AuthenticatedRole:   h.AuthenticatedRole,
+		UnauthenticatedRole: h.UnauthenticatedRole,
+		RoleMappings:        h.roleMappings(),
+		PrincipalTags:       h.PrincipalTags,
+		CredentialsTTL:      time.Duration(h.CredentialsTTL),
+		Issuer:              h.Issuer,
+		Logger:              logger.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core { return atLeastInfo{c} })),
+	}, authorizer.PoolHost{
+		Storage:       ctx.Storage(),
+		Shared:        sharedResources,
+		KeySetLogger:  jwksLogger(),
+		KeyRingLogger: logger,
+	})
 	if err != nil {
 		return err
 	}
 	h.releases = append(h.releases, release)
-	keys, err := acquireKeyRing(ctx, h.IdentityPoolID)
-	if err != nil {
-		return err
-	}
-	logger := ctx.Logger()
-	h.pool, err = identitypool.New(identitypool.Config{
-		PoolID:              h.IdentityPoolID,
-		Logins:              verifiers,
-		AuthenticatedRole:   h.AuthenticatedRole,
-		UnauthenticatedRole: h.UnauthenticatedRole,
-		RoleMappings:        mappings,
-		PrincipalTags:       h.PrincipalTags,
-		CredentialsTTL:      time.Duration(h.CredentialsTTL),
-		Issuer:              h.Issuer,
-		Keys:                keys,
-		Logger:              logger.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core { return atLeastInfo{c} })),
-	})
-	return err
+	h.pool = pool
+	return nil
 }
 
-// roleMappings translates the configured mappings to the pool's.
-func (h *IdentityPoolEndpoint) roleMappings() (map[string]identitypool.RoleMapping, error) {
+// roleMappings translates the configured mappings to the library's, which checks their spelling.
+func (h *IdentityPoolEndpoint) roleMappings() map[string]authorizer.RoleMapping {
 	if len(h.RoleMappings) == 0 {
-		return nil, nil
+		return nil
 	}
-	out := make(map[string]identitypool.RoleMapping, len(h.RoleMappings))
+	out := make(map[string]authorizer.RoleMapping, len(h.RoleMappings))
 	for provider, m := range h.RoleMappings {
-		var pm identitypool.RoleMapping
-		switch m.Type {
-		case "token":
-			pm.Type = identitypool.RoleMappingToken
-		case "rules":
-			pm.Type = identitypool.RoleMappingRules
-		default:
-			return nil, fmt.Errorf("role mapping %s: type must be token or rules, not %q", provider, m.Type)
+		rm := authorizer.RoleMapping{Type: m.Type, Ambiguous: m.Ambiguous}
+		for _, r := range m.Rules {
+			rm.Rules = append(rm.Rules, authorizer.MappingRule{Claim: r.Claim, Match: r.Match, Value: r.Value, RoleARN: r.RoleARN})
 		}
-		switch m.Ambiguous {
-		case "", "deny":
-			pm.AmbiguousRoleResolution = identitypool.ResolveDeny
-		case "authenticated_role":
-			pm.AmbiguousRoleResolution = identitypool.ResolveAuthenticatedRole
-		default:
-			return nil, fmt.Errorf("role mapping %s: ambiguous must be authenticated_role or deny, not %q", provider, m.Ambiguous)
-		}
-		for i, r := range m.Rules {
-			match, ok := matchTypes[r.Match]
-			if !ok {
-				return nil, fmt.Errorf("role mapping %s: rule %d: match must be equals, contains, starts_with or not_equal, not %q",
-					provider, i+1, r.Match)
-			}
-			pm.Rules = append(pm.Rules, identitypool.MappingRule{Claim: r.Claim, MatchType: match, Value: r.Value, RoleARN: r.RoleARN})
-		}
-		out[provider] = pm
+		out[provider] = rm
 	}
-	return out, nil
-}
-
-var matchTypes = map[string]identitypool.MatchType{
-	"equals":      identitypool.MatchEquals,
-	"contains":    identitypool.MatchContains,
-	"starts_with": identitypool.MatchStartsWith,
-	"not_equal":   identitypool.MatchNotEqual,
+	return out
 }
 
 // Cleanup releases the login providers' shared key sets.

@@ -6,6 +6,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-cognito/caddy-cognito/authorizer"
 )
 
 func init() {
@@ -181,7 +183,7 @@ func unmarshalRoleMapping(d *caddyfile.Dispenser) (string, RoleMapping, error) {
 			if !d.AllArgs(&r.Claim, &r.Match, &r.Value, &r.RoleARN) {
 				return d.Err("rule needs four arguments: <claim> equals|contains|starts_with|not_equal <value> <role_arn>")
 			}
-			if _, ok := matchTypes[r.Match]; !ok {
+			if !authorizer.ValidMatch(r.Match) {
 				return d.Errf("rule match must be equals, contains, starts_with or not_equal, not %q", r.Match)
 			}
 			m.Rules = append(m.Rules, r)

@@ -24,6 +24,7 @@ import (
 	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
 
+	"github.com/caddy-cognito/caddy-cognito/authorizer"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identitypool"
 	"github.com/caddy-cognito/caddy-cognito/internal/testidp"
 )
@@ -95,7 +96,7 @@ func (s poolServer) client() *cognitoidentity.Client {
 // cognito_authorizer of another instance on the same storage would.
 func (s poolServer) openSession(t testing.TB, token string) *identitypool.Session {
 	t.Helper()
-	keys, err := newPoolKeyRing(t.Context(), &certmagic.FileStorage{Path: s.dir}, testIdentityPoolID, zap.NewNop())
+	keys, err := authorizer.NewPoolKeyRing(t.Context(), &certmagic.FileStorage{Path: s.dir}, testIdentityPoolID, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}

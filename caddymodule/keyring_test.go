@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-cognito/caddy-cognito/authorizer"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identitypool"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/keyring"
 )
@@ -19,11 +20,11 @@ func TestPoolKeyRingCoversLongestCredentials(t *testing.T) {
 		t.Fatalf("credentials_ttl 12h refused: %v", err)
 	}
 	storage := keyring.NewMemoryStorage()
-	issuer, err := newPoolKeyRing(t.Context(), storage, testIdentityPoolID, zap.NewNop())
+	issuer, err := authorizer.NewPoolKeyRing(t.Context(), storage, testIdentityPoolID, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
-	verifier, err := newPoolKeyRing(t.Context(), storage, testIdentityPoolID, zap.NewNop())
+	verifier, err := authorizer.NewPoolKeyRing(t.Context(), storage, testIdentityPoolID, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +54,7 @@ func TestPoolKeyRingErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := newPoolKeyRing(t.Context(), keyring.NewMemoryStorage(), tc.poolID, zap.NewNop())
+			_, err := authorizer.NewPoolKeyRing(t.Context(), keyring.NewMemoryStorage(), tc.poolID, zap.NewNop())
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want %q", err, tc.want)
 			}
