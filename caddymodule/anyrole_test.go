@@ -124,6 +124,10 @@ func TestIdentityPoolCallersNeedARolePolicy(t *testing.T) {
 	for _, line := range readLog(t, logPath, 1) {
 		if line["msg"] == "request denied" && line["rule"] == "iam" && line["route"] == "Caddyfile.test:12" {
 			denied++
+			// The line names the role whose (missing) policy was evaluated.
+			if role, _ := line["role"].(string); !strings.HasPrefix(role, "arn:aws:iam::") || !strings.Contains(role, ":role/") {
+				t.Errorf("denial line role %q, want the guest's role ARN", line["role"])
+			}
 		}
 	}
 	if denied != 2 {
