@@ -11,18 +11,11 @@ func unmarshalAssertion(d *caddyfile.Dispenser) (*Assertion, error) {
 			return nil, d.ArgErr()
 		}
 	}
-	err := subdirectives(d, func(name string) error {
-		switch name {
-		case "issuer":
-			return oneArg(d, &a.Issuer)
-		case "audience":
-			return oneArg(d, &a.Audience)
-		case "ttl":
-			return durationArg(d, &a.TTL)
-		case "jwks_path":
-			return oneArg(d, &a.JWKSPath)
-		}
-		return d.Errf("unrecognized assertion subdirective %q", name)
+	err := subdirectives(d, "assertion", nil, map[string]func() error{
+		"issuer":    func() error { return oneArg(d, &a.Issuer) },
+		"audience":  func() error { return oneArg(d, &a.Audience) },
+		"ttl":       func() error { return durationArg(d, &a.TTL) },
+		"jwks_path": func() error { return oneArg(d, &a.JWKSPath) },
 	})
 	if err != nil {
 		return nil, err

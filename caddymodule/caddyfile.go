@@ -91,73 +91,72 @@ func place(d *caddyfile.Dispenser) string {
 // unmarshalBlock reads the subdirectives shared by the handler and the authentication provider.
 func (c *Config) unmarshalBlock(d *caddyfile.Dispenser) error {
 	once := onlyOnce(d, "user_pool", "oidc", "groups", "scopes", "claim", "role_policy", "policy")
-	return subdirectives(d, func(name string) (err error) {
-		if err := once(name); err != nil {
-			return err
-		}
-		switch name {
-		case "user_pool":
-			var p UserPool
-			p, err = unmarshalUserPool(d)
+	return subdirectives(d, "", once, map[string]func() error{
+		"user_pool": func() error {
+			p, err := unmarshalUserPool(d)
 			c.UserPools = append(c.UserPools, p)
-		case "oidc":
-			var o OIDCIssuer
-			o, err = unmarshalOIDC(d)
+			return err
+		},
+		"oidc": func() error {
+			o, err := unmarshalOIDC(d)
 			c.OIDC = append(c.OIDC, o)
-		case "identity_pool":
+			return err
+		},
+		"identity_pool": func() (err error) {
 			c.IdentityPool, err = unmarshalIdentityPool(d)
-		case "allow_anonymous":
-			return noArgs(d, &c.AllowAnonymous)
-		case "allow_any_role":
-			return noArgs(d, &c.AllowAnyRole)
-		case "shadow":
-			return noArgs(d, &c.Shadow)
-		case "clock_skew":
-			return durationArg(d, &c.ClockSkew)
-		case "token_query":
-			return oneArg(d, &c.TokenQuery)
-		case "token_cookie":
-			return oneArg(d, &c.TokenCookie)
-		case "decision":
-			return oneArg(d, &c.Decision)
-		case "opa_config":
-			return oneArg(d, &c.OPAConfigFile)
-		case "context_header":
+			return err
+		},
+		"allow_anonymous": func() error { return noArgs(d, &c.AllowAnonymous) },
+		"allow_any_role":  func() error { return noArgs(d, &c.AllowAnyRole) },
+		"shadow":          func() error { return noArgs(d, &c.Shadow) },
+		"clock_skew":      func() error { return durationArg(d, &c.ClockSkew) },
+		"token_query":     func() error { return oneArg(d, &c.TokenQuery) },
+		"token_cookie":    func() error { return oneArg(d, &c.TokenCookie) },
+		"decision":        func() error { return oneArg(d, &c.Decision) },
+		"opa_config":      func() error { return oneArg(d, &c.OPAConfigFile) },
+		"context_header": func() error {
 			var v string
 			if !d.AllArgs(&v) || (v != "on" && v != "off") {
 				return d.Err("context_header takes one argument: on or off")
 			}
 			c.NoContextHeader = v == "off"
-		case "cors":
+			return nil
+		},
+		"cors": func() (err error) {
 			c.CORS, err = unmarshalCORS(d)
-		case "assertion":
+			return err
+		},
+		"assertion": func() (err error) {
 			c.Assertion, err = unmarshalAssertion(d)
-		case "groups":
-			return someArgs(d, &c.Groups)
-		case "scopes":
-			return someArgs(d, &c.Scopes)
-		case "claim":
+			return err
+		},
+		"groups": func() error { return someArgs(d, &c.Groups) },
+		"scopes": func() error { return someArgs(d, &c.Scopes) },
+		"claim": func() error {
 			rule, err := authorizer.ParseClaimRule(d.RemainingArgs())
 			if err != nil {
 				return d.Errf("claim: %v", err)
 			}
 			c.Claims = append(c.Claims, rule)
-		case "role_policy":
-			var rp RolePolicy
-			rp, err = unmarshalRolePolicy(d)
+			return nil
+		},
+		"role_policy": func() error {
+			rp, err := unmarshalRolePolicy(d)
 			c.RolePolicies = append(c.RolePolicies, rp)
-		case "execute_api":
+			return err
+		},
+		"execute_api": func() (err error) {
 			c.ExecuteAPI, err = unmarshalExecuteAPI(d)
-		case "policy":
+			return err
+		},
+		"policy": func() error {
 			paths := d.RemainingArgs()
 			if len(paths) == 0 {
 				return d.Err("policy needs at least one Rego file, directory or bundle (.tar.gz)")
 			}
 			c.Policy = append(c.Policy, paths...)
-		default:
-			return d.Errf("unrecognized subdirective %q", name)
-		}
-		return err
+			return nil
+		},
 	})
 }
 
@@ -166,18 +165,11 @@ func unmarshalUserPool(d *caddyfile.Dispenser) (UserPool, error) {
 	if !d.AllArgs(&p.ID) {
 		return p, d.Err("user_pool needs exactly one argument: the user pool id, e.g. us-east-1_AbC123")
 	}
-	err := subdirectives(d, func(name string) error {
-		switch name {
-		case "client_id":
-			return someArgs(d, &p.ClientIDs)
-		case "token_use":
-			return oneArg(d, &p.TokenUse)
-		case "issuer":
-			return oneArg(d, &p.Issuer)
-		case "jwks_url":
-			return oneArg(d, &p.JWKSURL)
-		}
-		return d.Errf("unrecognized user_pool subdirective %q", name)
+	err := subdirectives(d, "user_pool", nil, map[string]func() error{
+		"client_id": func() error { return someArgs(d, &p.ClientIDs) },
+		"token_use": func() error { return oneArg(d, &p.TokenUse) },
+		"issuer":    func() error { return oneArg(d, &p.Issuer) },
+		"jwks_url":  func() error { return oneArg(d, &p.JWKSURL) },
 	})
 	return p, err
 }
@@ -187,21 +179,17 @@ func unmarshalOIDC(d *caddyfile.Dispenser) (OIDCIssuer, error) {
 	if !d.AllArgs(&o.Issuer) {
 		return o, d.Err("oidc needs exactly one argument: the issuer URL (an environment variable left unset?)")
 	}
-	err := subdirectives(d, func(name string) error {
-		switch name {
-		case "audience":
+	err := subdirectives(d, "oidc", nil, map[string]func() error{
+		"audience": func() error {
 			auds := d.RemainingArgs()
 			if len(auds) == 0 {
 				return d.Errf("oidc %s: audience needs at least one value (an environment variable left unset?)", o.Issuer)
 			}
 			o.Audiences = append(o.Audiences, auds...)
 			return nil
-		case "jwks_url":
-			return oneArg(d, &o.JWKSURL)
-		case "algorithms":
-			return someArgs(d, &o.Algorithms)
-		}
-		return d.Errf("unrecognized oidc subdirective %q", name)
+		},
+		"jwks_url":   func() error { return oneArg(d, &o.JWKSURL) },
+		"algorithms": func() error { return someArgs(d, &o.Algorithms) },
 	})
 	return o, err
 }
@@ -211,11 +199,9 @@ func unmarshalIdentityPool(d *caddyfile.Dispenser) (*IdentityPool, error) {
 	if !d.AllArgs(&p.ID) {
 		return nil, d.Err("identity_pool needs exactly one argument: the identity pool id, e.g. us-east-1:0a1b2c3d-...")
 	}
-	err := subdirectives(d, func(name string) (err error) {
-		switch name {
-		case "service":
-			return oneArg(d, &p.Service)
-		case "max_body":
+	err := subdirectives(d, "identity_pool", nil, map[string]func() error{
+		"service": func() error { return oneArg(d, &p.Service) },
+		"max_body": func() error {
 			var v string
 			if err := oneArg(d, &v); err != nil {
 				return err
@@ -226,15 +212,13 @@ func unmarshalIdentityPool(d *caddyfile.Dispenser) (*IdentityPool, error) {
 			}
 			p.MaxBodyBytes = int64(size)
 			return nil
-		case "unsigned_payload":
-			return noArgs(d, &p.AllowUnsignedPayload)
-		case "clock_skew":
-			return durationArg(d, &p.ClockSkew)
-		case "replay_protection":
+		},
+		"unsigned_payload": func() error { return noArgs(d, &p.AllowUnsignedPayload) },
+		"clock_skew":       func() error { return durationArg(d, &p.ClockSkew) },
+		"replay_protection": func() (err error) {
 			p.ReplayProtection, err = unmarshalReplayProtection(d)
 			return err
-		}
-		return d.Errf("unrecognized identity_pool subdirective %q", name)
+		},
 	})
 	if err != nil {
 		return nil, err

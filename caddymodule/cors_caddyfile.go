@@ -5,17 +5,13 @@ import "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 // unmarshalCORS reads `cors <origin>... [{ headers <name>...; max_age <duration> }]`.
 func unmarshalCORS(d *caddyfile.Dispenser) (*CORS, error) {
 	c := &CORS{Origins: d.RemainingArgs()}
-	err := subdirectives(d, func(name string) error {
-		switch name {
-		case "origins":
+	err := subdirectives(d, "cors", nil, map[string]func() error{
+		"origins": func() error {
 			c.Origins = append(c.Origins, d.RemainingArgs()...)
 			return nil
-		case "headers":
-			return someArgs(d, &c.Headers)
-		case "max_age":
-			return durationArg(d, &c.MaxAge)
-		}
-		return d.Errf("unrecognized cors subdirective %q", name)
+		},
+		"headers": func() error { return someArgs(d, &c.Headers) },
+		"max_age": func() error { return durationArg(d, &c.MaxAge) },
 	})
 	if err != nil {
 		return nil, err

@@ -78,24 +78,20 @@ func (h *IdentityPoolEndpoint) UnmarshalCaddyfile(d *caddyfile.Dispenser) error 
 		return d.Err("cognito_identity_pool needs exactly one argument: the identity pool id, e.g. us-east-1:1cf667a2-49a6-454b-9e45-23199d2c39c4")
 	}
 	once := onlyOnce(d, "login", "role_mapping", "principal_tag")
-	return subdirectives(d, func(name string) (err error) {
-		if err := once(name); err != nil {
-			return err
-		}
-		switch name {
-		case "cors":
+	return subdirectives(d, "cognito_identity_pool", once, map[string]func() error{
+		"cors": func() (err error) {
 			h.CORS, err = unmarshalCORS(d)
-		case "login":
-			var l Login
-			l, err = unmarshalLogin(d)
+			return err
+		},
+		"login": func() error {
+			l, err := unmarshalLogin(d)
 			h.Logins = append(h.Logins, l)
-		case "authenticated_role":
-			return oneArg(d, &h.AuthenticatedRole)
-		case "unauthenticated_role":
-			return oneArg(d, &h.UnauthenticatedRole)
-		case "issuer":
-			return oneArg(d, &h.Issuer)
-		case "role_mapping":
+			return err
+		},
+		"authenticated_role":   func() error { return oneArg(d, &h.AuthenticatedRole) },
+		"unauthenticated_role": func() error { return oneArg(d, &h.UnauthenticatedRole) },
+		"issuer":               func() error { return oneArg(d, &h.Issuer) },
+		"role_mapping": func() error {
 			provider, m, err := unmarshalRoleMapping(d)
 			if err != nil {
 				return err
@@ -107,7 +103,9 @@ func (h *IdentityPoolEndpoint) UnmarshalCaddyfile(d *caddyfile.Dispenser) error 
 				h.RoleMappings = map[string]RoleMapping{}
 			}
 			h.RoleMappings[provider] = m
-		case "principal_tag":
+			return nil
+		},
+		"principal_tag": func() error {
 			var tag, claim string
 			if !d.AllArgs(&tag, &claim) {
 				return d.Err("principal_tag needs two arguments: the tag name and the claim it takes its value from")
@@ -119,17 +117,17 @@ func (h *IdentityPoolEndpoint) UnmarshalCaddyfile(d *caddyfile.Dispenser) error 
 				h.PrincipalTags = map[string]string{}
 			}
 			h.PrincipalTags[tag] = claim
-		case "credentials_ttl":
+			return nil
+		},
+		"credentials_ttl": func() error {
 			if err := durationArg(d, &h.CredentialsTTL); err != nil {
 				return err
 			}
 			if h.CredentialsTTL <= 0 {
 				return d.Errf("credentials_ttl must be positive, not %s", time.Duration(h.CredentialsTTL))
 			}
-		default:
-			return d.Errf("unrecognized cognito_identity_pool subdirective %q", name)
-		}
-		return err
+			return nil
+		},
 	})
 }
 
@@ -138,18 +136,13 @@ func unmarshalLogin(d *caddyfile.Dispenser) (Login, error) {
 	if !d.AllArgs(&l.Provider) {
 		return l, d.Err("login needs exactly one argument: the provider name, e.g. cognito-idp.us-east-1.amazonaws.com/us-east-1_AbC123")
 	}
-	err := subdirectives(d, func(name string) error {
-		switch name {
-		case "client_id", "audience":
-			return someArgs(d, &l.ClientIDs)
-		case "issuer":
-			return oneArg(d, &l.Issuer)
-		case "jwks_url":
-			return oneArg(d, &l.JWKSURL)
-		case "algorithms":
-			return someArgs(d, &l.Algorithms)
-		}
-		return d.Errf("unrecognized login subdirective %q", name)
+	clientIDs := func() error { return someArgs(d, &l.ClientIDs) }
+	err := subdirectives(d, "login", nil, map[string]func() error{
+		"client_id":  clientIDs,
+		"audience":   clientIDs,
+		"issuer":     func() error { return oneArg(d, &l.Issuer) },
+		"jwks_url":   func() error { return oneArg(d, &l.JWKSURL) },
+		"algorithms": func() error { return someArgs(d, &l.Algorithms) },
 	})
 	if err != nil {
 		return l, err
@@ -170,12 +163,8 @@ func unmarshalRoleMapping(d *caddyfile.Dispenser) (string, RoleMapping, error) {
 		return "", m, d.Errf("role_mapping type must be token or rules, not %q", m.Type)
 	}
 	once := onlyOnce(d, "rule")
-	err := subdirectives(d, func(name string) error {
-		if err := once(name); err != nil {
-			return err
-		}
-		switch name {
-		case "rule":
+	err := subdirectives(d, "role_mapping", once, map[string]func() error{
+		"rule": func() error {
 			if m.Type != "rules" {
 				return d.Err("a token role_mapping takes no rules: the role comes from the login token")
 			}
@@ -188,7 +177,8 @@ func unmarshalRoleMapping(d *caddyfile.Dispenser) (string, RoleMapping, error) {
 			}
 			m.Rules = append(m.Rules, r)
 			return nil
-		case "ambiguous":
+		},
+		"ambiguous": func() error {
 			if err := oneArg(d, &m.Ambiguous); err != nil {
 				return err
 			}
@@ -196,8 +186,7 @@ func unmarshalRoleMapping(d *caddyfile.Dispenser) (string, RoleMapping, error) {
 				return d.Errf("ambiguous must be authenticated_role or deny, not %q", m.Ambiguous)
 			}
 			return nil
-		}
-		return d.Errf("unrecognized role_mapping subdirective %q", name)
+		},
 	})
 	if err != nil {
 		return "", m, err

@@ -29,7 +29,8 @@ type cacheShard struct {
 }
 
 // NewTokenCache returns a cache of at most maxEntries verified tokens (DefaultTokenCacheEntries when
-// maxEntries <= 0). An entry costs about 2 KiB for a typical Cognito token.
+// maxEntries <= 0). An entry costs about 2.3 KiB of live heap (2.7 KiB of heap in use) for a
+// Cognito access token; BenchmarkTokenCacheMemory measures it.
 func NewTokenCache(maxEntries int) *TokenCache {
 	if maxEntries <= 0 {
 		maxEntries = DefaultTokenCacheEntries
