@@ -24,7 +24,8 @@ func parseApp(d *caddyfile.Dispenser, _ any) (any, error) {
 	app := new(App)
 	d.Next() // the option's name
 	if d.NextArg() {
-		return nil, d.ArgErr()
+		// Not ArgErr, which would quote the argument: it may be a secret written in the wrong place.
+		return nil, d.Err("cognito takes no arguments, only a block")
 	}
 	for d.NextBlock(0) {
 		switch d.Val() {
