@@ -57,8 +57,12 @@ type MappingRule struct {
 
 // PoolHost is what an identity pool takes from its host.
 type PoolHost struct {
-	// Storage keeps the pool's key ring, shared by every instance that serves or verifies the pool.
+	// Storage keeps the pool's key ring, shared by every instance that serves or verifies the pool,
+	// unless KeySecret is set.
 	Storage keyring.Storage
+	// KeySecret, when set, is the secret every key of the pool's ring is derived from
+	// (keyring.NewFromSecret): instances that share it share the keys, with no storage.
+	KeySecret *keyring.Secret
 	// Shared keeps the login providers' key sets and the token cache across configurations.
 	Shared Shared
 	// KeySetLogger is the long-lived logger of shared key sets.
@@ -87,10 +91,33 @@ func NewPoolKeyRing(ctx context.Context, s keyring.Storage, poolID string, logge
 	return keys, nil
 }
 
+// NewDerivedPoolKeyRing returns the key ring of the identity pool poolID with every key derived from
+// secret (identitypool.NewDerivedKeyRing), with PoolKeyRetention.
+func NewDerivedPoolKeyRing(poolID string, secret keyring.Secret, logger *zap.Logger) (*identitypool.KeyRing, error) {
+	keys, err := identitypool.NewDerivedKeyRing(poolID, secret, keyring.Options{
+		Retention: PoolKeyRetention,
+		Logger:    logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("identity pool keys: %w", err)
+	}
+	return keys, nil
+}
+
+// keyRing returns the key ring of the identity pool poolID: derived from host.KeySecret when it is set,
+// else kept in host.Storage.
+func (host PoolHost) keyRing(ctx context.Context, poolID string) (*identitypool.KeyRing, error) {
+	if host.KeySecret != nil {
+		return NewDerivedPoolKeyRing(poolID, *host.KeySecret, host.KeyRingLogger)
+	}
+	return NewPoolKeyRing(ctx, host.Storage, poolID, host.KeyRingLogger)
+}
+
 // PoolCredentials resolves the access keys of SigV4 requests signed with credentials the identity
-// pool poolID issued, through its key ring kept in s (see NewPoolKeyRing and SessionCredentials).
-func PoolCredentials(ctx context.Context, s keyring.Storage, poolID string, logger *zap.Logger) (sigv4.CredentialSource, error) {
-	keys, err := NewPoolKeyRing(ctx, s, poolID, logger)
+// pool poolID issued, through its key ring, which host gives as to the pool itself (see
+// NewIdentityPool and SessionCredentials). Only host's Storage, KeySecret and KeyRingLogger are used.
+func PoolCredentials(ctx context.Context, host PoolHost, poolID string) (sigv4.CredentialSource, error) {
+	keys, err := host.keyRing(ctx, poolID)
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +133,8 @@ func PoolRegion(poolID string) (string, error) {
 
 // NewIdentityPool builds the identity pool cfg declares. Its role mappings and logins are checked
 // before anything is acquired: the login providers' key sets come from host.Shared, and only then is
-// the key ring loaded from host.Storage, so that a refused configuration leaves no keys behind.
+// the key ring loaded from host.Storage (or derived from host.KeySecret), so that a refused
+// configuration leaves no keys behind.
 // release lets go of everything acquired; on error it has already run.
 func NewIdentityPool(ctx context.Context, cfg IdentityPool, host PoolHost) (p *identitypool.Pool, release func(), err error) {
 	release = func() {}
@@ -123,7 +151,7 @@ func NewIdentityPool(ctx context.Context, cfg IdentityPool, host PoolHost) (p *i
 			release()
 		}
 	}()
-	keys, err := NewPoolKeyRing(ctx, host.Storage, cfg.ID, host.KeyRingLogger)
+	keys, err := host.keyRing(ctx, cfg.ID)
 	if err != nil {
 		return nil, release, err
 	}

@@ -92,3 +92,29 @@ func TestValidMatch(t *testing.T) {
 		}
 	}
 }
+
+// With a key secret, a pool and a verifier on storage nobody may touch share the pool's keys: credentials
+// sealed by the one open with the other's ring.
+func TestNewIdentityPoolKeySecretTouchesNoStorage(t *testing.T) {
+	secret := &keyring.Secret{Current: []byte("q7Vx2mKp9LwR4tYz8NcB3hJd6FgS1aQe")}
+	host := PoolHost{Storage: untouchedStorage{t}, Shared: newMemoryShared(), KeySecret: secret}
+	p, release, err := NewIdentityPool(t.Context(), IdentityPool{ID: testPoolID, UnauthenticatedRole: testGuestRole}, host)
+	if err != nil || p == nil {
+		t.Fatalf("NewIdentityPool(key secret) = %v, %v", p, err)
+	}
+	release()
+	if _, err := PoolCredentials(t.Context(), host, testPoolID); err != nil {
+		t.Fatalf("PoolCredentials(key secret): %v", err)
+	}
+	issuer, err := NewDerivedPoolKeyRing(testPoolID, *secret, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifier, err := NewDerivedPoolKeyRing(testPoolID, *secret, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(issuer.Ring().JWKS(t.Context())) != string(verifier.Ring().JWKS(t.Context())) {
+		t.Fatal("two rings derived from one secret hold different keys")
+	}
+}

@@ -21,7 +21,8 @@ import (
 // that the gateway adds to every allowed request, so an upstream can check that the identity came from
 // the gateway rather than trust a header any client on its network could send. Its keys are kept in
 // Caddy's storage and rotated daily, so every instance on shared storage signs with keys every instance
-// publishes; the JWKS is served by the handler at JWKSPath.
+// publishes (with the `cognito` app's key_secret, they are derived from the secret instead, shared by
+// every instance that shares it); the JWKS is served by the handler at JWKSPath.
 //
 // Claims: `iss`, `aud` (when configured), `iat`, `nbf`, `exp`, and the identity (upstream.Claims):
 // `sub` (the user id), `kind`, `authenticated`, `username`, `groups`, `scopes`, `client_id`,
@@ -94,9 +95,17 @@ func newAssertionSigner(ctx caddy.Context, a *Assertion) (*assertionSigner, erro
 	if s.jwksPath == "" {
 		s.jwksPath = defaultAssertionJWKSPath
 	}
-	keys, err := keyring.New(ctx, ctx.Storage(), "assertion", keyring.Options{
-		Retention: max(15*time.Minute, s.ttl), Logger: ctx.Logger(),
-	})
+	secret, err := keySecret(ctx)
+	if err != nil {
+		return nil, err
+	}
+	opts := keyring.Options{Retention: max(15*time.Minute, s.ttl), Logger: ctx.Logger()}
+	var keys *keyring.Ring
+	if secret != nil {
+		keys, err = keyring.NewFromSecret("assertion", *secret, opts)
+	} else {
+		keys, err = keyring.New(ctx, ctx.Storage(), "assertion", opts)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("assertion keys: %w", err)
 	}

@@ -24,7 +24,8 @@ type Config struct {
 	UserPools []UserPool `json:"user_pools,omitempty"`
 
 	// IdentityPool, when set, accepts requests signed with AWS Signature Version 4 using credentials
-	// issued by this identity pool (served by a `cognito_identity_pool` on the same Caddy storage).
+	// issued by this identity pool (served by a `cognito_identity_pool` on the same Caddy storage, or
+	// anywhere with the same `cognito` key_secret).
 	// What they may do is their role's RolePolicies: without any (and without AllowAnyRole), the
 	// built-in policy denies every signed request.
 	IdentityPool *IdentityPool `json:"identity_pool,omitempty"`

@@ -37,7 +37,9 @@ func init() {
 // The pool keeps no database: identity ids derive from the logins (or carry a MAC for guests), and the
 // session token of the credentials is sealed with the pool's keys, which live in Caddy's storage,
 // generated on first use and rotated daily. Every Caddy instance on the same storage serves the same
-// pool and verifies credentials any of them issued.
+// pool and verifies credentials any of them issued. With the `cognito` app's key_secret, the keys are
+// derived from that secret instead, and every instance that shares it does the same with no shared
+// storage.
 //
 // Refusals (bad logins, unknown identities, guests when guests are not allowed...) are logged at info
 // level with their reason, never with a token or a secret.
@@ -189,6 +191,10 @@ func (h *IdentityPoolEndpoint) provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	secret, err := keySecret(ctx)
+	if err != nil {
+		return err
+	}
 	logger := ctx.Logger()
 	pool, release, err := authorizer.NewIdentityPool(ctx, authorizer.IdentityPool{
 		ID:                  h.IdentityPoolID,
@@ -202,6 +208,7 @@ func (h *IdentityPoolEndpoint) provision(ctx caddy.Context) error {
 		Logger:              logger.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core { return atLeastInfo{c} })),
 	}, authorizer.PoolHost{
 		Storage:       ctx.Storage(),
+		KeySecret:     secret,
 		Shared:        sharedResources,
 		KeySetLogger:  jwksLogger(),
 		KeyRingLogger: logger,

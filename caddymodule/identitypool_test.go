@@ -40,6 +40,17 @@ type poolServer struct {
 // in dir and its default log in a file. The caller holds caddyMu. Caddy stops at the end of the test.
 func startPoolCaddy(t testing.TB, dir, site string) poolServer {
 	t.Helper()
+	s, err := loadPoolCaddy(t, dir, "", site)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// loadPoolCaddy is startPoolCaddy with global options (a block of lines for the Caddyfile's global
+// block), returning the error of a configuration Caddy refuses.
+func loadPoolCaddy(t testing.TB, dir, global, site string) (poolServer, error) {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -56,20 +67,21 @@ func startPoolCaddy(t testing.TB, dir, site string) poolServer {
 		format json
 		level INFO
 	}
+%s
 }
 http://127.0.0.1:%d {
 %s
 }
-`, dir, s.serverLog, port, site)
+`, dir, s.serverLog, global, port, site)
 	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), nil)
 	if err != nil {
-		t.Fatalf("adapting Caddyfile: %v\n%s", err, caddyfile)
+		return s, fmt.Errorf("adapting Caddyfile: %w\n%s", err, caddyfile)
 	}
 	if err := caddy.Load(cfg, true); err != nil {
-		t.Fatalf("loading config: %v", err)
+		return s, fmt.Errorf("loading config: %w", err)
 	}
 	t.Cleanup(func() { _ = caddy.Stop() })
-	return s
+	return s, nil
 }
 
 // runPoolCaddy is startPoolCaddy for a test that runs Caddy once, in a fresh storage directory.

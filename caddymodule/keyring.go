@@ -18,6 +18,15 @@ import (
 // rings through storage and its lock, which is how instances of a fleet already share a pool. A
 // UsagePool would have to be keyed by the storage too (a reload may change the storage module), and a
 // pooled ring would outlive the logger of the configuration that created it.
+//
+// With the cognito app's key_secret, the ring is derived from the secret instead (see App), as the
+// cognito_identity_pool handler's is.
 func poolCredentials(ctx caddy.Context, poolID string) (sigv4.CredentialSource, error) {
-	return authorizer.PoolCredentials(ctx, ctx.Storage(), poolID, ctx.Logger())
+	secret, err := keySecret(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return authorizer.PoolCredentials(ctx, authorizer.PoolHost{
+		Storage: ctx.Storage(), KeySecret: secret, KeyRingLogger: ctx.Logger(),
+	}, poolID)
 }

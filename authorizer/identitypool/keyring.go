@@ -38,6 +38,25 @@ func NewKeyRing(ctx context.Context, s keyring.Storage, poolID string, opts keyr
 	if err != nil {
 		return nil, err
 	}
+	return newKeyRing(ring, poolID, opts), nil
+}
+
+// NewDerivedKeyRing returns the pool's key ring with every key derived from secret (see
+// keyring.NewFromSecret), so that every instance sharing the secret holds the same keys with no
+// storage. opts is as for NewKeyRing.
+func NewDerivedKeyRing(poolID string, secret keyring.Secret, opts keyring.Options) (*KeyRing, error) {
+	if _, _, err := ParsePoolID(poolID); err != nil {
+		return nil, fmt.Errorf("creating key ring: %w", err)
+	}
+	opts.Purpose = keyring.IdentityPool
+	ring, err := keyring.NewFromSecret(poolID, secret, opts)
+	if err != nil {
+		return nil, err
+	}
+	return newKeyRing(ring, poolID, opts), nil
+}
+
+func newKeyRing(ring *keyring.Ring, poolID string, opts keyring.Options) *KeyRing {
 	k := &KeyRing{ring: ring, poolID: poolID, poolIDBytes: []byte(poolID), now: opts.Now}
 	if k.now == nil {
 		k.now = time.Now
@@ -46,7 +65,7 @@ func NewKeyRing(ctx context.Context, s keyring.Storage, poolID string, opts keyr
 		b := make([]byte, base64.RawURLEncoding.DecodedLen(maxSessionTokenLen))
 		return &b
 	}
-	return k, nil
+	return k
 }
 
 // PoolID is the identity pool the ring holds keys for.
