@@ -45,12 +45,10 @@ func (App) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision resolves the secrets' placeholders and checks the secrets. No error holds a secret.
+// Provision resolves the secrets' placeholders and checks the secrets. No error holds a secret, and
+// none repeats the app's name: Caddy prefixes "provision cognito:" itself.
 func (a *App) Provision(caddy.Context) error {
-	if err := a.provision(); err != nil {
-		return fmt.Errorf("cognito: %w", err)
-	}
-	return nil
+	return a.provision()
 }
 
 func (a *App) provision() error {
