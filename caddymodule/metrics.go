@@ -93,13 +93,16 @@ func (c *memoCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.misses, prometheus.CounterValue, float64(misses))
 }
 
+// collectors are every metric the module exports; the README's metrics table lists exactly these.
+var collectors = []prometheus.Collector{decisionsTotal, policyActivations, policySeconds, policyMemo}
+
 // registerMetrics registers the collectors with the configuration's registry.
 func registerMetrics(ctx caddy.Context) error {
 	reg := ctx.GetMetricsRegistry()
 	if reg == nil {
 		return nil
 	}
-	for _, c := range []prometheus.Collector{decisionsTotal, policyActivations, policySeconds, policyMemo} {
+	for _, c := range collectors {
 		if err := reg.Register(c); err != nil {
 			var already prometheus.AlreadyRegisteredError
 			if !errors.As(err, &already) {

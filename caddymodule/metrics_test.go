@@ -3,6 +3,8 @@ package caddymodule
 import (
 	"context"
 	"net/http/httptest"
+	"os"
+	"regexp"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,4 +57,58 @@ func TestMemoMetrics(t *testing.T) {
 	e.Close(ctx)
 	c.untrack(e)
 	want(2, 1)
+}
+
+// TestReadmeMetricsTable checks that the README's metrics table lists exactly the metrics the module
+// exports, each with its type.
+func TestReadmeMetricsTable(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]string{}
+	for _, m := range regexp.MustCompile("(?m)^\\| `(caddy_cognito_[a-z_]+)` \\| ([a-z]+) \\|").FindAllStringSubmatch(string(readme), -1) {
+		documented[m[1]] = m[2]
+	}
+	reg := prometheus.NewPedanticRegistry()
+	for _, c := range collectors {
+		if err := reg.Register(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Vectors export nothing until a label set is used: describe them instead of gathering.
+	exported := map[string]bool{}
+	for _, c := range collectors {
+		ch := make(chan *prometheus.Desc, 8)
+		c.Describe(ch)
+		close(ch)
+		for d := range ch {
+			name := regexp.MustCompile(`fqName: "([^"]+)"`).FindStringSubmatch(d.String())
+			if name == nil {
+				t.Fatalf("no name in %s", d)
+			}
+			exported[name[1]] = true
+		}
+	}
+	for name := range exported {
+		if documented[name] == "" {
+			t.Errorf("%s is exported but not in the README's metrics table", name)
+		}
+	}
+	for name := range documented {
+		if !exported[name] {
+			t.Errorf("the README's metrics table lists %s, which the module does not export", name)
+		}
+	}
+	types := map[string]string{"caddy_cognito_policy_evaluation_seconds": "histogram"}
+	for name, typ := range documented {
+		want := types[name]
+		if want == "" {
+			want = "counter"
+		}
+		if typ != want {
+			t.Errorf("README: %s is a %s, want %s", name, typ, want)
+		}
+	}
 }
