@@ -260,12 +260,15 @@ func (l *soakLoad) one(c *http.Client, k soakKind) {
 	if err != nil && req.GetBody != nil {
 		// A keep-alive connection the binary closed (a reload ends the old server's idle connections)
 		// while this request was on its way: nothing was answered, so it is sent again, once, as AWS
-		// SDKs and browsers do; Go's client does it by itself for GETs. Counted apart.
+		// SDKs and browsers do; Go's client does it by itself for GETs. Counted apart. The retry goes
+		// on a connection of its own: another idle one of the pool may have been closed by the same
+		// reload.
 		l.mu.Lock()
 		l.retried++
 		l.mu.Unlock()
 		if req, err = k.req(); err == nil {
-			resp, err = c.Do(req)
+			fresh := &http.Client{Timeout: c.Timeout, Transport: &http.Transport{DisableKeepAlives: true}}
+			resp, err = fresh.Do(req)
 		}
 	}
 	took := time.Since(start)
