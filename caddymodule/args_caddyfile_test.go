@@ -24,15 +24,7 @@ func TestCaddyfileArgumentErrors(t *testing.T) {
 		{"duration without a value", poolBlock("credentials_ttl"), "wrong argument count", "Caddyfile:3"},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := adapt(t, tc.body)
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("error = %v, want it to contain %q", err, tc.want)
-			}
-			if !strings.HasSuffix(err.Error(), "at "+tc.at) {
-				t.Errorf("error = %v, want it at %s", err, tc.at)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { wantAdaptError(t, tc.body, tc.want, tc.at) })
 	}
 }
 
@@ -65,5 +57,18 @@ func TestIdentityPoolErrorsAtTheirPlace(t *testing.T) {
 	want := "Caddyfile:5: cognito_identity_pool " + testIdentityPoolID + `: cors: "https://app.example.com/login" is not an origin`
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("error = %v, want it to contain %q", err, want)
+	}
+}
+
+// wantAdaptError fails the test unless adapting the Caddyfile body fails with an error that contains
+// want and ends at the place at ("Caddyfile:3").
+func wantAdaptError(t *testing.T, body, want, at string) {
+	t.Helper()
+	_, err := adapt(t, body)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("error = %v, want it to contain %q", err, want)
+	}
+	if !strings.HasSuffix(err.Error(), "at "+at) {
+		t.Errorf("error = %v, want it at %s", err, at)
 	}
 }

@@ -29,15 +29,7 @@ func TestCaddyfileSuggestsSubdirective(t *testing.T) {
 		{"role_mapping", poolBlock(login + "role_mapping " + testUserPoolLogin + " token {\nambigous deny\n}"), `unrecognized role_mapping subdirective "ambigous" (did you mean ambiguous?)`, "Caddyfile:7"},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := adapt(t, tc.body)
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("error = %v, want it to contain %q", err, tc.want)
-			}
-			if !strings.HasSuffix(err.Error(), "at "+tc.at) {
-				t.Errorf("error = %v, want it at %s", err, tc.at)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { wantAdaptError(t, tc.body, tc.want, tc.at) })
 	}
 }
 
