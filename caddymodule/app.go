@@ -64,6 +64,10 @@ func (a *App) provision() error {
 	repl := caddy.NewReplacer()
 	resolve := func(option, s string) ([]byte, error) {
 		b := []byte(repl.ReplaceKnown(s, ""))
+		if len(b) == 0 && s != "" {
+			// Only placeholders resolve to nothing, so s holds no secret: name it, as the fix is there.
+			return nil, fmt.Errorf("%s is empty: %s resolved to nothing (an unset variable, or a file that cannot be read)", option, s)
+		}
 		if err := keyring.ValidateSecret(b); err != nil {
 			return nil, fmt.Errorf("%s: %w", option, err)
 		}

@@ -125,7 +125,12 @@ func TestKeySecretRefusesWeakSecrets(t *testing.T) {
 	}{
 		{"short", "\tcognito {\n\t\tkey_secret s3cr3t-but-short-Xq9\n\t}", "s3cr3t-but-short-Xq9", "key_secret: key secret is too weak: 20 bytes, want at least 32"},
 		{"repeated", "\tcognito {\n\t\tkey_secret abcdefgh1234abcdefgh1234abcdefgh1234\n\t}", "abcdefgh1234abcdefgh1234abcdefgh1234", "key_secret: key secret is too weak: it repeats a pattern"},
-		{"unset variable", keySecretOption("TEST_COGNITO_SECRET_UNSET"), "", "key_secret: key secret is too weak: 0 bytes"},
+		{"unset variable", keySecretOption("TEST_COGNITO_SECRET_UNSET"), "",
+			"key_secret is empty: {env.TEST_COGNITO_SECRET_UNSET} resolved to nothing (an unset variable, or a file that cannot be read)"},
+		{"missing file", "\tcognito {\n\t\tkey_secret {file./nonexistent/cognito_key_secret}\n\t}", "",
+			"key_secret is empty: {file./nonexistent/cognito_key_secret} resolved to nothing"},
+		{"empty identity secret", "\tcognito {\n\t\tkey_secret {env.TEST_COGNITO_SECRET_A}\n\t\tidentity_secret {env.TEST_COGNITO_SECRET_UNSET}\n\t}", "",
+			"identity_secret is empty: {env.TEST_COGNITO_SECRET_UNSET} resolved to nothing"},
 		{"weak previous", "\tcognito {\n\t\tkey_secret {env.TEST_COGNITO_SECRET_A} s3cr3t-but-short-Xq9\n\t}", "s3cr3t-but-short-Xq9", "key_secret (previous): key secret is too weak"},
 		{"rotation without an identity secret", "\tcognito {\n\t\tkey_secret {env.TEST_COGNITO_SECRET_A} " + fleetSecretB + "\n\t}", fleetSecretB, "a previous key secret is set without an identity secret"},
 		{"identity secret alone", "\tcognito {\n\t\tidentity_secret {env.TEST_COGNITO_SECRET_A}\n\t}", "", "identity_secret is set without key_secret"},
