@@ -25,9 +25,9 @@ func TestExampleCaddyfilesAdaptAndValidate(t *testing.T) {
 	// The sidecar's role policies are beside its Caddyfile, as in the image.
 	sidecarPolicies := "POLICY_DIR=" + examplePath("sidecar")
 	compose := append(sidecarComposeEnv(t, sidecarSettings(unreachable, "local_AbCd1234", "client123")), offline...)
-	compose = append(compose, sidecarPolicies)
+	compose = append(compose, sidecarPolicies, sidecarKeySecret(t))
 	pod := append(sidecarPodEnv(t), offline...)
-	pod = append(pod, sidecarPolicies)
+	pod = append(pod, sidecarPolicies, sidecarKeySecret(t))
 	tests := []struct {
 		file     string // relative to the repository root
 		name     string
@@ -42,7 +42,7 @@ func TestExampleCaddyfilesAdaptAndValidate(t *testing.T) {
 		{"examples/userpool-and-identitypool/Caddyfile", "cognito-local", local, true},
 		{"examples/oidc/Caddyfile", "keycloak-shaped", local, true},
 		{"examples/sidecar/Caddyfile", "compose.yaml environment", compose, true},
-		{"examples/sidecar/Caddyfile", "pod.yaml environment", pod, true},
+		{"examples/sidecar/Caddyfile", "deployment.yaml environment", pod, true},
 		{"examples/browser/Caddyfile", "defaults", nil, false},
 		{"examples/browser/Caddyfile", "cognito-local", slices.Concat(local, []string{
 			"SITE=http://127.0.0.1:8081", "API_SITE=http://localhost:8080", "ECHO_PORT=9081",

@@ -4,7 +4,7 @@ package integration
 // Caddyfile runs in the real binary with a real user pool (cognito-local), called by the Go client, the
 // JavaScript client and the commands of its README; the sidecar's Dockerfile build line is run as it is
 // written and the binary it makes serves the sidecar's Caddyfile with the environment of compose.yaml and
-// of pod.yaml. Each example's tests are in examples_<example>_test.go; this file holds what they share.
+// of deployment.yaml. Each example's tests are in examples_<example>_test.go; this file holds what they share.
 
 import (
 	"bufio"

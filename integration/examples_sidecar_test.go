@@ -1,16 +1,19 @@
 package integration
 
-// The sidecar: examples/sidecar/{Dockerfile,compose.yaml,pod.yaml,kustomization.yaml,Caddyfile}.
+// The sidecar: examples/sidecar/{Dockerfile,compose.yaml,deployment.yaml,kustomization.yaml,Caddyfile}.
 
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"debug/buildinfo"
 	"debug/elf"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,6 +26,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cognitoidentity"
 	"gopkg.in/yaml.v3"
 )
 
@@ -175,26 +180,37 @@ func (img sidecarImage) configPath() string {
 	return ""
 }
 
+// composeService is a service of compose.yaml, the keys it uses.
+type composeService struct {
+	Image   string
+	Command []string
+	Ports   []string
+	Build   struct {
+		Context    string
+		Dockerfile string
+	}
+	NetworkMode string `yaml:"network_mode"`
+	Environment map[string]string
+	Secrets     []string
+	Volumes     []string
+	Tmpfs       []string
+	ReadOnly    bool `yaml:"read_only"`
+	User        string
+	CapDrop     []string `yaml:"cap_drop"`
+	SecurityOpt []string `yaml:"security_opt"`
+	DependsOn   []string `yaml:"depends_on"`
+	Restart     string
+}
+
 // composeFile is compose.yaml, the keys it uses (unknown keys are refused: a misspelt key would be
-// ignored by Compose).
+// ignored by Compose). x-app and x-gateway are the anchors the replicas' services are made of.
 type composeFile struct {
-	Services map[string]struct {
-		Image   string
-		Command []string
-		Ports   []string
-		Build   struct {
-			Context    string
-			Dockerfile string
-		}
-		NetworkMode string `yaml:"network_mode"`
-		Environment map[string]string
-		Volumes     []string
-		ReadOnly    bool `yaml:"read_only"`
-		User        string
-		CapDrop     []string `yaml:"cap_drop"`
-		SecurityOpt []string `yaml:"security_opt"`
-		DependsOn   []string `yaml:"depends_on"`
-		Restart     string
+	App      composeService `yaml:"x-app"`
+	Gateway  composeService `yaml:"x-gateway"`
+	Services map[string]composeService
+	Secrets  map[string]struct {
+		Environment string
+		File        string
 	}
 	Volumes map[string]any
 }
@@ -212,6 +228,18 @@ func readCompose(t *testing.T) composeFile {
 		t.Fatalf("decoding compose.yaml: %v", err)
 	}
 	return c
+}
+
+// gateways are the names of the services built from the Dockerfile: the gateway replicas, in order.
+func (c composeFile) gateways() []string {
+	var names []string
+	for name, s := range c.Services {
+		if s.Build.Dockerfile != "" {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names
 }
 
 // composeVariable matches Compose's interpolation: ${NAME}, ${NAME:-default}, ${NAME:?message}.
@@ -235,12 +263,53 @@ const (
 	sidecarGuestRole = "arn:aws:iam::123456789012:role/sidecar-guest"
 )
 
-// sidecarComposeEnv is the gateway's environment in compose.yaml, interpolated as Compose does with
-// shell (the user's exported variables).
+// sidecarKeySecretFile is where the sidecar's Caddyfile reads the key secret by default: where the
+// compose secret and the Kubernetes Secret are mounted.
+func sidecarKeySecretFile(t *testing.T) string {
+	t.Helper()
+	caddyfile, err := os.ReadFile(examplePath("sidecar", "Caddyfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`key_secret \{file\.\{\$KEY_SECRET_FILE:(/[^}]+)\}\}`).FindSubmatch(caddyfile)
+	if m == nil {
+		t.Fatal("the sidecar's Caddyfile does not read key_secret from {file.{$KEY_SECRET_FILE:<path>}}")
+	}
+	return string(m[1])
+}
+
+// sidecarKeySecret writes a fresh key secret to a file, as the orchestrator mounts it, and returns the
+// setting that points the sidecar's Caddyfile at it. Replicas given the same setting share the secret.
+func sidecarKeySecret(t *testing.T) string {
+	t.Helper()
+	secret := make([]byte, 48)
+	if _, err := rand.Read(secret); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "cognito_key_secret")
+	// As `openssl rand -base64 48` writes it: base64, then a newline, which the file placeholder drops.
+	if err := os.WriteFile(path, []byte(base64.StdEncoding.EncodeToString(secret)+"\n"), 0o400); err != nil {
+		t.Fatal(err)
+	}
+	return "KEY_SECRET_FILE=" + path
+}
+
+// sidecarComposeEnv is the gateways' environment in compose.yaml, interpolated as Compose does with
+// shell (the user's exported variables). Every replica has the same.
 func sidecarComposeEnv(t *testing.T, shell map[string]string) []string {
 	t.Helper()
+	c := readCompose(t)
+	gateways := c.gateways()
+	if len(gateways) == 0 {
+		t.Fatal("compose.yaml builds no gateway from the Dockerfile")
+	}
+	for _, name := range gateways[1:] {
+		if !maps.Equal(c.Services[name].Environment, c.Services[gateways[0]].Environment) {
+			t.Fatalf("compose.yaml: %s and %s have different environments", gateways[0], name)
+		}
+	}
 	var env []string
-	for name, value := range readCompose(t).Services["gateway"].Environment {
+	for name, value := range c.Services[gateways[0]].Environment {
 		var missing []string
 		value = composeVariable.ReplaceAllStringFunc(value, func(ref string) string {
 			m := composeVariable.FindStringSubmatch(ref)
@@ -261,22 +330,56 @@ func sidecarComposeEnv(t *testing.T, shell map[string]string) []string {
 	return env
 }
 
-// podManifest is the part of a Kubernetes object of pod.yaml the tests check.
-type podManifest struct {
+// k8sObject is what the tests read of a Kubernetes object of deployment.yaml: its kind and name, the
+// rest decoded by kind.
+type k8sObject struct {
 	Kind     string
 	Metadata struct{ Name string }
-	Spec     struct {
-		SecurityContext struct {
-			RunAsNonRoot *bool  `yaml:"runAsNonRoot"`
-			RunAsUser    *int64 `yaml:"runAsUser"`
-		} `yaml:"securityContext"`
-		Containers []podContainer
-		Volumes    []struct {
-			Name      string
-			ConfigMap *struct{ Name string } `yaml:"configMap"`
-			PVC       *struct {
-				ClaimName string `yaml:"claimName"`
-			} `yaml:"persistentVolumeClaim"`
+}
+
+// deploymentManifest is the part of the Deployment of deployment.yaml the tests check.
+type deploymentManifest struct {
+	Spec struct {
+		Replicas int
+		Selector struct {
+			MatchLabels map[string]string `yaml:"matchLabels"`
+		}
+		Template struct {
+			Metadata struct{ Labels map[string]string }
+			Spec     podSpec
+		}
+	}
+}
+
+// serviceManifest is the part of the Service of deployment.yaml the tests check.
+type serviceManifest struct {
+	Spec struct {
+		Selector map[string]string
+		Ports    []struct {
+			Name       string
+			Port       int
+			TargetPort string `yaml:"targetPort"`
+		}
+	}
+}
+
+// podSpec is the part of the Deployment's pod template the tests check.
+type podSpec struct {
+	SecurityContext struct {
+		RunAsNonRoot *bool  `yaml:"runAsNonRoot"`
+		RunAsUser    *int64 `yaml:"runAsUser"`
+	} `yaml:"securityContext"`
+	Containers []podContainer
+	Volumes    []struct {
+		Name      string
+		ConfigMap *struct{ Name string } `yaml:"configMap"`
+		PVC       *struct {
+			ClaimName string `yaml:"claimName"`
+		} `yaml:"persistentVolumeClaim"`
+		EmptyDir *struct{ Medium string } `yaml:"emptyDir"`
+		Secret   *struct {
+			SecretName  string `yaml:"secretName"`
+			DefaultMode *int   `yaml:"defaultMode"`
 		}
 	}
 }
@@ -295,6 +398,7 @@ type podContainer struct {
 	VolumeMounts []struct {
 		Name      string
 		MountPath string `yaml:"mountPath"`
+		SubPath   string `yaml:"subPath"`
 		ReadOnly  bool   `yaml:"readOnly"`
 	} `yaml:"volumeMounts"`
 	LivenessProbe   *podProbe `yaml:"livenessProbe"`
@@ -313,56 +417,67 @@ type podProbe struct {
 	} `yaml:"httpGet"`
 }
 
-// readPod returns the Pod of pod.yaml and the names of the claims it declares.
-func readPod(t *testing.T) (pod podManifest, claims []string) {
+// readDeployment returns the Deployment and the Service of deployment.yaml, failing on any other object.
+func readDeployment(t *testing.T) (deploymentManifest, serviceManifest) {
 	t.Helper()
-	data, err := os.ReadFile(examplePath("sidecar", "pod.yaml"))
+	data, err := os.ReadFile(examplePath("sidecar", "deployment.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	var deployments []deploymentManifest
+	var services []serviceManifest
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	pods := 0
 	for {
-		var obj podManifest
-		if err := dec.Decode(&obj); errors.Is(err, io.EOF) {
+		var node yaml.Node
+		if err := dec.Decode(&node); errors.Is(err, io.EOF) {
 			break
 		} else if err != nil {
-			t.Fatalf("decoding pod.yaml: %v", err)
+			t.Fatalf("decoding deployment.yaml: %v", err)
+		}
+		var obj k8sObject
+		if err := node.Decode(&obj); err != nil {
+			t.Fatalf("decoding deployment.yaml: %v", err)
 		}
 		switch obj.Kind {
-		case "Pod":
-			pod = obj
-			pods++
-		case "PersistentVolumeClaim":
-			claims = append(claims, obj.Metadata.Name)
+		case "Deployment":
+			var d deploymentManifest
+			err = node.Decode(&d)
+			deployments = append(deployments, d)
+		case "Service":
+			var s serviceManifest
+			err = node.Decode(&s)
+			services = append(services, s)
 		default:
-			t.Errorf("pod.yaml has a %s, which this test does not check", obj.Kind)
+			t.Errorf("deployment.yaml has a %s, which this test does not check", obj.Kind)
+		}
+		if err != nil {
+			t.Fatalf("decoding the %s of deployment.yaml: %v", obj.Kind, err)
 		}
 	}
-	if pods != 1 {
-		t.Fatalf("pod.yaml has %d pods, want 1", pods)
+	if len(deployments) != 1 || len(services) != 1 {
+		t.Fatalf("deployment.yaml has %d deployments and %d services, want one of each", len(deployments), len(services))
 	}
-	return pod, claims
+	return deployments[0], services[0]
 }
 
 // container returns the pod's container of that name.
-func (p podManifest) container(t *testing.T, name string) podContainer {
+func (p podSpec) container(t *testing.T, name string) podContainer {
 	t.Helper()
-	for _, c := range p.Spec.Containers {
+	for _, c := range p.Containers {
 		if c.Name == name {
 			return c
 		}
 	}
-	t.Fatalf("pod.yaml has no container %s", name)
+	t.Fatalf("deployment.yaml has no container %s", name)
 	return podContainer{}
 }
 
-// sidecarPodEnv is the gateway container's environment in pod.yaml.
+// sidecarPodEnv is the gateway container's environment in deployment.yaml.
 func sidecarPodEnv(t *testing.T) []string {
 	t.Helper()
-	pod, _ := readPod(t)
+	d, _ := readDeployment(t)
 	var env []string
-	for _, e := range pod.container(t, "gateway").Env {
+	for _, e := range d.Spec.Template.Spec.container(t, "gateway").Env {
 		env = append(env, e.Name+"="+e.Value)
 	}
 	return env
@@ -463,53 +578,93 @@ func TestSidecarFilesAgree(t *testing.T) {
 		}
 	})
 
+	// The key secret: a file, where the orchestrator mounts its secret.
+	secretFile := sidecarKeySecretFile(t)
+
 	t.Run("compose.yaml", func(t *testing.T) {
 		c := readCompose(t)
-		gw, app := c.Services["gateway"], c.Services["app"]
-		dockerfile := filepath.Join(examplePath("sidecar"), gw.Build.Context, gw.Build.Dockerfile)
-		if dockerfile != examplePath("sidecar", "Dockerfile") {
-			t.Errorf("compose builds %s, want examples/sidecar/Dockerfile", dockerfile)
+		gateways := c.gateways()
+		// The fleet: replicas that share nothing but the key secret.
+		if len(gateways) < 3 {
+			t.Fatalf("compose.yaml has gateways %v, want three replicas", gateways)
 		}
-		for _, name := range required {
-			if _, ok := gw.Environment[name]; !ok {
-				t.Errorf("the gateway's environment lacks %s, which the Caddyfile needs", name)
+		if len(c.Volumes) > 0 {
+			t.Errorf("compose.yaml declares volumes %v: the replicas need no shared storage", slices.Collect(maps.Keys(c.Volumes)))
+		}
+		if dir, name := filepath.Split(secretFile); dir != "/run/secrets/" || c.Secrets[name].Environment != "COGNITO_KEY_SECRET" {
+			t.Errorf("compose.yaml's secrets %+v: want %s from the shell's COGNITO_KEY_SECRET, mounted at %s", c.Secrets, name, secretFile)
+		}
+		lb := c.Services["lb"]
+		var backends []string
+		for i, f := range lb.Command {
+			if f == "--to" && i+1 < len(lb.Command) {
+				backends = append(backends, lb.Command[i+1])
 			}
 		}
-		if !slices.Contains(gw.Volumes, "./Caddyfile:"+img.configPath()+":ro") {
-			t.Errorf("volumes %v do not mount ./Caddyfile read-only at %s", gw.Volumes, img.configPath())
-		}
-		for _, name := range policies {
-			if at := filepath.Join(filepath.Dir(img.configPath()), name); !slices.Contains(gw.Volumes, "./"+name+":"+at+":ro") {
-				t.Errorf("volumes %v do not mount ./%s read-only at %s", gw.Volumes, name, at)
+		for _, name := range gateways {
+			gw := c.Services[name]
+			dockerfile := filepath.Join(examplePath("sidecar"), gw.Build.Context, gw.Build.Dockerfile)
+			if dockerfile != examplePath("sidecar", "Dockerfile") {
+				t.Errorf("%s builds %s, want examples/sidecar/Dockerfile", name, dockerfile)
+			}
+			for _, v := range required {
+				if _, ok := gw.Environment[v]; !ok {
+					t.Errorf("%s's environment lacks %s, which the Caddyfile needs", name, v)
+				}
+			}
+			if !slices.Contains(gw.Volumes, "./Caddyfile:"+img.configPath()+":ro") {
+				t.Errorf("%s's volumes %v do not mount ./Caddyfile read-only at %s", name, gw.Volumes, img.configPath())
+			}
+			for _, p := range policies {
+				if at := filepath.Join(filepath.Dir(img.configPath()), p); !slices.Contains(gw.Volumes, "./"+p+":"+at+":ro") {
+					t.Errorf("%s's volumes %v do not mount ./%s read-only at %s", name, gw.Volumes, p, at)
+				}
+			}
+			if !slices.Contains(gw.Secrets, filepath.Base(secretFile)) {
+				t.Errorf("%s's secrets %v lack %s, where the Caddyfile reads the key secret", name, gw.Secrets, filepath.Base(secretFile))
+			}
+			// Caddy writes to its storage directory: scratch space on the read-only root.
+			if !slices.Contains(gw.Tmpfs, dataDir) {
+				t.Errorf("%s's tmpfs %v lacks %s, Caddy's storage", name, gw.Tmpfs, dataDir)
+			}
+			if !gw.ReadOnly || gw.User != img.user || !slices.Equal(gw.CapDrop, []string{"ALL"}) || !slices.Contains(gw.SecurityOpt, "no-new-privileges:true") {
+				t.Errorf("%s read_only %v, user %q, cap_drop %v, security_opt %v; want read-only, the image's user %s, ALL dropped, no-new-privileges",
+					name, gw.ReadOnly, gw.User, gw.CapDrop, gw.SecurityOpt, img.user)
+			}
+			// Each gateway shares its app's network namespace: the app listens on loopback only.
+			appName, _ := strings.CutPrefix(gw.NetworkMode, "service:")
+			app, ok := c.Services[appName]
+			if !ok || listenArg(app.Command) != gw.Environment["UPSTREAM"] || !strings.HasPrefix(gw.Environment["UPSTREAM"], "127.0.0.1:") {
+				t.Errorf("%s: network_mode %q, app listening on %q, UPSTREAM %q; want an app's namespace and its loopback address",
+					name, gw.NetworkMode, listenArg(app.Command), gw.Environment["UPSTREAM"])
+			}
+			if len(app.Ports) > 0 {
+				t.Errorf("%s publishes %v: only the load balancer should", appName, app.Ports)
+			}
+			if want := appName + ":" + gw.Environment["PORT"]; !slices.Contains(backends, want) {
+				t.Errorf("the load balancer sends to %v, not to %s (%s)", backends, want, name)
 			}
 		}
-		storage := slices.ContainsFunc(gw.Volumes, func(v string) bool {
-			name, path, _ := strings.Cut(v, ":")
-			_, declared := c.Volumes[name]
-			return declared && path == dataDir
-		})
-		if !storage {
-			t.Errorf("volumes %v: no named volume at %s, where the key ring is", gw.Volumes, dataDir)
+		if len(backends) != len(gateways) {
+			t.Errorf("the load balancer sends to %v, want the %d gateways", backends, len(gateways))
 		}
-		if !gw.ReadOnly || gw.User != img.user || !slices.Equal(gw.CapDrop, []string{"ALL"}) || !slices.Contains(gw.SecurityOpt, "no-new-privileges:true") {
-			t.Errorf("gateway read_only %v, user %q, cap_drop %v, security_opt %v; want read-only, the image's user %s, ALL dropped, no-new-privileges",
-				gw.ReadOnly, gw.User, gw.CapDrop, gw.SecurityOpt, img.user)
-		}
-		// The sidecar shares the app's network namespace: the app listens on loopback only.
-		if gw.NetworkMode != "service:app" || listenArg(app.Command) != gw.Environment["UPSTREAM"] ||
-			!strings.HasPrefix(gw.Environment["UPSTREAM"], "127.0.0.1:") {
-			t.Errorf("network_mode %q, app listening on %q, UPSTREAM %q; want the app's namespace and its loopback address",
-				gw.NetworkMode, listenArg(app.Command), gw.Environment["UPSTREAM"])
-		}
-		port := gw.Environment["PORT"]
-		if !slices.Contains(app.Ports, port+":"+port) {
-			t.Errorf("app publishes %v, want the gateway's port %s", app.Ports, port)
+		port := c.Services[gateways[0]].Environment["PORT"]
+		if !slices.Contains(lb.Ports, port+":"+port) || !slices.Contains(lb.Command, ":"+port) {
+			t.Errorf("the load balancer listens with %v and publishes %v, want the gateways' port %s", lb.Command, lb.Ports, port)
 		}
 	})
 
-	t.Run("pod.yaml and kustomization.yaml", func(t *testing.T) {
-		pod, claims := readPod(t)
+	t.Run("deployment.yaml and kustomization.yaml", func(t *testing.T) {
+		d, svc := readDeployment(t)
+		pod := d.Spec.Template.Spec
 		gw, app := pod.container(t, "gateway"), pod.container(t, "app")
+		if d.Spec.Replicas < 3 {
+			t.Errorf("the Deployment has %d replicas, want three", d.Spec.Replicas)
+		}
+		labels := d.Spec.Template.Metadata.Labels
+		if len(labels) == 0 || !maps.Equal(d.Spec.Selector.MatchLabels, labels) || !maps.Equal(svc.Spec.Selector, labels) {
+			t.Errorf("pod labels %v, the Deployment selects %v, the Service %v; want the same", labels, d.Spec.Selector.MatchLabels, svc.Spec.Selector)
+		}
 		var env []string
 		for _, e := range gw.Env {
 			env = append(env, e.Name+"="+e.Value)
@@ -522,6 +677,9 @@ func TestSidecarFilesAgree(t *testing.T) {
 		port, _ := envValue(env, "PORT")
 		if len(gw.Ports) != 1 || strconv.Itoa(gw.Ports[0].ContainerPort) != port {
 			t.Fatalf("gateway ports %v, want PORT %s", gw.Ports, port)
+		}
+		if len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].TargetPort != gw.Ports[0].Name {
+			t.Errorf("the Service's ports %+v, want one to the gateway's port %s", svc.Spec.Ports, gw.Ports[0].Name)
 		}
 		for name, p := range map[string]*podProbe{"liveness": gw.LivenessProbe, "readiness": gw.ReadinessProbe} {
 			if p == nil || p.HTTPGet == nil {
@@ -548,32 +706,52 @@ func TestSidecarFilesAgree(t *testing.T) {
 		if err := yaml.Unmarshal(data, &kustomization); err != nil {
 			t.Fatal(err)
 		}
-		if !slices.Equal(kustomization.Resources, []string{"pod.yaml"}) || len(kustomization.ConfigMapGenerator) != 1 ||
+		if !slices.Equal(kustomization.Resources, []string{"deployment.yaml"}) || len(kustomization.ConfigMapGenerator) != 1 ||
 			!slices.Equal(kustomization.ConfigMapGenerator[0].Files, append([]string{filepath.Base(img.configPath())}, policies...)) {
-			t.Fatalf("kustomization %+v, want pod.yaml and a ConfigMap of the Caddyfile and the policies %v", kustomization, policies)
+			t.Fatalf("kustomization %+v, want deployment.yaml and a ConfigMap of the Caddyfile and the policies %v", kustomization, policies)
+		}
+		// The Secret is made once by the command deployment.yaml gives, never by a re-apply.
+		manifest, err := os.ReadFile(examplePath("sidecar", "deployment.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		create := regexp.MustCompile(`kubectl create secret generic (\S+) --from-literal=([\w.-]+)="\$\(openssl rand -base64 (\d+)\)"`).FindSubmatch(manifest)
+		if create == nil {
+			t.Fatal("deployment.yaml does not say how to create the key secret (kubectl create secret generic ... openssl rand)")
+		}
+		if n, _ := strconv.Atoi(string(create[3])); n < 32 {
+			t.Errorf("the key secret is made of %d random bytes, want at least 32", n)
 		}
 		mounts := map[string]string{} // mount path -> what is mounted
 		for _, m := range gw.VolumeMounts {
-			for _, v := range pod.Spec.Volumes {
+			for _, v := range pod.Volumes {
 				switch {
 				case v.Name != m.Name:
 				case v.ConfigMap != nil && v.ConfigMap.Name == kustomization.ConfigMapGenerator[0].Name && m.ReadOnly:
 					mounts[m.MountPath] = "caddyfile"
-				case v.PVC != nil && slices.Contains(claims, v.PVC.ClaimName):
-					mounts[m.MountPath] = "storage"
+				case v.EmptyDir != nil:
+					mounts[m.MountPath] = "scratch"
+				case v.Secret != nil && v.Secret.SecretName == string(create[1]) && m.SubPath == string(create[2]) && m.ReadOnly:
+					mounts[m.MountPath] = "key secret"
 				}
 			}
 		}
-		if mounts[filepath.Dir(img.configPath())] != "caddyfile" || mounts[dataDir] != "storage" {
-			t.Errorf("gateway mounts %v, want the ConfigMap read-only at %s and the claim at %s", mounts, filepath.Dir(img.configPath()), dataDir)
+		for _, v := range pod.Volumes {
+			if v.PVC != nil {
+				t.Errorf("the pod mounts the claim %s: the replicas need no shared storage", v.PVC.ClaimName)
+			}
+		}
+		if mounts[filepath.Dir(img.configPath())] != "caddyfile" || mounts[dataDir] != "scratch" || mounts[secretFile] != "key secret" {
+			t.Errorf("gateway mounts %v, want the ConfigMap read-only at %s, scratch space at %s and the Secret's %s read-only at %s",
+				mounts, filepath.Dir(img.configPath()), dataDir, create[2], secretFile)
 		}
 
 		uid, _, _ := strings.Cut(img.user, ":")
-		sc := pod.Spec.SecurityContext
+		sc := pod.SecurityContext
 		if sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot || sc.RunAsUser == nil || strconv.FormatInt(*sc.RunAsUser, 10) != uid {
 			t.Errorf("the pod's securityContext does not set runAsNonRoot and runAsUser to the image's user %s", uid)
 		}
-		for _, c := range pod.Spec.Containers {
+		for _, c := range pod.Containers {
 			s := c.SecurityContext
 			if s.ReadOnlyRootFilesystem == nil || !*s.ReadOnlyRootFilesystem || s.AllowPrivilegeEscalation == nil ||
 				*s.AllowPrivilegeEscalation || !slices.Equal(s.Capabilities.Drop, []string{"ALL"}) {
@@ -690,8 +868,9 @@ func TestSidecarDockerfileBuildsAStaticBinary(t *testing.T) {
 }
 
 // TestSidecarEndToEnd runs the binary the Dockerfile builds with the sidecar's Caddyfile, in the
-// environment compose.yaml gives it and in the one pod.yaml gives it (the user's pool put in, as they
-// would), and calls it as the orchestrator and the clients do.
+// environment compose.yaml gives it and in the one deployment.yaml gives it (the user's pool put in, as
+// they would): three replicas each time, sharing the key secret and nothing else, called as the
+// orchestrator and the clients do, each call to whichever replica a load balancer would pick.
 func TestSidecarEndToEnd(t *testing.T) {
 	t.Parallel()
 	bin := sidecarBinary(t)
@@ -708,7 +887,7 @@ func TestSidecarEndToEnd(t *testing.T) {
 		env  []string
 	}{
 		{"compose.yaml", sidecarComposeEnv(t, settings)},
-		{"pod.yaml", podEnv},
+		{"deployment.yaml", podEnv},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -716,38 +895,58 @@ func TestSidecarEndToEnd(t *testing.T) {
 			up := startUpstream(t)
 			// The app's address: the test's echo upstream stands for it.
 			// The image has the role policies beside the Caddyfile; here they are in examples/sidecar.
-			srv := startExample(t, bin, examplePath("sidecar", "Caddyfile"), append(tt.env, "UPSTREAM="+up.Addr,
-				"POLICY_DIR="+examplePath("sidecar"))...)
+			env := append(tt.env, "UPSTREAM="+up.Addr, "POLICY_DIR="+examplePath("sidecar"), sidecarKeySecret(t))
+			var replicas []*caddyServer
+			for range 3 {
+				replicas = append(replicas, startExample(t, bin, examplePath("sidecar", "Caddyfile"), env...))
+			}
+			a, b, c := replicas[0], replicas[1], replicas[2]
 			poolID, _ := envValue(tt.env, "IDENTITY_POOL_ID")
 
-			resp := srv.get(t, healthPath, nil)
-			if body, _ := io.ReadAll(resp.Body); resp.StatusCode != http.StatusOK || string(body) != "ok" || up.Count() != 0 {
-				t.Errorf("health check: %d %q (upstream reached %d times), want 200 ok from the gateway", resp.StatusCode, body, up.Count())
+			for i, srv := range replicas {
+				resp := srv.get(t, healthPath, nil)
+				if body, _ := io.ReadAll(resp.Body); resp.StatusCode != http.StatusOK || string(body) != "ok" || up.Count() != 0 {
+					t.Errorf("replica %d's health check: %d %q (upstream reached %d times), want 200 ok from the gateway", i, resp.StatusCode, body, up.Count())
+				}
 			}
-			e := decodeEcho(t, runGoClient(t, "-flow", "jwt", "-api", srv.BaseURL+"/orders/42", "-client-id", pool.ClientID,
+			e := decodeEcho(t, runGoClient(t, "-flow", "jwt", "-api", a.BaseURL+"/orders/42", "-client-id", pool.ClientID,
 				"-username", "alice@example.com", "-user-pool-endpoint", emu.URL).ok(t))
 			wantHeaders(t, e, map[string]string{"X-Cognito-Sub": sub})
-			e = decodeEcho(t, runGoClient(t, "-flow", "guest", "-api", srv.BaseURL+"/public/hello", "-identity-pool-id", poolID).ok(t))
+			e = decodeEcho(t, runGoClient(t, "-flow", "guest", "-api", b.BaseURL+"/public/hello", "-identity-pool-id", poolID).ok(t))
 			wantHeaders(t, e, map[string]string{"X-Cognito-Role-Arn": sidecarGuestRole, "X-Cognito-Authentication-Type": "unauthenticated"})
-			e = decodeEcho(t, runGoClient(t, "-flow", "user", "-api", srv.BaseURL+"/public/hello", "-user-pool-id", pool.ID,
+			e = decodeEcho(t, runGoClient(t, "-flow", "user", "-api", c.BaseURL+"/public/hello", "-user-pool-id", pool.ID,
 				"-client-id", pool.ClientID, "-username", "alice@example.com", "-user-pool-endpoint", emu.URL, "-identity-pool-id", poolID).ok(t))
 			wantHeaders(t, e, map[string]string{"X-Cognito-Role-Arn": sidecarUserRole, "X-Cognito-Authentication-Type": "authenticated"})
 
-			// What the roles' policies allow, and nothing more, with aws-sdk-go-v2's credentials and signer.
-			endpoint := srv.BaseURL + "/identity"
-			guest := guestCredentials(t, endpoint, poolID)
+			// The fleet: an identity one replica made gets its credentials from another, and those
+			// credentials are accepted by every replica.
+			guestID, err := identityClient(a.BaseURL+"/identity").GetId(t.Context(), &cognitoidentity.GetIdInput{IdentityPoolId: aws.String(poolID)})
+			if err != nil {
+				t.Fatalf("GetId at replica a: %v", err)
+			}
+			out, err := identityClient(b.BaseURL+"/identity").GetCredentialsForIdentity(t.Context(),
+				&cognitoidentity.GetCredentialsForIdentityInput{IdentityId: guestID.IdentityId})
+			if err != nil {
+				t.Fatalf("GetCredentialsForIdentity at replica b, for an identity of replica a: %v", err)
+			}
+			guest := aws.Credentials{AccessKeyID: aws.ToString(out.Credentials.AccessKeyId),
+				SecretAccessKey: aws.ToString(out.Credentials.SecretKey), SessionToken: aws.ToString(out.Credentials.SessionToken)}
 			region, _ := envValue(tt.env, "COGNITO_REGION")
 			logins := map[string]string{"cognito-idp." + region + ".amazonaws.com/" + pool.ID: pool.SignIn(t, "alice@example.com").ID}
-			userID, user := identityCredentials(t, endpoint, poolID, logins)
+			userID, user := identityCredentials(t, c.BaseURL+"/identity", poolID, logins)
 			other := "us-east-1:00000000-0000-4000-8000-000000000000"
-			wantAllowed(t, signedDo(t, http.MethodHead, srv.BaseURL+"/public/hello", "", guest))
-			wantAllowed(t, signedDo(t, http.MethodGet, srv.BaseURL+"/users/"+userID, "", user))
-			if e := wantAllowed(t, signedDo(t, http.MethodPut, srv.BaseURL+"/users/"+userID+"/cart", `{"items": 1}`, user)); e.Body != `{"items": 1}` {
-				t.Errorf("upstream saw %q, want the user's PUT body", e.Body)
+			// What the roles' policies allow, and nothing more, with aws-sdk-go-v2's credentials and
+			// signer, at every replica.
+			for i, srv := range replicas {
+				wantAllowed(t, signedDo(t, http.MethodHead, srv.BaseURL+"/public/hello", "", guest))
+				wantAllowed(t, signedDo(t, http.MethodGet, srv.BaseURL+"/users/"+userID, "", user))
+				if e := wantAllowed(t, signedDo(t, http.MethodPut, srv.BaseURL+"/users/"+userID+"/cart", `{"items": 1}`, user)); e.Body != `{"items": 1}` {
+					t.Errorf("upstream saw %q through replica %d, want the user's PUT body", e.Body, i)
+				}
 			}
 
 			before := up.Count()
-			for _, r := range []struct {
+			for i, r := range []struct {
 				caller      string
 				method, url string
 			}{
@@ -763,18 +962,33 @@ func TestSidecarEndToEnd(t *testing.T) {
 				if r.caller == "user" {
 					creds = user
 				}
+				srv := replicas[i%len(replicas)]
 				t.Run(r.caller+" "+r.method+" "+r.url+" is refused", func(t *testing.T) {
 					wantAccessDenied(t, signedDo(t, r.method, srv.BaseURL+r.url, "", creds))
 				})
 			}
-			if resp := srv.get(t, "/orders/42", nil); resp.StatusCode != http.StatusUnauthorized {
+			if resp := b.get(t, "/orders/42", nil); resp.StatusCode != http.StatusUnauthorized {
 				t.Errorf("no credentials: %d, want 401", resp.StatusCode)
+			}
+
+			// A gateway with another secret is not of the fleet: it refuses the fleet's credentials.
+			stranger := startExample(t, bin, examplePath("sidecar", "Caddyfile"), append(env, sidecarKeySecret(t))...)
+			resp := signedDo(t, http.MethodGet, stranger.BaseURL+"/public/hello", "", guest)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusForbidden || resp.Header.Get("X-Amzn-ErrorType") != "UnrecognizedClientException" {
+				t.Errorf("a gateway with another key secret answered the fleet's credentials %d %s, want 403 UnrecognizedClientException",
+					resp.StatusCode, resp.Header.Get("X-Amzn-ErrorType"))
 			}
 			if up.Count() != before {
 				t.Errorf("a refused request reached the app")
 			}
-			if strings.Contains(srv.LogText(), "has no role_policy") {
-				t.Error("the sidecar starts with a warning about a route without role policies")
+			for _, srv := range append(replicas, stranger) {
+				if strings.Contains(srv.LogText(), "has no role_policy") {
+					t.Error("the sidecar starts with a warning about a route without role policies")
+				}
+				if strings.Contains(srv.LogText(), "placeholder: failed to read file") {
+					t.Error("the sidecar could not read its key secret")
+				}
 			}
 		})
 	}
