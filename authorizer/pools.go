@@ -36,6 +36,8 @@ type IdentityPool struct {
 	MaxBodyBytes int64
 	// Logger receives the pool's refusals; nil: no logging.
 	Logger *zap.Logger
+	// Observer learns of the pool's API calls and the credentials it issues; nil: none.
+	Observer identitypool.Observer
 }
 
 // RoleMapping chooses the role of an authenticated identity from its login token, as Cognito's role
@@ -167,6 +169,7 @@ func NewIdentityPool(ctx context.Context, cfg IdentityPool, host PoolHost) (p *i
 		Keys:                keys,
 		Logger:              cfg.Logger,
 		MaxBodyBytes:        cfg.MaxBodyBytes,
+		Observer:            cfg.Observer,
 	})
 	if err != nil {
 		return nil, release, err
