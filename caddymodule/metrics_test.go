@@ -80,7 +80,7 @@ func TestReadmeMetricsTable(t *testing.T) {
 	// Vectors export nothing until a label set is used: describe them instead of gathering.
 	exported := map[string]bool{}
 	for _, c := range collectors {
-		ch := make(chan *prometheus.Desc, 8)
+		ch := make(chan *prometheus.Desc, 16)
 		c.Describe(ch)
 		close(ch)
 		for d := range ch {
@@ -101,7 +101,12 @@ func TestReadmeMetricsTable(t *testing.T) {
 			t.Errorf("the README's metrics table lists %s, which the module does not export", name)
 		}
 	}
-	types := map[string]string{"caddy_cognito_policy_evaluation_seconds": "histogram"}
+	types := map[string]string{
+		"caddy_cognito_policy_evaluation_seconds": "histogram",
+		"caddy_cognito_jwks_key_age_seconds":      "gauge",
+		"caddy_cognito_token_cache_entries":       "gauge",
+		"caddy_cognito_signing_key_cache_entries": "gauge",
+	}
 	for name, typ := range documented {
 		want := types[name]
 		if want == "" {
