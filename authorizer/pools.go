@@ -119,11 +119,20 @@ func (host PoolHost) keyRing(ctx context.Context, poolID string) (*identitypool.
 // pool poolID issued, through its key ring, which host gives as to the pool itself (see
 // NewIdentityPool and SessionCredentials). Only host's Storage, KeySecret and KeyRingLogger are used.
 func PoolCredentials(ctx context.Context, host PoolHost, poolID string) (sigv4.CredentialSource, error) {
+	sessions, err := PoolSessions(ctx, host, poolID)
+	if err != nil {
+		return nil, err
+	}
+	return sessions.Credential, nil
+}
+
+// PoolSessions is PoolCredentials as a SessionCache, whose Stats count the session tokens it opened.
+func PoolSessions(ctx context.Context, host PoolHost, poolID string) (*SessionCache, error) {
 	keys, err := host.keyRing(ctx, poolID)
 	if err != nil {
 		return nil, err
 	}
-	return SessionCredentials(keys), nil
+	return NewSessionCache(keys), nil
 }
 
 // PoolRegion checks an identity pool id (identitypool.ParsePoolID) and returns its region, the one
