@@ -276,7 +276,7 @@ func (g *gate) build(ctx caddy.Context, c *Config) (err error) {
 		return err
 	}
 	if p := c.IdentityPool; p != nil {
-		credentials, err := poolCredentials(ctx, p.ID)
+		sessions, err := poolCredentials(ctx, p.ID)
 		if err != nil {
 			return fmt.Errorf("identity_pool %s: %w", p.ID, err)
 		}
@@ -293,13 +293,12 @@ func (g *gate) build(ctx caddy.Context, c *Config) (err error) {
 				return fmt.Errorf("identity_pool %s: %w", p.ID, err)
 			}
 		}
-		signatures, err := sigv4.NewVerifier(credentials, opts)
+		signatures, err := sigv4.NewVerifier(sessions.Credential, opts)
 		if err != nil {
 			return fmt.Errorf("identity_pool %s: %w", p.ID, err)
 		}
 		cfg.Signatures = signatures
-		caches.track(signatures)
-		g.releases = append(g.releases, func() { caches.untrack(signatures) })
+		g.releases = append(g.releases, caches.trackSignatures(signatures, sessions))
 	}
 	g.authz = authorizer.New(cfg)
 	g.cors = newCORSPolicy(c.CORS)

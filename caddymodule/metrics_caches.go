@@ -5,12 +5,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/caddy-cognito/caddy-cognito/authorizer"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/sigv4"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/userpool"
 )
 
-// caches reports the size, hits, misses and evictions of the verified-token cache and of the signing
-// key caches.
+// caches reports the size, hits, misses and evictions of the verified-token cache, the signing key
+// caches and the session caches.
 var caches = newCacheCollector()
 
 // cacheDescs describe one cache's four metrics.
@@ -33,81 +34,102 @@ func (d cacheDescs) describe(ch chan<- *prometheus.Desc) {
 	ch <- d.evictions
 }
 
-func (d cacheDescs) collect(ch chan<- prometheus.Metric, entries int, hits, misses, evictions uint64) {
-	ch <- prometheus.MustNewConstMetric(d.entries, prometheus.GaugeValue, float64(entries))
-	ch <- prometheus.MustNewConstMetric(d.hits, prometheus.CounterValue, float64(hits))
-	ch <- prometheus.MustNewConstMetric(d.misses, prometheus.CounterValue, float64(misses))
-	ch <- prometheus.MustNewConstMetric(d.evictions, prometheus.CounterValue, float64(evictions))
+func (d cacheDescs) collect(ch chan<- prometheus.Metric, st userpool.CacheStats) {
+	ch <- prometheus.MustNewConstMetric(d.entries, prometheus.GaugeValue, float64(st.Entries))
+	ch <- prometheus.MustNewConstMetric(d.hits, prometheus.CounterValue, float64(st.Hits))
+	ch <- prometheus.MustNewConstMetric(d.misses, prometheus.CounterValue, float64(st.Misses))
+	ch <- prometheus.MustNewConstMetric(d.evictions, prometheus.CounterValue, float64(st.Evictions))
 }
 
 // cacheCollector reads the caches when scraped. The token cache lives in the shared pool, across
-// reloads; the signing key caches live with their configuration's verifiers, which are tracked until
-// their configuration is cleaned up, and whose counts are kept after, so the counters never go down.
+// reloads; the signing key caches and the session caches live with their configuration's verifiers,
+// which are tracked until their configuration is cleaned up, and whose counts are kept after, so the
+// counters never go down.
 type cacheCollector struct {
-	tokens, signingKeys cacheDescs
+	tokens, signingKeys, sessions cacheDescs
 
-	mu      sync.Mutex
-	live    map[*sigv4.Verifier]struct{}
-	retired sigv4.SigningKeyCacheStats // hits, misses and evictions of the verifiers untracked
+	mu                              sync.Mutex
+	signingKeyCaches, sessionCaches trackedCaches
+}
+
+// trackedCaches are the live caches of one kind and the counts of those retired.
+type trackedCaches struct {
+	live    map[any]func() userpool.CacheStats
+	retired userpool.CacheStats // hits, misses and evictions of the caches untracked
 }
 
 func newCacheCollector() *cacheCollector {
 	return &cacheCollector{
-		tokens:      newCacheDescs("token_cache", "The cache of verified bearer tokens", "tokens"),
-		signingKeys: newCacheDescs("signing_key_cache", "The caches of derived SigV4 signing keys", "keys"),
-		live:        map[*sigv4.Verifier]struct{}{},
+		tokens:           newCacheDescs("token_cache", "The cache of verified bearer tokens", "tokens"),
+		signingKeys:      newCacheDescs("signing_key_cache", "The caches of derived SigV4 signing keys", "keys"),
+		sessions:         newCacheDescs("session_cache", "The caches of opened identity-pool session tokens", "sessions"),
+		signingKeyCaches: trackedCaches{live: map[any]func() userpool.CacheStats{}},
+		sessionCaches:    trackedCaches{live: map[any]func() userpool.CacheStats{}},
 	}
 }
 
-// track reads v's signing key cache until untrack.
-func (c *cacheCollector) track(v *sigv4.Verifier) {
+// trackSignatures reads v's signing key cache and sessions' cache until the returned function is
+// called; it keeps their final counts.
+func (c *cacheCollector) trackSignatures(v *sigv4.Verifier, sessions *authorizer.SessionCache) (untrack func()) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.live[v] = struct{}{}
+	c.signingKeyCaches.live[v] = func() userpool.CacheStats {
+		st := v.SigningKeyCacheStats()
+		return userpool.CacheStats{Entries: st.Entries, Hits: st.Hits, Misses: st.Misses, Evictions: st.Evictions}
+	}
+	c.sessionCaches.live[sessions] = sessions.Stats
+	return func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.signingKeyCaches.untrack(v)
+		c.sessionCaches.untrack(sessions)
+	}
 }
 
-// untrack keeps v's final counts and stops reading them.
-func (c *cacheCollector) untrack(v *sigv4.Verifier) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.live[v]; !ok {
+func (t *trackedCaches) untrack(key any) {
+	stats, ok := t.live[key]
+	if !ok {
 		return
 	}
-	delete(c.live, v)
-	st := v.SigningKeyCacheStats()
-	c.retired.Hits += st.Hits
-	c.retired.Misses += st.Misses
-	c.retired.Evictions += st.Evictions
+	delete(t.live, key)
+	st := stats()
+	t.retired.Hits += st.Hits
+	t.retired.Misses += st.Misses
+	t.retired.Evictions += st.Evictions
+}
+
+// sum is the counts of the live caches and the retired ones.
+func (t *trackedCaches) sum() userpool.CacheStats {
+	sum := t.retired
+	for _, stats := range t.live {
+		sum = add(sum, stats())
+	}
+	return sum
+}
+
+func add(a, b userpool.CacheStats) userpool.CacheStats {
+	return userpool.CacheStats{Entries: a.Entries + b.Entries, Hits: a.Hits + b.Hits, Misses: a.Misses + b.Misses,
+		Evictions: a.Evictions + b.Evictions}
 }
 
 func (c *cacheCollector) Describe(ch chan<- *prometheus.Desc) {
 	c.tokens.describe(ch)
 	c.signingKeys.describe(ch)
+	c.sessions.describe(ch)
 }
 
 func (c *cacheCollector) Collect(ch chan<- prometheus.Metric) {
-	var tok userpool.CacheStats
+	var tokens userpool.CacheStats
 	shared.Range(func(_, v any) bool {
 		if tc, ok := v.(*userpool.TokenCache); ok {
-			st := tc.Stats()
-			tok.Entries += st.Entries
-			tok.Hits += st.Hits
-			tok.Misses += st.Misses
-			tok.Evictions += st.Evictions
+			tokens = add(tokens, tc.Stats())
 		}
 		return true
 	})
-	c.tokens.collect(ch, tok.Entries, tok.Hits, tok.Misses, tok.Evictions)
-
+	c.tokens.collect(ch, tokens)
 	c.mu.Lock()
-	keys := c.retired
-	for v := range c.live {
-		st := v.SigningKeyCacheStats()
-		keys.Entries += st.Entries
-		keys.Hits += st.Hits
-		keys.Misses += st.Misses
-		keys.Evictions += st.Evictions
-	}
+	keys, sessions := c.signingKeyCaches.sum(), c.sessionCaches.sum()
 	c.mu.Unlock()
-	c.signingKeys.collect(ch, keys.Entries, keys.Hits, keys.Misses, keys.Evictions)
+	c.signingKeys.collect(ch, keys)
+	c.sessions.collect(ch, sessions)
 }

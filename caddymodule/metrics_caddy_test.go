@@ -174,7 +174,7 @@ func TestMetricsThroughCaddy(t *testing.T) {
 			t.Errorf("%s grew by %v, want %v", series, got, want)
 		}
 	}
-	for _, series := range []string{`caddy_cognito_token_cache_entries`, `caddy_cognito_signing_key_cache_entries`} {
+	for _, series := range []string{`caddy_cognito_token_cache_entries`, `caddy_cognito_signing_key_cache_entries`, `caddy_cognito_session_cache_entries`} {
 		if after.value(series) < 1 {
 			t.Errorf("%s is %v, want at least 1", series, after.value(series))
 		}

@@ -108,6 +108,7 @@ func TestReadmeMetricsTable(t *testing.T) {
 		"caddy_cognito_jwks_key_age_seconds":      "gauge",
 		"caddy_cognito_token_cache_entries":       "gauge",
 		"caddy_cognito_signing_key_cache_entries": "gauge",
+		"caddy_cognito_session_cache_entries":     "gauge",
 	}
 	for name, typ := range documented {
 		want := types[name]
@@ -155,7 +156,8 @@ func TestDashboardMetricsExported(t *testing.T) {
 	}
 	for _, name := range []string{"caddy_cognito_decisions_total", "caddy_cognito_policy_evaluation_seconds",
 		"caddy_cognito_jwks_fetches_total", "caddy_cognito_jwks_key_age_seconds", "caddy_cognito_identity_pool_calls_total",
-		"caddy_cognito_token_cache_hits_total", "caddy_cognito_signing_key_cache_hits_total", "caddy_cognito_replay_refusals_total",
+		"caddy_cognito_token_cache_hits_total", "caddy_cognito_signing_key_cache_hits_total", "caddy_cognito_session_cache_hits_total",
+		"caddy_cognito_replay_refusals_total",
 		"caddy_cognito_route_decisions_total"} {
 		if !queried[name] {
 			t.Errorf("the dashboard does not show %s", name)
