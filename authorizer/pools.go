@@ -36,6 +36,8 @@ type IdentityPool struct {
 	MaxBodyBytes int64
 	// Logger receives the pool's refusals; nil: no logging.
 	Logger *zap.Logger
+	// Observer learns of the pool's API calls and the credentials it issues; nil: none.
+	Observer identitypool.Observer
 }
 
 // RoleMapping chooses the role of an authenticated identity from its login token, as Cognito's role
@@ -117,11 +119,20 @@ func (host PoolHost) keyRing(ctx context.Context, poolID string) (*identitypool.
 // pool poolID issued, through its key ring, which host gives as to the pool itself (see
 // NewIdentityPool and SessionCredentials). Only host's Storage, KeySecret and KeyRingLogger are used.
 func PoolCredentials(ctx context.Context, host PoolHost, poolID string) (sigv4.CredentialSource, error) {
+	sessions, err := PoolSessions(ctx, host, poolID)
+	if err != nil {
+		return nil, err
+	}
+	return sessions.Credential, nil
+}
+
+// PoolSessions is PoolCredentials as a SessionCache, whose Stats count the session tokens it opened.
+func PoolSessions(ctx context.Context, host PoolHost, poolID string) (*SessionCache, error) {
 	keys, err := host.keyRing(ctx, poolID)
 	if err != nil {
 		return nil, err
 	}
-	return SessionCredentials(keys), nil
+	return NewSessionCache(keys), nil
 }
 
 // PoolRegion checks an identity pool id (identitypool.ParsePoolID) and returns its region, the one
@@ -167,6 +178,7 @@ func NewIdentityPool(ctx context.Context, cfg IdentityPool, host PoolHost) (p *i
 		Keys:                keys,
 		Logger:              cfg.Logger,
 		MaxBodyBytes:        cfg.MaxBodyBytes,
+		Observer:            cfg.Observer,
 	})
 	if err != nil {
 		return nil, release, err

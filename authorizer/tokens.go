@@ -56,11 +56,22 @@ type Shared interface {
 	Share(key string, create func() (Resource, error)) (Resource, func(), error)
 }
 
+// ObservedShared is a Shared store whose key sets report their fetches (for metrics): they outlive the
+// configuration that created them, as the store does, so the store is what observes them.
+type ObservedShared interface {
+	Shared
+	KeySetObserver() userpool.KeySetObserver
+}
+
 // SharedKeySet returns the KeySet for cfg from shared, creating it on first use, and the function that
 // releases it. Key sets outlive the configuration that created them, so they log to logger, the host's
-// long-lived logger. Its limits are the userpool defaults.
+// long-lived logger, and report to shared's observer when it is an ObservedShared. Its limits are the
+// userpool defaults.
 func SharedKeySet(shared Shared, cfg userpool.KeySetConfig, logger *zap.Logger) (*userpool.KeySet, func(), error) {
 	cfg.Logger = logger
+	if o, ok := shared.(ObservedShared); ok {
+		cfg.Observer = o.KeySetObserver()
+	}
 	key := fmt.Sprintf("jwks|%s|%s|%s", cfg.JWKSURL, cfg.Discovery, strings.Join(cfg.Algorithms, ","))
 	v, release, err := shared.Share(key, func() (Resource, error) { return userpool.NewKeySet(cfg) })
 	if err != nil {

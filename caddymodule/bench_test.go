@@ -33,30 +33,42 @@ import (
 // groups and a scopes rule, headers and placeholders for the upstream), next handler excluded, on
 // varied paths.
 func BenchmarkHandlerCachedJWT(b *testing.B) {
-	idp := testidp.New(b)
+	serve := cachedJWTServer(b, newRouteMetrics("bench", false))
+	serve() // the first verification fills the cache
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		serve()
+	}
+}
+
+// cachedJWTServer returns a function that serves one request of BenchmarkHandlerCachedJWT, counting
+// its decisions in metrics (nil: in none).
+func cachedJWTServer(tb testing.TB, metrics *routeMetrics) func() {
+	idp := testidp.New(tb)
 	keys, err := userpool.NewKeySet(userpool.KeySetConfig{JWKSURL: idp.JWKSURL, Algorithms: []string{"RS256"}})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	b.Cleanup(func() { _ = keys.Close() })
+	tb.Cleanup(func() { _ = keys.Close() })
 	verifier, err := userpool.NewVerifier([]userpool.Issuer{{
 		Kind: identity.KindUserPool, Issuer: idp.Issuer, ClientIDs: []string{idp.ClientID}, Keys: keys,
 	}}, userpool.Options{Cache: userpool.NewTokenCache(0)})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	engine, err := policy.New(context.Background(), policy.Config{})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	b.Cleanup(func() { engine.Close(context.Background()) })
+	tb.Cleanup(func() { engine.Close(context.Background()) })
 	rules, err := policy.NewRules([]string{"admins"}, []string{"orders/read"}, nil)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	h := &Handler{gate: &gate{authz: authorizer.New(authorizer.Config{Tokens: verifier, Policy: engine, Rules: rules}),
-		logger: zap.NewNop()}}
-	token := "Bearer " + idp.AccessToken(b, map[string]any{"email": "alice@example.com", "custom:tenant_id": "t1"})
+		logger: zap.NewNop(), metrics: metrics}}
+	token := "Bearer " + idp.AccessToken(tb, map[string]any{"email": "alice@example.com", "custom:tenant_id": "t1"})
 	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
 	w := httptest.NewRecorder()
 
@@ -65,7 +77,7 @@ func BenchmarkHandlerCachedJWT(b *testing.B) {
 		paths[i] = fmt.Sprintf("http://api.example.com/orders/%d?x=1", i)
 	}
 	i := 0
-	serve := func() {
+	return func() {
 		i++
 		r := httptest.NewRequest("GET", paths[i%len(paths)], nil)
 		r.Header.Set("Authorization", token)
@@ -74,17 +86,32 @@ func BenchmarkHandlerCachedJWT(b *testing.B) {
 		repl := caddy.NewReplacer()
 		r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl))
 		if err := h.ServeHTTP(w, r, next); err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 		if r.Header.Get("X-Cognito-Sub") == "" {
-			b.Fatal("not allowed")
+			tb.Fatal("not allowed")
 		}
 	}
-	serve() // the first verification fills the cache
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		serve()
+}
+
+// TestMetricsAddNoAllocation checks that counting a decision by route costs the handler no allocation:
+// BenchmarkHandlerCachedJWT's request, with and without route metrics.
+func TestMetricsAddNoAllocation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measures allocations")
+	}
+	measure := func(m *routeMetrics) float64 {
+		serve := cachedJWTServer(t, m)
+		for range 128 { // every path in the memo and the token in the cache
+			serve()
+		}
+		return testing.AllocsPerRun(500, serve)
+	}
+	without := measure(nil)
+	with := measure(newRouteMetrics("allocs", false))
+	t.Logf("allocs/op: %v without route metrics, %v with", without, with)
+	if with > without {
+		t.Errorf("route metrics add %v allocations per request (%v, %v without)", with-without, with, without)
 	}
 }
 

@@ -59,6 +59,7 @@ func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //		clock_skew <duration>
 //		token_query <name>
 //		token_cookie <name>
+//		metrics_route <name>
 //		context_header on|off
 //		cors <origin>... {
 //			headers <name>...
@@ -113,6 +114,7 @@ func (c *Config) unmarshalBlock(d *caddyfile.Dispenser) error {
 		"token_query":     func() error { return oneArg(d, &c.TokenQuery) },
 		"token_cookie":    func() error { return oneArg(d, &c.TokenCookie) },
 		"decision":        func() error { return oneArg(d, &c.Decision) },
+		"metrics_route":   func() error { return oneArg(d, &c.MetricsRoute) },
 		"opa_config":      func() error { return oneArg(d, &c.OPAConfigFile) },
 		"context_header": func() error {
 			var v string

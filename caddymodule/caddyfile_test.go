@@ -72,6 +72,7 @@ func TestCaddyfileAdapts(t *testing.T) {
 		decision data.orders.decision
 		opa_config ./opa.yaml
 		shadow
+		metrics_route orders-api
 	}
 	respond ok`)
 	if err != nil {
@@ -103,6 +104,7 @@ func TestCaddyfileAdapts(t *testing.T) {
 		OPAConfigFile:  "./opa.yaml",
 		Shadow:         true,
 		Route:          "Caddyfile:3",
+		MetricsRoute:   "orders-api",
 	}
 	got, _ := json.Marshal(handler.Config)
 	wantJSON, _ := json.Marshal(want)
@@ -168,6 +170,7 @@ func TestProvisionErrors(t *testing.T) {
 		{"cors without an origin", block("allow_anonymous\ncors"), "at least one origin"},
 		{"cors with a path", block("allow_anonymous\ncors https://app.example.com/login"), "is not an origin"},
 		{"cors with a bad header", block("allow_anonymous\ncors * {\nheaders \"a b\"\n}"), "is not a header name"},
+		{"metrics_route with a space", block("allow_anonymous\nmetrics_route \"orders api\""), "only letters, digits"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -102,6 +102,11 @@ type Config struct {
 	// `Caddyfile:27`. The Caddyfile sets it to the file and line of the directive. Default: none.
 	Route string `json:"route,omitempty"`
 
+	// MetricsRoute names this route in the metrics (the route label of
+	// `caddy_cognito_route_decisions_total`), e.g. `orders-api`: up to 64 letters, digits and `_ - . : /`.
+	// Routes that share a name are counted together. Default: empty.
+	MetricsRoute string `json:"metrics_route,omitempty"`
+
 	// Policy are Rego files, directories of Rego and data files, or bundles (.tar.gz) that decide
 	// instead of the built-in policy (which they can import: data.cognito.lib, data.cognito.builtin).
 	// Default: the built-in policy. A policy that does not compile is a configuration error.
@@ -200,6 +205,8 @@ type gate struct {
 	tokenQuery string
 	// rewriteWarned is set once a rewrite after the decision was logged.
 	rewriteWarned atomic.Bool
+	// metrics counts the route's decisions; nil counts none (tests that build a gate by hand).
+	metrics *routeMetrics
 }
 
 // provision builds the authorizer of c. On error, whatever was acquired is released.
@@ -250,6 +257,7 @@ func (g *gate) build(ctx caddy.Context, c *Config) (err error) {
 	if err := registerMetrics(ctx); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
+	g.metrics = newRouteMetrics(c.MetricsRoute, c.Shadow)
 	cfg := authorizer.Config{Tokens: tokens, AllowAnonymous: c.AllowAnonymous, TokenQuery: c.TokenQuery, TokenCookie: c.TokenCookie,
 		Shadow: c.Shadow}
 	pc, err := c.policyConfig()
@@ -268,7 +276,7 @@ func (g *gate) build(ctx caddy.Context, c *Config) (err error) {
 		return err
 	}
 	if p := c.IdentityPool; p != nil {
-		credentials, err := poolCredentials(ctx, p.ID)
+		sessions, err := poolCredentials(ctx, p.ID)
 		if err != nil {
 			return fmt.Errorf("identity_pool %s: %w", p.ID, err)
 		}
@@ -285,10 +293,12 @@ func (g *gate) build(ctx caddy.Context, c *Config) (err error) {
 				return fmt.Errorf("identity_pool %s: %w", p.ID, err)
 			}
 		}
-		cfg.Signatures, err = sigv4.NewVerifier(credentials, opts)
+		signatures, err := sigv4.NewVerifier(sessions.Credential, opts)
 		if err != nil {
 			return fmt.Errorf("identity_pool %s: %w", p.ID, err)
 		}
+		cfg.Signatures = signatures
+		g.releases = append(g.releases, caches.trackSignatures(signatures, sessions))
 	}
 	g.authz = authorizer.New(cfg)
 	g.cors = newCORSPolicy(c.CORS)
@@ -362,6 +372,9 @@ func (c *Config) validate() error {
 			}
 		}
 	}
+	if err := checkRouteLabel(c.MetricsRoute); err != nil {
+		return err
+	}
 	if c.ClockSkew < 0 || time.Duration(c.ClockSkew) > authorizer.MaxClockSkew {
 		return fmt.Errorf("clock_skew must be between 0 and %v, not %v", authorizer.MaxClockSkew, time.Duration(c.ClockSkew))
 	}
@@ -424,6 +437,7 @@ func (g *gate) cleanup() {
 func (g *gate) authorize(r *http.Request) (*authorizer.Decision, string) {
 	d, token := g.decide(r)
 	observe(d)
+	g.metrics.observe(d)
 	return d, token
 }
 

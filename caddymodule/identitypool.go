@@ -195,6 +195,9 @@ func (h *IdentityPoolEndpoint) provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := registerMetrics(ctx); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
 	logger := ctx.Logger()
 	pool, release, err := authorizer.NewIdentityPool(ctx, authorizer.IdentityPool{
 		ID:                  h.IdentityPoolID,
@@ -206,6 +209,7 @@ func (h *IdentityPoolEndpoint) provision(ctx caddy.Context) error {
 		CredentialsTTL:      time.Duration(h.CredentialsTTL),
 		Issuer:              h.Issuer,
 		Logger:              logger.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core { return atLeastInfo{c} })),
+		Observer:            poolMetrics,
 	}, authorizer.PoolHost{
 		Storage:       ctx.Storage(),
 		KeySecret:     secret,

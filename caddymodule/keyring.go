@@ -4,7 +4,6 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer"
-	"github.com/caddy-cognito/caddy-cognito/authorizer/sigv4"
 )
 
 // poolCredentials resolves the credentials of the identity pool poolID through its key ring, kept in
@@ -21,12 +20,12 @@ import (
 //
 // With the cognito app's key_secret, the ring is derived from the secret instead (see App), as the
 // cognito_identity_pool handler's is.
-func poolCredentials(ctx caddy.Context, poolID string) (sigv4.CredentialSource, error) {
+func poolCredentials(ctx caddy.Context, poolID string) (*authorizer.SessionCache, error) {
 	secret, err := keySecret(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return authorizer.PoolCredentials(ctx, authorizer.PoolHost{
+	return authorizer.PoolSessions(ctx, authorizer.PoolHost{
 		Storage: ctx.Storage(), KeySecret: secret, KeyRingLogger: ctx.Logger(),
 	}, poolID)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer"
+	"github.com/caddy-cognito/caddy-cognito/authorizer/sigv4"
 )
 
 // The collectors are created once; every configuration registers them with its own metrics registry,
@@ -32,7 +33,13 @@ var (
 		Help:      "Time the policy took to decide one request.",
 		Buckets:   prometheus.ExponentialBuckets(5e-6, 2, 14), // 5µs to 41ms
 	})
-	policyMemo = newMemoCollector()
+	policyMemo     = newMemoCollector()
+	replayRefusals = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "caddy",
+		Subsystem: "cognito",
+		Name:      "replay_refusals_total",
+		Help:      "Signed requests refused because their signature was already accepted (replay_protection).",
+	})
 )
 
 // memoCollector reports the policy engines' decision memo counts (authorizer.PolicyEngine.MemoStats), summed
@@ -94,7 +101,8 @@ func (c *memoCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // collectors are every metric the module exports; the README's metrics table lists exactly these.
-var collectors = []prometheus.Collector{decisionsTotal, policyActivations, policySeconds, policyMemo}
+var collectors = []prometheus.Collector{decisionsTotal, policyActivations, policySeconds, policyMemo,
+	replayRefusals, routeDecisions, keySets, keySetFetches, caches, poolCalls, poolCredentialsIssued}
 
 // registerMetrics registers the collectors with the configuration's registry.
 func registerMetrics(ctx caddy.Context) error {
@@ -125,6 +133,16 @@ func observe(d *authorizer.Decision) {
 	decisionsTotal.WithLabelValues(outcome, d.Label).Inc()
 	if d.PolicyTime > 0 {
 		policySeconds.Observe(d.PolicyTime.Seconds())
+	}
+	if !d.Allow {
+		observeReplay(d)
+	}
+}
+
+// observeReplay counts a refusal of a replayed signature.
+func observeReplay(d *authorizer.Decision) {
+	if errors.Is(d.Reason, sigv4.ErrReplayedSignature) {
+		replayRefusals.Inc()
 	}
 }
 

@@ -5,12 +5,14 @@ import (
 	"net/http/httptest"
 	"os"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/policy"
+	"github.com/caddy-cognito/caddy-cognito/internal/dashboard"
 )
 
 // TestMemoMetrics checks that the decision memo's counters are exported, move with decisions, and
@@ -80,7 +82,7 @@ func TestReadmeMetricsTable(t *testing.T) {
 	// Vectors export nothing until a label set is used: describe them instead of gathering.
 	exported := map[string]bool{}
 	for _, c := range collectors {
-		ch := make(chan *prometheus.Desc, 8)
+		ch := make(chan *prometheus.Desc, 16)
 		c.Describe(ch)
 		close(ch)
 		for d := range ch {
@@ -101,7 +103,13 @@ func TestReadmeMetricsTable(t *testing.T) {
 			t.Errorf("the README's metrics table lists %s, which the module does not export", name)
 		}
 	}
-	types := map[string]string{"caddy_cognito_policy_evaluation_seconds": "histogram"}
+	types := map[string]string{
+		"caddy_cognito_policy_evaluation_seconds": "histogram",
+		"caddy_cognito_jwks_key_age_seconds":      "gauge",
+		"caddy_cognito_token_cache_entries":       "gauge",
+		"caddy_cognito_signing_key_cache_entries": "gauge",
+		"caddy_cognito_session_cache_entries":     "gauge",
+	}
 	for name, typ := range documented {
 		want := types[name]
 		if want == "" {
@@ -109,6 +117,50 @@ func TestReadmeMetricsTable(t *testing.T) {
 		}
 		if typ != want {
 			t.Errorf("README: %s is a %s, want %s", name, typ, want)
+		}
+	}
+}
+
+// TestDashboardMetricsExported checks that every metric the Grafana dashboard of examples/ queries is
+// one the module exports (a histogram's series by its name), and that it shows the metrics an operator
+// watches first.
+func TestDashboardMetricsExported(t *testing.T) {
+	t.Parallel()
+	doc, err := os.ReadFile("../examples/grafana/caddy-cognito.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := dashboard.AllMetricNames(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exported := map[string]bool{}
+	for _, c := range collectors {
+		ch := make(chan *prometheus.Desc, 16)
+		c.Describe(ch)
+		close(ch)
+		for d := range ch {
+			exported[regexp.MustCompile(`fqName: "([^"]+)"`).FindStringSubmatch(d.String())[1]] = true
+		}
+	}
+	queried := map[string]bool{}
+	for _, name := range names {
+		base := name
+		if b, ok := strings.CutSuffix(name, "_bucket"); ok && exported[b] {
+			base = b
+		}
+		queried[base] = true
+		if !exported[base] {
+			t.Errorf("the dashboard queries %s, which the module does not export", name)
+		}
+	}
+	for _, name := range []string{"caddy_cognito_decisions_total", "caddy_cognito_policy_evaluation_seconds",
+		"caddy_cognito_jwks_fetches_total", "caddy_cognito_jwks_key_age_seconds", "caddy_cognito_identity_pool_calls_total",
+		"caddy_cognito_token_cache_hits_total", "caddy_cognito_signing_key_cache_hits_total", "caddy_cognito_session_cache_hits_total",
+		"caddy_cognito_replay_refusals_total",
+		"caddy_cognito_route_decisions_total"} {
+		if !queried[name] {
+			t.Errorf("the dashboard does not show %s", name)
 		}
 	}
 }

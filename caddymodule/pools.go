@@ -5,6 +5,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer"
+	"github.com/caddy-cognito/caddy-cognito/authorizer/userpool"
 )
 
 // shared holds what outlives one configuration: JWKS key sets and the verified-token cache. A
@@ -35,3 +36,8 @@ func jwksLogger() *zap.Logger {
 }
 
 var _ authorizer.Shared = usagePool{}
+
+// KeySetObserver is the observer of every key set in the pool: the module's metrics.
+func (u usagePool) KeySetObserver() userpool.KeySetObserver { return keySets }
+
+var _ authorizer.ObservedShared = usagePool{}

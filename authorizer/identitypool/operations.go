@@ -116,6 +116,9 @@ func (p *Pool) getCredentials(ctx context.Context, in *getCredentialsInput) (any
 	if err != nil {
 		return nil, fmt.Errorf("issuing credentials to %s: %w", s.IdentityID, err)
 	}
+	if o := p.cfg.Observer; o != nil {
+		o.Issued(role)
+	}
 	return &getCredentialsOutput{
 		IdentityId: s.IdentityID,
 		Credentials: credentialsOutput{

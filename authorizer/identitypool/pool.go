@@ -58,6 +58,18 @@ type Config struct {
 	Logger *zap.Logger
 	// MaxBodyBytes limits request bodies. Default 64 KiB.
 	MaxBodyBytes int64
+	// Observer learns of every API call and of the credentials issued, for metrics; default: none.
+	Observer Observer
+}
+
+// Observer learns what a Pool serves, for metrics. Its methods are called on the request's path: they
+// must be cheap and safe for concurrent use.
+type Observer interface {
+	// Served reports an API call: op is GetId, GetCredentialsForIdentity or GetOpenIdToken, or empty for
+	// an unknown operation; outcome is "ok" or the error type answered (NotAuthorizedException...).
+	Served(op, outcome string)
+	// Issued reports credentials issued for the role roleARN.
+	Issued(roleARN string)
 }
 
 // Pool serves an identity pool. It is safe for concurrent use.

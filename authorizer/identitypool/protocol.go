@@ -125,6 +125,9 @@ func (p *Pool) serveAPI(w http.ResponseWriter, r *http.Request, requestID string
 		p.writeError(w, op, requestID, err)
 		return
 	}
+	if o := p.cfg.Observer; o != nil {
+		o.Served(op, "ok")
+	}
 	h := w.Header()
 	h.Set("Content-Type", jsonContentType)
 	h.Set("Cache-Control", "no-store")
@@ -176,6 +179,9 @@ func (p *Pool) writeError(w http.ResponseWriter, op, requestID string, err error
 	level := zapcore.DebugLevel
 	if e.status >= 500 {
 		level = zapcore.ErrorLevel
+	}
+	if o := p.cfg.Observer; o != nil {
+		o.Served(op, e.typ)
 	}
 	if c := p.cfg.Logger.Check(level, "identity pool request failed"); c != nil {
 		c.Write(zap.String("pool", p.cfg.PoolID), zap.String("operation", op), zap.String("request_id", requestID),

@@ -475,3 +475,21 @@ func TestUnsignedOnlyUnderCanonicalKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyCacheStats checks the counts of the signing key cache: a key found (in either generation) is
+// a hit, a key derived a miss, and a generation dropped evicts exactly the keys not used since.
+func TestKeyCacheStats(t *testing.T) {
+	t.Parallel()
+	c := newKeyCache(4) // generations of 2
+	get := func(secret string) { c.get(secret, "20150830", "us-east-1", "service") }
+	get("a")
+	get("b")
+	get("a") // hit in cur
+	get("c") // cur full: {a, b} becomes old
+	get("a") // hit in old, promoted
+	get("d") // cur {c, a} full: old {b} is dropped
+	want := SigningKeyCacheStats{Entries: 3, Hits: 2, Misses: 4, Evictions: 1}
+	if got := c.stats(); got != want {
+		t.Errorf("stats %+v, want %+v", got, want)
+	}
+}

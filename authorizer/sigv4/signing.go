@@ -54,6 +54,8 @@ type keyCache struct {
 	mu       sync.Mutex
 	half     int
 	cur, old map[keyCacheKey][32]byte
+
+	hits, misses, evictions uint64
 }
 
 // keyCacheKey is keyed by the secret itself, not the access key id: two credentials that share an
@@ -70,6 +72,7 @@ func (c *keyCache) get(secret, date, region, service string) [32]byte {
 	k := keyCacheKey{secret, date}
 	c.mu.Lock()
 	if v, ok := c.cur[k]; ok {
+		c.hits++
 		c.mu.Unlock()
 		return v
 	}
@@ -81,7 +84,15 @@ func (c *keyCache) get(secret, date, region, service string) [32]byte {
 	// Clone: date may be a slice of a large request string that the cache must not pin.
 	k = keyCacheKey{strings.Clone(secret), strings.Clone(date)}
 	c.mu.Lock()
+	if ok {
+		// Promoted: the key lives on in cur only, so that dropping old evicts exactly the keys not used since.
+		c.hits++
+		delete(c.old, k)
+	} else {
+		c.misses++
+	}
 	if len(c.cur) >= c.half {
+		c.evictions += uint64(len(c.old))
 		c.old, c.cur = c.cur, make(map[keyCacheKey][32]byte, c.half)
 	}
 	c.cur[k] = v
@@ -93,4 +104,21 @@ func (c *keyCache) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.cur) + len(c.old)
+}
+
+// SigningKeyCacheStats are the counts of a Verifier's cache of derived signing keys since it was
+// created.
+type SigningKeyCacheStats struct {
+	// Entries is how many keys it holds now.
+	Entries int
+	// Hits count the signatures checked with a cached key, Misses those that derived theirs.
+	Hits, Misses uint64
+	// Evictions counts the keys dropped, unused for a generation, to make room for others.
+	Evictions uint64
+}
+
+func (c *keyCache) stats() SigningKeyCacheStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return SigningKeyCacheStats{Entries: len(c.cur) + len(c.old), Hits: c.hits, Misses: c.misses, Evictions: c.evictions}
 }

@@ -115,6 +115,9 @@ type Verifier struct {
 	trace func(canonicalRequest, stringToSign []byte)
 }
 
+// SigningKeyCacheStats returns the counts of v's cache of derived signing keys.
+func (v *Verifier) SigningKeyCacheStats() SigningKeyCacheStats { return v.keys.stats() }
+
 // scratch is per-request working memory, pooled so that verifying allocates little.
 type scratch struct {
 	buf    []byte // canonical request

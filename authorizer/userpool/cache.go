@@ -2,6 +2,7 @@ package userpool
 
 import (
 	"sync"
+	"sync/atomic"
 )
 
 // DefaultTokenCacheEntries is the size of a TokenCache created with a size of zero or less.
@@ -25,7 +26,19 @@ type cacheShard struct {
 	order   [][32]byte // insertion order, a ring of len == capacity once full
 	next    int        // the ring slot to evict and reuse next
 	size    int        // capacity of this shard
-	_       [40]byte   // keep shards on separate cache lines
+
+	hits, misses, evictions atomic.Uint64
+	_                       [16]byte // keep shards on separate cache lines
+}
+
+// CacheStats are a cache's counts since it was created.
+type CacheStats struct {
+	// Entries is how many entries it holds now.
+	Entries int
+	// Hits and Misses count the lookups that found an entry and those that did not.
+	Hits, Misses uint64
+	// Evictions counts the entries dropped to make room for others.
+	Evictions uint64
 }
 
 // NewTokenCache returns a cache of at most maxEntries verified tokens (DefaultTokenCacheEntries when
@@ -68,6 +81,22 @@ func (c *TokenCache) Len() int {
 	return n
 }
 
+// Stats returns the cache's counts. A hit is a token found in the cache; the verifier may still refuse
+// it (expired, another audience, a key since dropped).
+func (c *TokenCache) Stats() CacheStats {
+	var st CacheStats
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.RLock()
+		st.Entries += len(s.entries)
+		s.mu.RUnlock()
+		st.Hits += s.hits.Load()
+		st.Misses += s.misses.Load()
+		st.Evictions += s.evictions.Load()
+	}
+	return st
+}
+
 func (c *TokenCache) shard(sum *[32]byte) *cacheShard {
 	return &c.shards[sum[0]&c.mask]
 }
@@ -77,6 +106,11 @@ func (c *TokenCache) get(sum *[32]byte) *verifiedToken {
 	s.mu.RLock()
 	t := s.entries[*sum]
 	s.mu.RUnlock()
+	if t == nil {
+		s.misses.Add(1)
+	} else {
+		s.hits.Add(1)
+	}
 	return t
 }
 
@@ -92,6 +126,7 @@ func (c *TokenCache) put(sum *[32]byte, t *verifiedToken) {
 		s.order = append(s.order, *sum)
 	} else {
 		delete(s.entries, s.order[s.next])
+		s.evictions.Add(1)
 		s.order[s.next] = *sum
 		s.next = (s.next + 1) % s.size
 	}

@@ -60,6 +60,24 @@ func TestTokenCacheEvictsOldestFirst(t *testing.T) {
 	}
 }
 
+// TestTokenCacheStats checks the cache's counts of hits, misses and evictions.
+func TestTokenCacheStats(t *testing.T) {
+	t.Parallel()
+	c := NewTokenCache(64) // one shard
+	sums := make([][32]byte, 66)
+	for i := range sums {
+		sums[i] = sha256.Sum256([]byte(fmt.Sprint(i)))
+		c.put(&sums[i], &verifiedToken{})
+	}
+	c.get(&sums[0]) // evicted
+	c.get(&sums[65])
+	c.get(&sums[65])
+	want := CacheStats{Entries: 64, Hits: 2, Misses: 1, Evictions: 2}
+	if got := c.Stats(); got != want {
+		t.Errorf("stats %+v, want %+v", got, want)
+	}
+}
+
 // TestCacheIsolation: a token cached by one verifier is accepted by another sharing the cache only as
 // far as that verifier's own configuration accepts it.
 func TestCacheIsolation(t *testing.T) {

@@ -66,8 +66,23 @@ type KeySetConfig struct {
 	Algorithms []string
 	// Logger receives fetch failures and dropped keys; default: none.
 	Logger *zap.Logger
+	// Observer learns of every fetch and of the Close, for metrics; default: none.
+	Observer KeySetObserver
 	// Now is the clock of key lifetimes and of the refetch hold-back; default time.Now.
 	Now func() time.Time
+}
+
+// KeySetObserver learns what a KeySet fetches, for metrics. Source is the JWKS URL or the discovery
+// issuer of the key set (a password in it redacted): one per configured issuer. Its methods are called
+// from the key set's fetching goroutine, never on a request's path, and must not block.
+type KeySetObserver interface {
+	// Fetched reports a fetch that brought keys keys, at the time fetchedAt (the age of the keys in
+	// use counts from it).
+	Fetched(source string, keys int, fetchedAt time.Time)
+	// FetchFailed reports a fetch that failed (the known keys, if any, stay in use).
+	FetchFailed(source string, err error)
+	// Closed reports that the key set was closed: it fetches no more.
+	Closed(source string)
 }
 
 // KeySet holds the public keys of one JWKS endpoint, fetched in the background when it is created and
@@ -237,6 +252,9 @@ func (k *KeySet) Close() error {
 		<-k.done
 		if k.transport != nil {
 			k.transport.CloseIdleConnections()
+		}
+		if k.cfg.Observer != nil {
+			k.cfg.Observer.Closed(k.source)
 		}
 	})
 	return nil
@@ -419,6 +437,7 @@ func (k *KeySet) fetchRound() error {
 		k.log.Debug("fetched signing keys", zap.String("jwks", redact(k.jwksURL)), zap.Int("keys", len(keys)))
 	}
 	k.lastFailed = err != nil
+	k.observe(len(keys), err)
 
 	k.mu.Lock()
 	k.fetching = false
@@ -426,6 +445,18 @@ func (k *KeySet) fetchRound() error {
 	k.mu.Unlock()
 	close(r.done)
 	return err
+}
+
+// observe tells the observer the outcome of a fetch. A fetch cut short by Close is no failure.
+func (k *KeySet) observe(keys int, err error) {
+	o := k.cfg.Observer
+	switch {
+	case o == nil:
+	case err == nil:
+		o.Fetched(k.source, keys, k.snapshot.Load().fetchedAt)
+	case k.ctx.Err() == nil:
+		o.FetchFailed(k.source, err)
+	}
 }
 
 func (k *KeySet) logFailure(err error) {
