@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -190,7 +191,11 @@ type OIDCIssuer struct {
 
 // gate is a provisioned Config: the authorizer and the shared resources it holds.
 type gate struct {
-	authz     *authorizer.Authorizer
+	authz *authorizer.Authorizer
+	// tokens is the bearer-token verifier authz uses, for `caddy cognito token`.
+	tokens interface {
+		Verify(ctx context.Context, token string) (*identity.Identity, error)
+	}
 	assertion *assertionSigner
 	cors      *corsPolicy
 	noContext bool
@@ -247,6 +252,7 @@ func (g *gate) build(ctx caddy.Context, c *Config) (err error) {
 		return err
 	}
 	g.releases = append(g.releases, release)
+	g.tokens = tokens
 	if err := registerMetrics(ctx); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
