@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httputil"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -279,6 +281,111 @@ func TestCognitoToken(t *testing.T) {
 		run.want(t, 0)
 		if !strings.Contains(run.stdout, `"email": "alice@example.com"`) || !strings.Contains(run.stdout, "checked no") {
 			t.Errorf("the output does not show the claims, unchecked:\n%s", run.stdout)
+		}
+	})
+}
+
+// TestCognitoExplainSignedRequest explains a request signed by aws-sdk-go-v2 with guest credentials of
+// the binary's own identity pool: the explaining process shares the server's keys through key_secret
+// (no storage), verifies the signature and decides with the role's policy, as the server does.
+func TestCognitoExplainSignedRequest(t *testing.T) {
+	t.Parallel()
+	const (
+		pool = "us-east-1:5b7e2c1d-8a3f-4d6e-9c0b-1f2e3d4c5b6a"
+		role = "arn:aws:iam::123456789012:role/explain-guest"
+	)
+	policy := writeRolePolicy(t, "explain-guest.json", `{
+	"Version": "2012-10-17",
+	"Statement": [{"Sid": "ReadOrders", "Effect": "Allow", "Action": "execute-api:Invoke",
+		"Resource": "arn:aws:execute-api:us-east-1:123456789012:api/$default/GET/orders/*"}]
+}`)
+	caddyfile := fmt.Sprintf(`{
+	cognito {
+		key_secret 7f3a9c1e5b2d4f6a8c0e1b3d5f7a9c2e4b6d8f0a1c3e5b7d9f2a4c6e8b0d1f3a
+	}
+}
+
+{$SITE} {
+	handle /identity* {
+		cognito_identity_pool %[1]s {
+			unauthenticated_role %[2]s
+		}
+	}
+	handle {
+		cognito_authorizer {
+			identity_pool %[1]s
+			role_policy %[2]s %[3]s
+		}
+		respond "ok"
+	}
+}
+`, pool, role, policy)
+	srv := startCaddy(t, caddyfile)
+	identityID, creds := identityCredentials(t, srv.BaseURL+"/identity", pool, nil)
+
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "Caddyfile"), []byte(strings.ReplaceAll(caddyfile, "{$SITE}", srv.BaseURL)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	signed := func(t *testing.T, method, path string) string {
+		t.Helper()
+		r, err := http.NewRequestWithContext(t.Context(), method, srv.BaseURL+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		signBody(t, r, "", creds)
+		raw, err := httputil.DumpRequest(r, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(raw)
+	}
+	explain := func(t *testing.T, raw string) explained {
+		t.Helper()
+		run := runCognito(t, dir, raw, "explain", "--config", "Caddyfile", "--request-file", "-", "--json")
+		if run.code > 1 {
+			run.want(t, 0)
+		}
+		e := run.explained(t)
+		if (run.code == 0) != e.Allow {
+			t.Fatalf("exit status %d for allow %v", run.code, e.Allow)
+		}
+		return e
+	}
+
+	t.Run("allowed by the role's policy", func(t *testing.T) {
+		e := explain(t, signed(t, http.MethodGet, "/orders/7"))
+		if !e.Allow || e.Input.Identity["identity_id"] != identityID || e.Input.Identity["role_arn"] != role {
+			t.Errorf("explained %+v, want an allow of guest %s in %s", e, identityID, role)
+		}
+		// The server agrees.
+		r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(signed(t, http.MethodGet, "/orders/7"))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.RequestURI, r.URL.Scheme, r.URL.Host = "", "http", strings.TrimPrefix(srv.BaseURL, "http://")
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("the server answered %d to what explain allowed", resp.StatusCode)
+		}
+	})
+	t.Run("denied by iam", func(t *testing.T) {
+		e := explain(t, signed(t, http.MethodDelete, "/orders/7"))
+		if e.Allow || e.Rule != "iam" || e.Code != "AccessDeniedException" || e.Input.Identity["role_arn"] != role ||
+			!strings.Contains(e.Reason, "no statement allows execute-api:Invoke on arn:aws:execute-api:us-east-1:123456789012:api/$default/DELETE/orders/7") {
+			t.Errorf("explained %+v, want an iam deny of the role naming the resource", e)
+		}
+	})
+	t.Run("a tampered signature", func(t *testing.T) {
+		raw := signed(t, http.MethodGet, "/orders/7")
+		raw = strings.Replace(raw, "GET /orders/7", "GET /orders/8", 1)
+		e := explain(t, raw)
+		if e.Allow || e.Status != http.StatusForbidden || e.Code != "InvalidSignatureException" {
+			t.Errorf("explained %+v, want a 403 InvalidSignatureException", e)
 		}
 	})
 }
