@@ -87,8 +87,10 @@ Nothing is served, but the issuers' signing keys (JWKS) are fetched from each
 issuer as the server would (--jwks-file gives them instead), and signed
 requests are checked against the identity pool's keys in Caddy's storage.
 
-Exit status: 0 allowed, 1 refused, 2 error (the request or the configuration
-cannot be decided on).`,
+Exit status: 0 allowed, 1 refused, 2 error: the command, the request or the
+configuration is wrong, or the gateway could not decide (a 5xx: the issuer's
+keys not fetched within --wait, a policy that fails); the explanation is
+printed in that last case too.`,
 		Args: cobra.NoArgs,
 		RunE: caddycmd.WrapCommandFuncForCobra(cmdExplain),
 	}
@@ -154,7 +156,11 @@ func cmdExplain(fl caddycmd.Flags) (int, error) {
 	if err := printExplanation(os.Stdout, e, fl.Bool("json")); err != nil {
 		return exitError, err
 	}
-	if !d.Allow {
+	switch {
+	case !d.Allow && d.Status >= http.StatusInternalServerError:
+		// The gateway could not decide (keys unavailable, a policy error): it would answer 5xx.
+		return exitError, fmt.Errorf("the request cannot be decided: %d %s", d.Status, d.Label)
+	case !d.Allow:
 		// Not an error of the command: WrapCommandFuncForCobra would log one, and exits 0 on a 1.
 		os.Exit(exitDeny)
 	}

@@ -150,14 +150,14 @@ func decodeJWT(token string) (header, claims json.RawMessage, err error) {
 	if len(parts) != 3 {
 		return nil, nil, fmt.Errorf("%w: %d dot-separated parts, want 3 (header.claims.signature)", errNotJWT, len(parts))
 	}
-	for i, name := range []string{"header", "claims"} {
+	for i, what := range []string{"the header is", "the claims are"} {
 		raw, err := base64.RawURLEncoding.DecodeString(parts[i])
 		if err != nil {
-			return nil, nil, fmt.Errorf("%w: the %s is not unpadded base64url", errNotJWT, name)
+			return nil, nil, fmt.Errorf("%w: %s not unpadded base64url", errNotJWT, what)
 		}
 		var obj map[string]any
 		if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
-			return nil, nil, fmt.Errorf("%w: the %s is not a JSON object", errNotJWT, name)
+			return nil, nil, fmt.Errorf("%w: %s not a JSON object", errNotJWT, what)
 		}
 		if i == 0 {
 			header = raw

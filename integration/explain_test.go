@@ -272,8 +272,16 @@ func TestCognitoToken(t *testing.T) {
 	})
 	t.Run("malformed", func(t *testing.T) {
 		run := check(t, "eyJhbGciOiJSUzI1NiJ9.bm90IGpzb24.c2ln", 2)
-		if !strings.Contains(run.stderr, "not a JWT: the claims is not a JSON object") {
+		if !strings.Contains(run.stderr, "not a JWT: the claims are not a JSON object") {
 			t.Errorf("stderr does not say what is malformed:\n%s", tail(run.stderr, 2000))
+		}
+	})
+	t.Run("explain without the issuer's keys", func(t *testing.T) {
+		run := runCognito(t, dir, "", "explain", "--config", "Caddyfile", "--host", "api.example.test", "--path", "/orders/1",
+			"--token", idp.AccessToken(t, nil), "--wait", "1s", "--json")
+		run.want(t, 2)
+		if e := run.explained(t); e.Status != http.StatusServiceUnavailable || e.Rule != "keys_unavailable" || !strings.Contains(e.Reason, "signing keys unavailable") {
+			t.Errorf("explained %+v, want the server's 503 keys_unavailable", e)
 		}
 	})
 	t.Run("decoded only, without a configuration", func(t *testing.T) {
