@@ -29,14 +29,14 @@ func TestCaddyfileArgumentErrors(t *testing.T) {
 }
 
 // A duration out of the library's range adapts (the parser only parses) and is refused when Caddy
-// provisions it, at the place of its directive.
+// provisions it, at the place of its directive (of its identity_pool block, which has a line of its own).
 func TestCaddyfileRangeErrors(t *testing.T) {
 	cases := []struct{ name, body, want string }{
 		{"token clock_skew", block("allow_anonymous\nclock_skew 11m"),
 			"Caddyfile:2: clock_skew must be between 0 and " + userpool.MaxClockSkew.String() + ", not 11m0s"},
 		{"negative token clock_skew", block("allow_anonymous\nclock_skew -1s"), "Caddyfile:2: clock_skew must be between 0 and"},
 		{"signature clock_skew", block("identity_pool us-east-1:0a1b2c3d-0000-4000-8000-000000000001 {\nclock_skew 16m\n}"),
-			"Caddyfile:2: identity_pool us-east-1:0a1b2c3d-0000-4000-8000-000000000001: clock_skew must be between 0 and " + sigv4.MaxClockSkew.String() + ", not 16m0s"},
+			"Caddyfile:3: identity_pool us-east-1:0a1b2c3d-0000-4000-8000-000000000001: clock_skew must be between 0 and " + sigv4.MaxClockSkew.String() + ", not 16m0s"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -84,6 +84,14 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return h.Config.unmarshalBlock(d)
 }
 
+// setLine records that the setting an error would call name is written at place.
+func (c *Config) setLine(name, place string) {
+	if c.Lines == nil {
+		c.Lines = map[string]string{}
+	}
+	c.Lines[name] = place
+}
+
 // place is where the dispenser's current token is: <file>:<line>.
 func place(d *caddyfile.Dispenser) string {
 	return fmt.Sprintf("%s:%d", d.File(), d.Line())
@@ -94,16 +102,21 @@ func (c *Config) unmarshalBlock(d *caddyfile.Dispenser) error {
 	once := onlyOnce(d, "user_pool", "oidc", "groups", "scopes", "claim", "role_policy", "policy")
 	return subdirectives(d, "", once, map[string]func() error{
 		"user_pool": func() error {
+			at := place(d)
 			p, err := unmarshalUserPool(d)
 			c.UserPools = append(c.UserPools, p)
+			c.setLine("user_pool "+p.ID, at)
 			return err
 		},
 		"oidc": func() error {
+			at := place(d)
 			o, err := unmarshalOIDC(d)
 			c.OIDC = append(c.OIDC, o)
+			c.setLine("oidc "+o.Issuer, at)
 			return err
 		},
 		"identity_pool": func() (err error) {
+			c.setLine("identity_pool", place(d))
 			c.IdentityPool, err = unmarshalIdentityPool(d)
 			return err
 		},
@@ -115,7 +128,10 @@ func (c *Config) unmarshalBlock(d *caddyfile.Dispenser) error {
 		"token_cookie":    func() error { return oneArg(d, &c.TokenCookie) },
 		"decision":        func() error { return oneArg(d, &c.Decision) },
 		"metrics_route":   func() error { return oneArg(d, &c.MetricsRoute) },
-		"opa_config":      func() error { return oneArg(d, &c.OPAConfigFile) },
+		"opa_config": func() error {
+			c.setLine("opa_config", place(d))
+			return oneArg(d, &c.OPAConfigFile)
+		},
 		"context_header": func() error {
 			var v string
 			if !d.AllArgs(&v) || (v != "on" && v != "off") {
@@ -143,8 +159,10 @@ func (c *Config) unmarshalBlock(d *caddyfile.Dispenser) error {
 			return nil
 		},
 		"role_policy": func() error {
+			at := place(d)
 			rp, err := unmarshalRolePolicy(d)
 			c.RolePolicies = append(c.RolePolicies, rp)
+			c.setLine("role_policy "+rp.RoleARN, at)
 			return err
 		},
 		"execute_api": func() (err error) {
@@ -152,6 +170,7 @@ func (c *Config) unmarshalBlock(d *caddyfile.Dispenser) error {
 			return err
 		},
 		"policy": func() error {
+			c.setLine("policy", place(d))
 			paths := d.RemainingArgs()
 			if len(paths) == 0 {
 				return d.Err("policy needs at least one Rego file, directory or bundle (.tar.gz)")

@@ -105,6 +105,8 @@ func TestCaddyfileAdapts(t *testing.T) {
 		Shadow:         true,
 		Route:          "Caddyfile:3",
 		MetricsRoute:   "orders-api",
+		Lines: map[string]string{"user_pool eu-west-1_AbC123": "Caddyfile:4", "oidc https://example.eu.auth0.com/": "Caddyfile:9",
+			"policy": "Caddyfile:20", "opa_config": "Caddyfile:22"},
 	}
 	got, _ := json.Marshal(handler.Config)
 	wantJSON, _ := json.Marshal(want)
@@ -171,6 +173,44 @@ func TestProvisionErrors(t *testing.T) {
 		{"cors with a path", block("allow_anonymous\ncors https://app.example.com/login"), "is not an origin"},
 		{"cors with a bad header", block("allow_anonymous\ncors * {\nheaders \"a b\"\n}"), "is not a header name"},
 		{"metrics_route with a space", block("allow_anonymous\nmetrics_route \"orders api\""), "only letters, digits"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := adapt(t, tc.body+"\n\trespond ok")
+			if err != nil {
+				t.Fatalf("adapt: %v", err)
+			}
+			var c caddy.Config
+			if err := json.Unmarshal(cfg, &c); err != nil {
+				t.Fatal(err)
+			}
+			err = caddy.Validate(&c)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error = %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestProvisionErrorsNameTheirLine checks that an error found when the configuration loads names the
+// line of the setting it concerns, as the parser's own errors do (adapt puts the site on line 1 of
+// "Caddyfile", the directive on line 2); TestCaddyfileRangeErrors checks that a setting without a line
+// of its own gets the directive's.
+func TestProvisionErrorsNameTheirLine(t *testing.T) {
+	const role = "arn:aws:iam::123456789012:role/orders-user"
+	cases := []struct{ name, body, want string }{
+		{"bad user pool id", block("user_pool us-east-1_AbC123 {\nclient_id a\n}\nuser_pool not-a-pool {\nclient_id a\n}"),
+			"Caddyfile:6: user_pool not-a-pool: "},
+		{"issuer not a URL", block("groups admins\nuser_pool us-east-1_AbC123 {\nclient_id a\nissuer ftp://x\n}"),
+			`Caddyfile:4: user_pool us-east-1_AbC123: "ftp://x" is not an http(s) URL`},
+		{"oidc issuer not a URL", block("allow_anonymous\noidc ftp://idp.example.com {\naudience a\n}"),
+			"Caddyfile:4: oidc ftp://idp.example.com: "},
+		{"bad identity pool id", block("allow_anonymous\nidentity_pool us-east-1_NotAnIdentityPool"),
+			"Caddyfile:4: identity_pool"},
+		{"missing policy file", block("allow_anonymous\nscopes a\npolicy /nonexistent/authz.rego"),
+			"Caddyfile:5: policy"},
+		{"missing role_policy file", block("identity_pool us-east-1:7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f\nrole_policy " + role + " /nonexistent/orders.json"),
+			"Caddyfile:4: role_policy " + role + ": reading /nonexistent/orders.json"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -107,6 +108,13 @@ type Config struct {
 	// Routes that share a name are counted together. Default: empty.
 	MetricsRoute string `json:"metrics_route,omitempty"`
 
+	// Lines say where this route's settings are written, by the name an error gives them
+	// (`user_pool <id>`, `oidc <issuer>`, `identity_pool`, `role_policy <role_arn>`, `policy`,
+	// `opa_config`), e.g. `{"policy": "Caddyfile:31"}`: an error found when the configuration loads (a
+	// bad pool id, a policy file that is missing) names that line rather than the route's. The
+	// Caddyfile sets them. Default: none, errors name the Route.
+	Lines map[string]string `json:"lines,omitempty"`
+
 	// Policy are Rego files, directories of Rego and data files, or bundles (.tar.gz) that decide
 	// instead of the built-in policy (which they can import: data.cognito.lib, data.cognito.builtin).
 	// Default: the built-in policy. A policy that does not compile is a configuration error.
@@ -195,7 +203,11 @@ type OIDCIssuer struct {
 
 // gate is a provisioned Config: the authorizer and the shared resources it holds.
 type gate struct {
-	authz     *authorizer.Authorizer
+	authz *authorizer.Authorizer
+	// tokens is the bearer-token verifier authz uses, for `caddy cognito token`.
+	tokens interface {
+		Verify(ctx context.Context, token string) (*identity.Identity, error)
+	}
 	assertion *assertionSigner
 	cors      *corsPolicy
 	noContext bool
@@ -212,11 +224,7 @@ type gate struct {
 // provision builds the authorizer of c. On error, whatever was acquired is released.
 func (c *Config) provision(ctx caddy.Context) (*gate, error) {
 	if err := c.validate(); err != nil {
-		if c.Route != "" {
-			// The Caddyfile parser only parses: where the route is written is all it leaves us.
-			return nil, fmt.Errorf("%s: %w", c.Route, err)
-		}
-		return nil, err
+		return nil, c.located(err)
 	}
 	g := &gate{logger: ctx.Logger(), tokenQuery: c.TokenQuery}
 	if c.Route != "" {
@@ -224,12 +232,33 @@ func (c *Config) provision(ctx caddy.Context) (*gate, error) {
 	}
 	if err := g.build(ctx, c); err != nil {
 		g.cleanup()
-		return nil, err
+		return nil, c.located(err)
 	}
 	if msg := c.deniesEverySignedRequest(); msg != "" {
 		g.logger.Warn(msg, zap.String("identity_pool", c.IdentityPool.ID))
 	}
 	return g, nil
+}
+
+// located prefixes err with where the setting it concerns is written: the line of Lines whose name
+// the error begins with (this package and the authorizer name the setting first, as the Caddyfile
+// spells it: "user_pool us-east-1_X: ..."), else the route's. The Caddyfile parser only parses, so
+// these are all it leaves us to say where the mistake is.
+func (c *Config) located(err error) error {
+	msg, best := err.Error(), ""
+	for name := range c.Lines {
+		if len(name) > len(best) && strings.HasPrefix(msg, name) && len(msg) > len(name) &&
+			(msg[len(name)] == ':' || msg[len(name)] == ' ') {
+			best = name
+		}
+	}
+	switch {
+	case best != "":
+		return fmt.Errorf("%s: %w", c.Lines[best], err)
+	case c.Route != "":
+		return fmt.Errorf("%s: %w", c.Route, err)
+	}
+	return err
 }
 
 // deniesEverySignedRequest returns a warning when the built-in policy denies every request signed
@@ -254,6 +283,7 @@ func (g *gate) build(ctx caddy.Context, c *Config) (err error) {
 		return err
 	}
 	g.releases = append(g.releases, release)
+	g.tokens = tokens
 	if err := registerMetrics(ctx); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}

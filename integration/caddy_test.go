@@ -36,8 +36,9 @@ func buildCaddy() {
 	bin := filepath.Join(harness.tmp, "caddy")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	// The flags of examples/sidecar/Dockerfile's build, which the sidecar and xcaddy tests build with too:
-	// the three builds share one set of compiled packages, so only the first compiles Caddy and OPA.
+	// The flags of examples/sidecar/Dockerfile's build, which the sidecar test builds with too: the two
+	// builds share one set of compiled packages, so only the first compiles Caddy and OPA (xcaddy's build,
+	// in integration/build, is a module of its own).
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, "./cmd/caddy")
 	cmd.Dir = harness.root
 	cmd.Env = append(childEnv([]string{"CGO_ENABLED=", "GOFLAGS="}), "CGO_ENABLED=0")

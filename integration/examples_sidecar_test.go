@@ -762,7 +762,7 @@ func TestSidecarFilesAgree(t *testing.T) {
 }
 
 // staticBuild serializes the builds made with the Dockerfile's flags (CGO off, -trimpath): the sidecar
-// binary and the xcaddy-style build share their compiled packages, so the second one only links.
+// binary and the harness's Caddy share their compiled packages, so the second one only links.
 var staticBuild struct {
 	mu        sync.Mutex
 	once      sync.Once

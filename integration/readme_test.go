@@ -12,8 +12,8 @@ import (
 // readmeQuickStart is the marker of the README's quick-start block, which this test runs.
 const readmeQuickStart = "<!-- run by integration/readme_test.go -->"
 
-// TestReadmeQuickStart does what README.md tells a newcomer: its first lines give the run and the test
-// commands; the run command serves Caddyfile.example; and the commands of "See it work", run by sh
+// TestReadmeQuickStart does what README.md tells a newcomer: its first screen says what the module is,
+// then gives the run and the test commands; the run command serves Caddyfile.example; and the commands of "See it work", run by sh
 // (POSIX: not only bash), perform the guest flow through it with the real AWS CLI and curl, getting the
 // guest's identity back from the demo upstream, and the refusal of an unsigned request.
 //
@@ -27,10 +27,12 @@ func TestReadmeQuickStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	head := strings.Join(strings.SplitN(string(readme), "\n", 12)[:11], "\n")
+	// The first screen (40 lines) says what the module is, then gives the commands.
+	head := strings.Join(strings.SplitN(string(readme), "\n", 41)[:40], "\n")
+	what := strings.Index(head, "One directive in front of an API")
 	for _, cmd := range []string{"go run ./cmd/caddy run --config Caddyfile.example", "go test ./..."} {
-		if !strings.Contains(head, cmd) {
-			t.Errorf("README.md's first lines do not give %q", cmd)
+		if at := strings.Index(head, cmd); at < 0 || what < 0 || at < what {
+			t.Errorf("README.md's first screen does not give %q after saying what the module is", cmd)
 		}
 	}
 	script := markedBlocks(t, "README.md", string(readme), readmeQuickStart)
