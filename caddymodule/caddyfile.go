@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"fmt"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -57,6 +58,7 @@ func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //		shadow
 //		allow_anonymous
 //		clock_skew <duration>
+//		stream_grace <duration>
 //		token_query <name>
 //		token_cookie <name>
 //		context_header on|off
@@ -110,6 +112,10 @@ func (c *Config) unmarshalBlock(d *caddyfile.Dispenser) error {
 		"allow_any_role":  func() error { return noArgs(d, &c.AllowAnyRole) },
 		"shadow":          func() error { return noArgs(d, &c.Shadow) },
 		"clock_skew":      func() error { return durationArg(d, &c.ClockSkew) },
+		"stream_grace": func() error {
+			c.StreamGrace = new(caddy.Duration)
+			return durationArg(d, c.StreamGrace)
+		},
 		"token_query":     func() error { return oneArg(d, &c.TokenQuery) },
 		"token_cookie":    func() error { return oneArg(d, &c.TokenCookie) },
 		"decision":        func() error { return oneArg(d, &c.Decision) },

@@ -114,6 +114,14 @@ type Config struct {
 	// bundle services polled for policies, decision logs, status. Default: none.
 	OPAConfigFile string `json:"opa_config_file,omitempty"`
 
+	// StreamGrace is how long a request may stay open after the credential that opened it expires
+	// (a token's `exp`, identity-pool credentials' expiration; not a presigned URL's X-Amz-Expires,
+	// which only bounds when the request may start): WebSockets, SSE and other streaming responses
+	// and bodies are closed then, a WebSocket with a close frame 1008 (policy violation) when one
+	// can be written between two frames. A revoked credential's requests are closed at once, whatever
+	// the grace. Default: 5s; 0 closes at expiry; at most 1h.
+	StreamGrace *caddy.Duration `json:"stream_grace,omitempty"`
+
 	// Shadow decides and logs every request, but refuses none: a request that would have been refused
 	// (bad credentials, a policy deny, a gateway error) reaches the upstream with
 	// `X-Cognito-Shadow-Decision: deny` and `X-Cognito-Shadow-Status`, and the placeholders
@@ -198,6 +206,8 @@ type gate struct {
 	releases  []func()
 	// tokenQuery is the query parameter that may carry the bearer token, removed before forwarding.
 	tokenQuery string
+	// streams closes the requests whose credential expires or is revoked while they are open.
+	streams *streamGuard
 	// rewriteWarned is set once a rewrite after the decision was logged.
 	rewriteWarned atomic.Bool
 }
@@ -292,6 +302,7 @@ func (g *gate) build(ctx caddy.Context, c *Config) (err error) {
 	}
 	g.authz = authorizer.New(cfg)
 	g.cors = newCORSPolicy(c.CORS)
+	g.streams = newStreamGuard(c.streamGrace(), g.logger)
 	g.noContext = c.NoContextHeader
 	if c.Assertion != nil {
 		if g.assertion, err = newAssertionSigner(ctx, c.Assertion); err != nil {
@@ -299,6 +310,14 @@ func (g *gate) build(ctx caddy.Context, c *Config) (err error) {
 		}
 	}
 	return nil
+}
+
+// streamGrace is StreamGrace or its default.
+func (c *Config) streamGrace() time.Duration {
+	if c.StreamGrace == nil {
+		return defaultStreamGrace
+	}
+	return time.Duration(*c.StreamGrace)
 }
 
 // issuers is what c declares about bearer tokens, as the library takes it.
@@ -382,6 +401,9 @@ func (c *Config) validate() error {
 		if rule.From == authorizer.ClaimFromQuery && c.TokenQuery != "" && strings.EqualFold(rule.Name, c.TokenQuery) {
 			return fmt.Errorf("claim %s: query parameter %s carries the token (token_query), so the rule could never hold", rule.Claim, rule.Name)
 		}
+	}
+	if g := c.StreamGrace; g != nil && (*g < 0 || time.Duration(*g) > maxStreamGrace) {
+		return fmt.Errorf("stream_grace must be between 0 and %v, not %v", maxStreamGrace, time.Duration(*g))
 	}
 	if c.TokenQuery != "" && c.TokenCookie != "" {
 		// Not ambiguous (the authorizer refuses a request carrying both), but never needed.

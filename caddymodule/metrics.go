@@ -32,7 +32,13 @@ var (
 		Help:      "Time the policy took to decide one request.",
 		Buckets:   prometheus.ExponentialBuckets(5e-6, 2, 14), // 5µs to 41ms
 	})
-	policyMemo = newMemoCollector()
+	policyMemo    = newMemoCollector()
+	streamsClosed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy",
+		Subsystem: "cognito",
+		Name:      "streams_closed_total",
+		Help:      "Requests (WebSockets, SSE and other streams) cognito_authorizer closed because the credential that opened them expired (after stream_grace) or was revoked, by reason: expired, revoked.",
+	}, []string{"reason"})
 )
 
 // memoCollector reports the policy engines' decision memo counts (authorizer.PolicyEngine.MemoStats), summed
@@ -94,7 +100,7 @@ func (c *memoCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // collectors are every metric the module exports; the README's metrics table lists exactly these.
-var collectors = []prometheus.Collector{decisionsTotal, policyActivations, policySeconds, policyMemo}
+var collectors = []prometheus.Collector{decisionsTotal, policyActivations, policySeconds, policyMemo, streamsClosed}
 
 // registerMetrics registers the collectors with the configuration's registry.
 func registerMetrics(ctx caddy.Context) error {
