@@ -116,10 +116,10 @@ func (c *Config) unmarshalBlock(d *caddyfile.Dispenser) error {
 			c.StreamGrace = new(caddy.Duration)
 			return durationArg(d, c.StreamGrace)
 		},
-		"token_query":     func() error { return oneArg(d, &c.TokenQuery) },
-		"token_cookie":    func() error { return oneArg(d, &c.TokenCookie) },
-		"decision":        func() error { return oneArg(d, &c.Decision) },
-		"opa_config":      func() error { return oneArg(d, &c.OPAConfigFile) },
+		"token_query":  func() error { return oneArg(d, &c.TokenQuery) },
+		"token_cookie": func() error { return oneArg(d, &c.TokenCookie) },
+		"decision":     func() error { return oneArg(d, &c.Decision) },
+		"opa_config":   func() error { return oneArg(d, &c.OPAConfigFile) },
 		"context_header": func() error {
 			var v string
 			if !d.AllArgs(&v) || (v != "on" && v != "off") {
