@@ -112,14 +112,10 @@ func (c *Config) unmarshalBlock(d *caddyfile.Dispenser) error {
 		"allow_any_role":  func() error { return noArgs(d, &c.AllowAnyRole) },
 		"shadow":          func() error { return noArgs(d, &c.Shadow) },
 		"clock_skew":      func() error { return durationArg(d, &c.ClockSkew) },
-		"stream_grace": func() error {
-			c.StreamGrace = new(caddy.Duration)
-			return durationArg(d, c.StreamGrace)
-		},
-		"token_query":  func() error { return oneArg(d, &c.TokenQuery) },
-		"token_cookie": func() error { return oneArg(d, &c.TokenCookie) },
-		"decision":     func() error { return oneArg(d, &c.Decision) },
-		"opa_config":   func() error { return oneArg(d, &c.OPAConfigFile) },
+		"token_query":     func() error { return oneArg(d, &c.TokenQuery) },
+		"token_cookie":    func() error { return oneArg(d, &c.TokenCookie) },
+		"decision":        func() error { return oneArg(d, &c.Decision) },
+		"opa_config":      func() error { return oneArg(d, &c.OPAConfigFile) },
 		"context_header": func() error {
 			var v string
 			if !d.AllArgs(&v) || (v != "on" && v != "off") {
@@ -162,6 +158,10 @@ func (c *Config) unmarshalBlock(d *caddyfile.Dispenser) error {
 			}
 			c.Policy = append(c.Policy, paths...)
 			return nil
+		},
+		"stream_grace": func() error {
+			c.StreamGrace = new(caddy.Duration)
+			return durationArg(d, c.StreamGrace)
 		},
 	})
 }
