@@ -51,6 +51,13 @@ type OIDCProvider struct {
 // MaxClockSkew bounds Issuers.ClockSkew.
 const MaxClockSkew = userpool.MaxClockSkew
 
+// The bounds of UserPoolCheck's Interval and Timeout.
+const (
+	MinUserCheckInterval = userpool.MinUserCheckInterval
+	MaxUserCheckInterval = userpool.MaxUserCheckInterval
+	MaxUserCheckTimeout  = userpool.MaxUserCheckTimeout
+)
+
 // Issuers declares who may issue the bearer tokens an Authorizer accepts.
 type Issuers struct {
 	UserPools []UserPool

@@ -150,6 +150,29 @@ type UserPool struct {
 
 	// JWKSURL overrides the derived JWKS URL (`<issuer>/.well-known/jwks.json`).
 	JWKSURL string `json:"jwks_url,omitempty"`
+
+	// CheckUserPool, when set, also asks the pool about every access token that verifies (Cognito's
+	// GetUser, at the issuer's scheme and host), remembering the answer per token for the interval: a
+	// user signed out globally, deleted or disabled is refused (401) within that interval, not at
+	// their token's expiry. ID tokens are not asked about (GetUser takes only access tokens): with
+	// `token_use any` they pass on their signature alone, and with `token_use id` the check is a
+	// configuration error. Default: not asked.
+	CheckUserPool *UserPoolCheck `json:"check_user_pool,omitempty"`
+}
+
+// UserPoolCheck says how a user pool is asked about access tokens.
+type UserPoolCheck struct {
+	// Interval is how long an answer is remembered for a token (never past its expiry), e.g. `60s`:
+	// between 1s and 1h. Required.
+	Interval caddy.Duration `json:"interval"`
+
+	// Timeout bounds one call to the pool. Default: 2s; at most 30s.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+
+	// WhenUnavailable is what happens to a token the pool could not be asked about (unreachable,
+	// too slow, throttled, an error): `refuse` (default: 503, as when the pool's keys are unavailable)
+	// or `allow` (accepted on its signature, and a warning logged).
+	WhenUnavailable string `json:"when_unavailable,omitempty"`
 }
 
 // IdentityPool is the identity pool whose credentials may sign requests (SigV4).
@@ -312,6 +335,34 @@ func (g *gate) build(ctx caddy.Context, c *Config) (err error) {
 	return nil
 }
 
+// validate checks c (nil: no check) for a pool accepting tokenUse.
+func (c *UserPoolCheck) validate(tokenUse string) error {
+	switch {
+	case c == nil:
+		return nil
+	case tokenUse == "id":
+		return errors.New("it asks about access tokens, and token_use id accepts none")
+	case time.Duration(c.Interval) < authorizer.MinUserCheckInterval || time.Duration(c.Interval) > authorizer.MaxUserCheckInterval:
+		return fmt.Errorf("the interval must be between %v and %v, not %v", authorizer.MinUserCheckInterval, authorizer.MaxUserCheckInterval, time.Duration(c.Interval))
+	case c.Timeout < 0 || time.Duration(c.Timeout) > authorizer.MaxUserCheckTimeout:
+		return fmt.Errorf("timeout must be between 0 and %v, not %v", authorizer.MaxUserCheckTimeout, time.Duration(c.Timeout))
+	}
+	switch c.WhenUnavailable {
+	case "", "refuse", "allow":
+		return nil
+	}
+	return fmt.Errorf("when_unavailable must be refuse or allow, not %q", c.WhenUnavailable)
+}
+
+// library is c as the authorizer takes it.
+func (c *UserPoolCheck) library() *authorizer.UserPoolCheck {
+	if c == nil {
+		return nil
+	}
+	return &authorizer.UserPoolCheck{Interval: time.Duration(c.Interval), Timeout: time.Duration(c.Timeout),
+		AllowUnavailable: c.WhenUnavailable == "allow"}
+}
+
 // streamGrace is StreamGrace or its default.
 func (c *Config) streamGrace() time.Duration {
 	if c.StreamGrace == nil {
@@ -325,7 +376,7 @@ func (c *Config) issuers() authorizer.Issuers {
 	iss := authorizer.Issuers{ClockSkew: time.Duration(c.ClockSkew)}
 	for _, p := range c.UserPools {
 		iss.UserPools = append(iss.UserPools, authorizer.UserPool{ID: p.ID, ClientIDs: p.ClientIDs,
-			TokenUse: p.TokenUse, IssuerURL: p.Issuer, JWKSURL: p.JWKSURL})
+			TokenUse: p.TokenUse, IssuerURL: p.Issuer, JWKSURL: p.JWKSURL, Check: p.CheckUserPool.library()})
 	}
 	for _, o := range c.OIDC {
 		iss.OIDC = append(iss.OIDC, authorizer.OIDCProvider{Issuer: o.Issuer, Audiences: o.Audiences,
@@ -366,6 +417,9 @@ func (c *Config) validate() error {
 			if err := authorizer.CheckURL(u); err != nil {
 				return fmt.Errorf("user_pool %s: %w", p.ID, err)
 			}
+		}
+		if err := p.CheckUserPool.validate(p.TokenUse); err != nil {
+			return fmt.Errorf("user_pool %s: check_user_pool: %w", p.ID, err)
 		}
 	}
 	for _, o := range c.OIDC {
