@@ -81,10 +81,18 @@ func BenchmarkHandlerCachedJWT(b *testing.B) {
 		}
 	}
 	serve() // the first verification fills the cache
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		serve()
+	// As provisioned, with the stream guard that watches every allowed request, and without it.
+	for _, bc := range []struct {
+		name    string
+		streams *streamGuard
+	}{{"provisioned", newStreamGuard(defaultStreamGrace, zap.NewNop())}, {"no stream guard", nil}} {
+		b.Run(bc.name, func(b *testing.B) {
+			h.gate.streams = bc.streams
+			b.ReportAllocs()
+			for b.Loop() {
+				serve()
+			}
+		})
 	}
 }
 

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -47,7 +48,13 @@ func revocationCredential(id *identity.Identity) fleet.Credential {
 	if id.Kind == identity.KindUserPool || id.Kind == identity.KindOIDC {
 		c.Subject = id.Subject
 		c.OriginJTI, _ = id.Claims["origin_jti"].(string)
-		if iat, ok := id.Claims["iat"].(float64); ok {
+		// The verifier keeps numbers as json.Number.
+		switch iat := id.Claims["iat"].(type) {
+		case json.Number:
+			if f, err := iat.Float64(); err == nil {
+				c.IssuedAt = time.Unix(int64(f), 0)
+			}
+		case float64:
 			c.IssuedAt = time.Unix(int64(iat), 0)
 		}
 	}
@@ -91,11 +98,11 @@ func (g *streamGuard) watch(w http.ResponseWriter, r *http.Request, id *identity
 	if !id.ExpiresAt.IsZero() {
 		s.deadline = id.ExpiresAt.Add(g.grace)
 	}
-	s.w = &streamWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, s: s}
+	s.w = streamWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, s: s}
 	s.mu.Lock() // the timer may fire at once: its check waits for s.timer
 	s.timer = time.AfterFunc(s.next(s.start), s.check)
 	s.mu.Unlock()
-	return s.w, r.WithContext(ctx), s
+	return &s.w, r.WithContext(ctx), s
 }
 
 // stream is one request being watched.
@@ -103,7 +110,7 @@ type stream struct {
 	guard    *streamGuard
 	id       *identity.Identity
 	r        *http.Request
-	w        *streamWriter
+	w        streamWriter // one allocation with the stream
 	cancel   context.CancelCauseFunc
 	start    time.Time
 	deadline time.Time // zero: the credential does not expire
@@ -204,7 +211,7 @@ func (s *stream) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Ha
 // hijacks (reverse_proxy does for WebSocket), to close it when the request is cut. Flush, Push and
 // http.ResponseController reach the writer underneath (caddyhttp.ResponseWriterWrapper).
 type streamWriter struct {
-	*caddyhttp.ResponseWriterWrapper
+	caddyhttp.ResponseWriterWrapper
 	s     *stream
 	wrote atomic.Bool // the response has begun
 }

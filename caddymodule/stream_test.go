@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -227,9 +229,9 @@ func TestStreamWebSocketClosedAtRevocation(t *testing.T) {
 	up, _ := newTicker(t)
 	now := time.Now()
 	alice := &identity.Identity{Kind: identity.KindUserPool, Subject: "alice", ExpiresAt: now.Add(time.Hour),
-		Claims: map[string]any{"origin_jti": "jti-alice", "iat": float64(now.Unix())}}
+		Claims: map[string]any{"origin_jti": "jti-alice", "iat": json.Number(strconv.FormatInt(now.Unix(), 10))}}
 	bob := &identity.Identity{Kind: identity.KindUserPool, Subject: "bob", ExpiresAt: now.Add(time.Hour),
-		Claims: map[string]any{"origin_jti": "jti-bob", "iat": float64(now.Unix())}}
+		Claims: map[string]any{"origin_jti": "jti-bob", "iat": json.Number(strconv.FormatInt(now.Unix(), 10))}}
 	aliceSrv := proxyThroughGuard(t, g, up.URL, alice)
 	bobSrv := proxyThroughGuard(t, g, up.URL, bob)
 	before := closedCount(t, "revoked")
@@ -409,4 +411,64 @@ func closedCount(t *testing.T, reason string) float64 {
 		}
 	}
 	return 0
+}
+
+// The revocation check reads the identity as the verifier leaves it (numbers as json.Number): a
+// subject's sign-out revokes the tokens issued before it, not those after.
+func TestRevocationCredential(t *testing.T) {
+	iat := time.Unix(1_800_000_000, 0)
+	id := &identity.Identity{Kind: identity.KindUserPool, Subject: "alice", IdentityID: "",
+		Claims: map[string]any{"origin_jti": "o-1", "iat": json.Number("1800000000")}}
+	got := revocationCredential(id)
+	if want := (fleet.Credential{OriginJTI: "o-1", Subject: "alice", IssuedAt: iat}); got != want {
+		t.Fatalf("credential %+v, want %+v", got, want)
+	}
+	revs := fleet.NewRevocations(fleet.RevocationsOptions{})
+	check := FleetRevocationCheck(revs)
+	if err := revs.Add(fleet.Entry{Kind: fleet.Subject, Value: "alice", Cutoff: iat.Add(-time.Second), Expires: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if check(id, time.Now()) {
+		t.Error("a token issued after the sign-out is revoked")
+	}
+	if err := revs.Add(fleet.Entry{Kind: fleet.Subject, Value: "alice", Cutoff: iat.Add(time.Second), Expires: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if !check(id, time.Now()) {
+		t.Error("a token issued before the sign-out is not revoked")
+	}
+	pool := &identity.Identity{Kind: identity.KindIdentityPool, Subject: "us-east-1:id", IdentityID: "us-east-1:id"}
+	if got := revocationCredential(pool); got != (fleet.Credential{IdentityID: "us-east-1:id"}) {
+		t.Errorf("identity-pool credential %+v, want only its identity id", got)
+	}
+}
+
+// BenchmarkStreamWatch is what watching costs an allowed request that ends at once: the timer, the
+// cancellable context and the writer, against the same request unwatched.
+func BenchmarkStreamWatch(b *testing.B) {
+	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
+	r := httptest.NewRequest("GET", "/", nil)
+	w := httptest.NewRecorder()
+	for _, bc := range []struct {
+		name    string
+		revoked RevocationCheck
+		id      *identity.Identity
+	}{
+		{"unwatched", nil, &identity.Identity{Kind: identity.KindOIDC, Subject: "s"}},
+		{"expiry", nil, &identity.Identity{Kind: identity.KindOIDC, Subject: "s", ExpiresAt: time.Now().Add(time.Hour)}},
+		{"expiry and revocation", FleetRevocationCheck(fleet.NewRevocations(fleet.RevocationsOptions{})),
+			&identity.Identity{Kind: identity.KindOIDC, Subject: "s", ExpiresAt: time.Now().Add(time.Hour)}},
+	} {
+		g := newStreamGuard(0, zap.NewNop())
+		g.revoked = bc.revoked
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				w, r, s := g.watch(w, r, bc.id)
+				if err := s.serve(w, r, next); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
