@@ -15,6 +15,7 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"go.uber.org/zap"
+	"golang.org/x/sync/singleflight"
 )
 
 // Defaults and limits of UserCheckConfig.
@@ -72,6 +73,8 @@ type UserCheck struct {
 	cfg    UserCheckConfig
 	client *http.Client
 	cache  *lru.Cache[[32]byte, userAnswer]
+	// flight makes concurrent checks of one token (a client reconnecting its streams) one call.
+	flight singleflight.Group
 }
 
 // userAnswer is a remembered answer: nil for a token that stands, or the refusal.
@@ -133,7 +136,11 @@ func (c *UserCheck) Check(ctx context.Context, token string, expires time.Time) 
 	if a, ok := c.cache.Get(sum); ok && now.Before(a.until) {
 		return a.err
 	}
-	err := c.getUser(ctx, token)
+	v, _, _ := c.flight.Do(string(sum[:]), func() (any, error) {
+		// Shared by every waiter: not cancelled with the first one's request, bounded by the timeout.
+		return c.getUser(context.WithoutCancel(ctx), token), nil
+	})
+	err, _ := v.(error)
 	if errors.Is(err, ErrUserPoolUnavailable) {
 		// Not remembered: the next request asks again.
 		if c.cfg.AllowUnavailable {

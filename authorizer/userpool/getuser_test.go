@@ -322,3 +322,34 @@ func TestUserCheckConfigurationErrors(t *testing.T) {
 		t.Errorf("token use any with a user check: %v", err)
 	}
 }
+
+// Concurrent checks of one token (a client reconnecting its streams) make one call, and a waiter
+// whose request is cancelled does not fail the others.
+func TestUserCheckConcurrentCallsShareOne(t *testing.T) {
+	t.Parallel()
+	p := newFakePool(t)
+	p.answer.Store(func(w http.ResponseWriter, _ string) {
+		time.Sleep(200 * time.Millisecond)
+		_, _ = io.WriteString(w, `{"Username":"alice"}`)
+	})
+	c := newTestCheck(t, p, nil)
+	cancelled, cancel := context.WithCancel(context.Background())
+	first := make(chan error, 1)
+	go func() { first <- c.Check(cancelled, "t", time.Now().Add(time.Hour)) }()
+	time.Sleep(50 * time.Millisecond)
+	errs := make(chan error, 10)
+	for range 10 {
+		go func() { errs <- c.Check(context.Background(), "t", time.Now().Add(time.Hour)) }()
+	}
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	for range 10 {
+		if err := <-errs; err != nil {
+			t.Errorf("a waiter: %v", err)
+		}
+	}
+	<-first
+	if n := p.calls.Load(); n != 1 {
+		t.Errorf("%d calls for 11 concurrent checks of one token, want 1", n)
+	}
+}
