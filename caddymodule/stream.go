@@ -271,11 +271,15 @@ type frameConn struct {
 	left   int64
 	header []byte
 	broken bool // the bytes are not WebSocket frames: never write into them
+	closed bool // a close frame was written: nothing may follow it
 }
 
 func (c *frameConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.closed {
+		return 0, net.ErrClosed
+	}
 	c.track(p)
 	return c.Conn.Write(p)
 }
@@ -354,6 +358,7 @@ func (c *frameConn) writeClose(code uint16, reason string) bool {
 	frame := append([]byte{0x88, byte(2 + len(reason)), byte(code >> 8), byte(code)}, reason...)
 	_ = c.Conn.SetWriteDeadline(time.Now().Add(time.Second))
 	_, err := c.Conn.Write(frame)
+	c.closed = true
 	return err == nil
 }
 

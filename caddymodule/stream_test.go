@@ -273,6 +273,18 @@ func TestStreamWebSocketClosedAtRevocation(t *testing.T) {
 	}
 }
 
+// Identity-pool credentials are watched as tokens are: their expiration closes the stream.
+func TestStreamIdentityPoolCredentialsExpire(t *testing.T) {
+	g := newStreamGuard(0, zap.NewNop())
+	up, _ := newTicker(t)
+	exp := time.Now().Add(time.Second).Truncate(time.Second).Add(time.Second) // whole seconds, as sessions are
+	id := &identity.Identity{Kind: identity.KindIdentityPool, IdentityID: "us-east-1:id", Subject: "us-east-1:id", ExpiresAt: exp}
+	c := dialAndRead(t, wsURL(proxyThroughGuard(t, g, up.URL, id).URL), "")
+	if c.code != 1008 || c.reason != "credential expired" || c.at.Before(exp) || c.at.After(exp.Add(time.Second)) {
+		t.Errorf("closed at %v with %d %q (%v), want 1008 \"credential expired\" within a second after %v", c.at, c.code, c.reason, c.err, exp)
+	}
+}
+
 // A request that ends stops its timer: a check after the end neither cuts nor counts, and no
 // request outlives its chain.
 func TestStreamEndStopsWatching(t *testing.T) {
@@ -340,6 +352,13 @@ func TestFrameConnWritesCloseBetweenFrames(t *testing.T) {
 	_, _ = masked.Write([]byte{0x81, 0x85, 1, 2, 3, 4, 5, 6, 7, 8, 9})
 	if masked.writeClose(1008, "x") {
 		t.Error("a close frame was written into masked bytes")
+	}
+	after := &frameConn{Conn: nopConn{}}
+	if !after.writeClose(1008, "x") {
+		t.Fatal("no close frame on a fresh connection")
+	}
+	if _, err := after.Write(frame(1)); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("a frame written after the close frame: %v, want net.ErrClosed", err)
 	}
 	busy := &frameConn{Conn: nopConn{}}
 	busy.mu.Lock()
