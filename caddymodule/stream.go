@@ -30,13 +30,13 @@ const maxStreamGrace = time.Hour
 // revocationCheckInterval is how often an open request checks that its credential is not revoked.
 const revocationCheckInterval = time.Second
 
-// RevocationCheck says whether the credential that proved id has been revoked at now. It is called
+// revocationCheck says whether the credential that proved id has been revoked at now. It is called
 // about once a second for every open request, so it must be cheap (fleet.Revocations.Revoked is).
-type RevocationCheck func(id *identity.Identity, now time.Time) bool
+type revocationCheck func(id *identity.Identity, now time.Time) bool
 
-// FleetRevocationCheck is the RevocationCheck of a revocation set: the identity's origin_jti,
+// fleetRevocationCheck is the revocationCheck of a revocation set: the identity's origin_jti,
 // subject (issued at its iat) and identity id, as fleet.Credential names them.
-func FleetRevocationCheck(r *fleet.Revocations) RevocationCheck {
+func fleetRevocationCheck(r *fleet.Revocations) revocationCheck {
 	return func(id *identity.Identity, now time.Time) bool {
 		return r.Revoked(revocationCredential(id), now)
 	}
@@ -76,7 +76,7 @@ var errStreamCut = errors.New("the credential that opened the request expired or
 // (after grace) or is revoked: a WebSocket or SSE stream must not outlive the right to open it.
 type streamGuard struct {
 	grace   time.Duration
-	revoked RevocationCheck // nil: no revocation source
+	revoked revocationCheck // nil: no revocation source
 	every   time.Duration
 	now     func() time.Time
 	logger  *zap.Logger

@@ -224,7 +224,7 @@ func proxyThroughGuard(t *testing.T, g *streamGuard, upstream string, id *identi
 func TestStreamWebSocketClosedAtRevocation(t *testing.T) {
 	revs := fleet.NewRevocations(fleet.RevocationsOptions{})
 	g := newStreamGuard(0, zap.NewNop())
-	g.revoked = FleetRevocationCheck(revs)
+	g.revoked = fleetRevocationCheck(revs)
 	g.every = 100 * time.Millisecond
 	up, _ := newTicker(t)
 	now := time.Now()
@@ -290,7 +290,7 @@ func TestStreamIdentityPoolCredentialsExpire(t *testing.T) {
 func TestStreamEndStopsWatching(t *testing.T) {
 	revs := fleet.NewRevocations(fleet.RevocationsOptions{})
 	g := newStreamGuard(0, zap.NewNop())
-	g.revoked = FleetRevocationCheck(revs)
+	g.revoked = fleetRevocationCheck(revs)
 	id := &identity.Identity{Kind: identity.KindOIDC, Subject: "s", ExpiresAt: time.Now().Add(-time.Second)}
 	before := closedCount(t, "expired")
 	for range 100 {
@@ -443,7 +443,7 @@ func TestRevocationCredential(t *testing.T) {
 		t.Fatalf("credential %+v, want %+v", got, want)
 	}
 	revs := fleet.NewRevocations(fleet.RevocationsOptions{})
-	check := FleetRevocationCheck(revs)
+	check := fleetRevocationCheck(revs)
 	if err := revs.Add(fleet.Entry{Kind: fleet.Subject, Value: "alice", Cutoff: iat.Add(-time.Second), Expires: time.Now().Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
@@ -470,12 +470,12 @@ func BenchmarkStreamWatch(b *testing.B) {
 	w := httptest.NewRecorder()
 	for _, bc := range []struct {
 		name    string
-		revoked RevocationCheck
+		revoked revocationCheck
 		id      *identity.Identity
 	}{
 		{"unwatched", nil, &identity.Identity{Kind: identity.KindOIDC, Subject: "s"}},
 		{"expiry", nil, &identity.Identity{Kind: identity.KindOIDC, Subject: "s", ExpiresAt: time.Now().Add(time.Hour)}},
-		{"expiry and revocation", FleetRevocationCheck(fleet.NewRevocations(fleet.RevocationsOptions{})),
+		{"expiry and revocation", fleetRevocationCheck(fleet.NewRevocations(fleet.RevocationsOptions{})),
 			&identity.Identity{Kind: identity.KindOIDC, Subject: "s", ExpiresAt: time.Now().Add(time.Hour)}},
 	} {
 		g := newStreamGuard(0, zap.NewNop())

@@ -3,7 +3,6 @@ package userpool
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -131,7 +130,11 @@ func NewUserCheck(cfg UserCheckConfig) (*UserCheck, error) {
 // Check says whether the access token, which expires at expires, still stands: nil, or an error
 // wrapping ErrUserRevoked or ErrUserPoolUnavailable (nil for the latter with AllowUnavailable).
 func (c *UserCheck) Check(ctx context.Context, token string, expires time.Time) error {
-	sum := sha256.Sum256([]byte(token))
+	return c.check(ctx, tokenHash(token), token, expires)
+}
+
+// check is Check with the token's hash (tokenHash) already computed.
+func (c *UserCheck) check(ctx context.Context, sum [32]byte, token string, expires time.Time) error {
 	now := c.cfg.Now()
 	if a, ok := c.cache.Get(sum); ok && now.Before(a.until) {
 		return a.err

@@ -353,3 +353,27 @@ func TestUserCheckConcurrentCallsShareOne(t *testing.T) {
 		t.Errorf("%d calls for 11 concurrent checks of one token, want 1", n)
 	}
 }
+
+// BenchmarkUserCheckCached is what the check adds to a request whose token was asked about within
+// the interval: a SHA-256 of the token and a cache lookup.
+func BenchmarkUserCheckCached(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, `{"Username":"alice"}`)
+	}))
+	b.Cleanup(srv.Close)
+	c, err := NewUserCheck(UserCheckConfig{Endpoint: srv.URL + "/", Interval: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	token := strings.Repeat("t", 1100) // about a Cognito access token
+	exp := time.Now().Add(time.Hour)
+	if err := c.Check(context.Background(), token, exp); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := c.Check(context.Background(), token, exp); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -180,7 +180,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*identity.Identity
 				if err := v.accept(ti, t); err != nil {
 					return nil, err
 				}
-				return v.askPool(ctx, ti, t, token)
+				return v.askPool(ctx, ti, t, token, &sum)
 			}
 		}
 	}
@@ -198,16 +198,23 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*identity.Identity
 	if err != nil {
 		return nil, err
 	}
-	return v.askPool(ctx, ti, t, token)
+	if v.cache == nil {
+		return v.askPool(ctx, ti, t, token, nil)
+	}
+	return v.askPool(ctx, ti, t, token, &sum)
 }
 
 // askPool returns t's identity once ti's user pool check, if any, accepts the token: access tokens
-// only, GetUser taking nothing else.
-func (v *Verifier) askPool(ctx context.Context, ti *trustedIssuer, t *verifiedToken, token string) (*identity.Identity, error) {
+// only, GetUser taking nothing else. sum is the token's hash when Verify computed it, else nil.
+func (v *Verifier) askPool(ctx context.Context, ti *trustedIssuer, t *verifiedToken, token string, sum *[32]byte) (*identity.Identity, error) {
 	if ti.users == nil || t.tokenUse != TokenUseAccess {
 		return t.identity, nil
 	}
-	if err := ti.users.Check(ctx, token, t.notAfter); err != nil {
+	if sum == nil {
+		h := tokenHash(token)
+		sum = &h
+	}
+	if err := ti.users.check(ctx, *sum, token, t.notAfter); err != nil {
 		return nil, err
 	}
 	return t.identity, nil
