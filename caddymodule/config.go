@@ -119,7 +119,7 @@ type Config struct {
 	// which only bounds when the request may start): WebSockets, SSE and other streaming responses
 	// and bodies are closed then, a WebSocket with a close frame 1008 (policy violation) when one
 	// can be written between two frames. A revoked credential's requests are closed at once, whatever
-	// the grace. Default: 5s; 0 closes at expiry; at most 1h.
+	// the grace. With Shadow, nothing is closed. Default: 5s; 0 closes at expiry; at most 1h.
 	StreamGrace *caddy.Duration `json:"stream_grace,omitempty"`
 
 	// Shadow decides and logs every request, but refuses none: a request that would have been refused
@@ -325,7 +325,9 @@ func (g *gate) build(ctx caddy.Context, c *Config) (err error) {
 	}
 	g.authz = authorizer.New(cfg)
 	g.cors = newCORSPolicy(c.CORS)
-	g.streams = newStreamGuard(c.streamGrace(), g.logger)
+	if !c.Shadow { // shadow mode refuses nothing, streams included
+		g.streams = newStreamGuard(c.streamGrace(), g.logger)
+	}
 	g.noContext = c.NoContextHeader
 	if c.Assertion != nil {
 		if g.assertion, err = newAssertionSigner(ctx, c.Assertion); err != nil {

@@ -491,3 +491,34 @@ func BenchmarkStreamWatch(b *testing.B) {
 		})
 	}
 }
+
+// Shadow mode refuses nothing: a stream outlives its token.
+func TestStreamShadowClosesNothing(t *testing.T) {
+	idp := testidp.New(t)
+	up, _ := newTicker(t)
+	base, accessLog := runCaddy(t, site(idp, up.URL, "shadow\nstream_grace 0"))
+	exp := time.Now().Add(time.Second).Unix()
+	cfg, _ := websocket.NewConfig(wsURL(base), "http://127.0.0.1/")
+	cfg.Header.Set("Authorization", "Bearer "+idp.AccessToken(t, map[string]any{"exp": exp}))
+	ws, err := websocket.DialConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	until := time.Unix(exp, 0).Add(1500 * time.Millisecond)
+	_ = ws.SetDeadline(until)
+	for {
+		fr, err := ws.NewFrameReader()
+		if err != nil {
+			if time.Now().Before(until) {
+				t.Fatalf("the stream ended before %v: %v", until, err)
+			}
+			break
+		}
+		if fr.PayloadType() == websocket.CloseFrame {
+			t.Fatal("shadow mode closed a stream")
+		}
+		_, _ = io.ReadAll(fr)
+	}
+	ws.Close()
+	readLog(t, accessLog, 1)
+}
