@@ -87,8 +87,8 @@ func newStreamGuard(grace time.Duration, logger *zap.Logger) *streamGuard {
 }
 
 // watch returns the writer and request the rest of the chain must use for a request id was allowed,
-// and the function to call when the chain returns. A request whose credential has no expiry and no
-// revocation source is returned as is.
+// and the stream whose serve runs the chain. A request whose credential has no expiry and no
+// revocation source is returned as is, with a nil stream.
 func (g *streamGuard) watch(w http.ResponseWriter, r *http.Request, id *identity.Identity) (http.ResponseWriter, *http.Request, *stream) {
 	if g == nil || id == nil || id.Kind == identity.KindNone || (id.ExpiresAt.IsZero() && g.revoked == nil) {
 		return w, r, nil
@@ -115,12 +115,12 @@ type stream struct {
 	start    time.Time
 	deadline time.Time // zero: the credential does not expire
 
-	mu     sync.Mutex
-	timer  *time.Timer
-	ended  bool         // the chain returned
-	cut    streamReason // set once the request is cut
-	conn   *frameConn   // the hijacked connection, if any
-	upgrad bool         // hijacked for a WebSocket
+	mu          sync.Mutex
+	timer       *time.Timer
+	ended       bool         // the chain returned
+	cut         streamReason // set once the request is cut
+	conn        *frameConn   // the hijacked connection, if any
+	isWebSocket bool         // hijacked for a WebSocket
 }
 
 // next is how long until the stream must be checked again.
@@ -156,7 +156,7 @@ func (s *stream) check() {
 	streamsClosed.WithLabelValues(string(reason)).Inc() // before the client can see the close
 	closeFrame := false
 	if s.conn != nil {
-		closeFrame = s.upgrad && s.conn.writeClose(1008, "credential "+string(reason))
+		closeFrame = s.isWebSocket && s.conn.writeClose(1008, "credential "+string(reason))
 		_ = s.conn.CloseWrite() // after the close frame, not instead of it
 		_ = s.conn.Close()
 	}
@@ -257,7 +257,7 @@ func (w *streamWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, errStreamCut
 	}
 	s.conn = fc
-	s.upgrad = strings.EqualFold(s.r.Header.Get("Upgrade"), "websocket")
+	s.isWebSocket = strings.EqualFold(s.r.Header.Get("Upgrade"), "websocket")
 	return fc, brw, nil
 }
 
