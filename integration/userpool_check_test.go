@@ -17,7 +17,7 @@ import (
 
 // TestCheckUserPoolRefusesDeletedUsers: AdminDeleteUser on cognito-local, and the deleted user's
 // still-valid access token is refused (401) once the check interval has passed, while another user's
-// token is still accepted; with the pool stopped, a token the gateway has not checked yet is refused
+// token is still accepted and the deleted user's ID token too (ID tokens are not asked about); with the pool stopped, a token the gateway has not checked yet is refused
 // with 503 (when_unavailable refuse, the default) or let through on a route that allows it.
 func TestCheckUserPoolRefusesDeletedUsers(t *testing.T) {
 	t.Parallel()
@@ -37,6 +37,12 @@ func TestCheckUserPoolRefusesDeletedUsers(t *testing.T) {
 		}
 		reverse_proxy %s
 	}
+	handle /any/* {
+		cognito_authorizer {
+			%s
+		}
+		reverse_proxy %s
+	}
 	handle {
 		cognito_authorizer {
 			%s
@@ -45,6 +51,7 @@ func TestCheckUserPoolRefusesDeletedUsers(t *testing.T) {
 	}
 }
 `, pool.userPoolBlock("check_user_pool 2s {\n\t\twhen_unavailable allow\n\t}"), up.Addr,
+		pool.userPoolBlock("token_use any", "check_user_pool 2s"), up.Addr,
 		pool.userPoolBlock("check_user_pool 2s"), up.Addr))
 	status := func(path, token string) int {
 		t.Helper()
@@ -84,6 +91,14 @@ func TestCheckUserPoolRefusesDeletedUsers(t *testing.T) {
 	t.Logf("the deleted user's token was refused %v after AdminDeleteUser (interval %v)", refusedAfter.Round(time.Millisecond), interval)
 	if s := status("/orders", bob.Access); s != http.StatusOK {
 		t.Errorf("bob, not deleted: %d, want 200", s)
+	}
+	// ID tokens are not asked about (GetUser takes access tokens only): on a route that accepts both,
+	// the deleted user's ID token still passes on its signature, and the access token does not.
+	if s := status("/any/orders", alice.ID); s != http.StatusOK {
+		t.Errorf("the deleted user's ID token with token_use any: %d, want 200 (not checked)", s)
+	}
+	if s := status("/any/orders", alice.Access); s != http.StatusUnauthorized {
+		t.Errorf("the deleted user's access token with token_use any: %d, want 401", s)
 	}
 	srv.waitForLog(t, 5*time.Second, func(e logEntry) bool {
 		return e["msg"] == "request denied" && e["rule"] == "user_revoked" && e["status"] == float64(401) &&
