@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -24,6 +25,9 @@ const (
 	MinUserCheckInterval    = time.Second
 	MaxUserCheckInterval    = time.Hour
 	DefaultUserCheckEntries = 10_000
+	// userPoolHoldDown is how long a pool that could not answer is not asked again: during an outage,
+	// requests are answered at once rather than each waiting for the timeout.
+	userPoolHoldDown = time.Second
 	// maxGetUserResponseBytes bounds what is read of a GetUser answer: a user's attributes are a few KiB.
 	maxGetUserResponseBytes = 64 << 10
 )
@@ -74,6 +78,8 @@ type UserCheck struct {
 	cache  *lru.Cache[[32]byte, userAnswer]
 	// flight makes concurrent checks of one token (a client reconnecting its streams) one call.
 	flight singleflight.Group
+	// downUntil (Unix nanoseconds) is when a pool that failed to answer may be asked again.
+	downUntil atomic.Int64
 }
 
 // userAnswer is a remembered answer: nil for a token that stands, or the refusal.
@@ -139,13 +145,21 @@ func (c *UserCheck) check(ctx context.Context, sum [32]byte, token string, expir
 	if a, ok := c.cache.Get(sum); ok && now.Before(a.until) {
 		return a.err
 	}
-	v, _, _ := c.flight.Do(string(sum[:]), func() (any, error) {
-		// Shared by every waiter: not cancelled with the first one's request, bounded by the timeout.
-		return c.getUser(context.WithoutCancel(ctx), token), nil
-	})
-	err, _ := v.(error)
+	var err error
+	if down := c.downUntil.Load(); now.UnixNano() < down {
+		err = fmt.Errorf("%w: it failed to answer less than %v ago", ErrUserPoolUnavailable, userPoolHoldDown)
+	} else {
+		v, _, _ := c.flight.Do(string(sum[:]), func() (any, error) {
+			// Shared by every waiter: not cancelled with the first one's request, bounded by the timeout.
+			return c.getUser(context.WithoutCancel(ctx), token), nil
+		})
+		err, _ = v.(error)
+		if errors.Is(err, ErrUserPoolUnavailable) {
+			c.downUntil.Store(c.cfg.Now().Add(userPoolHoldDown).UnixNano())
+		}
+	}
 	if errors.Is(err, ErrUserPoolUnavailable) {
-		// Not remembered: the next request asks again.
+		// Not remembered for the token: asked again after the hold-down.
 		if c.cfg.AllowUnavailable {
 			if ce := c.cfg.Logger.Check(zap.WarnLevel, "user pool check failed: token accepted (allow when unavailable)"); ce != nil {
 				ce.Write(zap.String("endpoint", c.cfg.Endpoint), zap.Error(err))

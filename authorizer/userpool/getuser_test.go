@@ -165,16 +165,28 @@ func TestUserCheckCache(t *testing.T) {
 	if p.calls.Load() != calls+1 {
 		t.Error("an answer was remembered past the token's expiry")
 	}
-	// Unavailable: asked again every time.
+	// Unavailable: not remembered for the token, but the pool is not asked again for a second, so
+	// that during an outage requests are answered at once instead of each waiting for the timeout.
+	if err := c.Check(ctx, "f", now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
 	p.answerWith(500, `{}`)
 	calls = p.calls.Load()
-	for range 2 {
-		if err := c.Check(ctx, "d", now.Add(time.Hour)); !errors.Is(err, ErrUserPoolUnavailable) {
+	for _, tok := range []string{"d", "d", "e"} {
+		if err := c.Check(ctx, tok, now.Add(time.Hour)); !errors.Is(err, ErrUserPoolUnavailable) {
 			t.Fatalf("%v, want ErrUserPoolUnavailable", err)
 		}
 	}
-	if p.calls.Load() != calls+2 {
-		t.Errorf("an unavailable answer was remembered")
+	if p.calls.Load() != calls+1 {
+		t.Errorf("%d calls within the hold-down, want 1", p.calls.Load()-calls)
+	}
+	if err := c.Check(ctx, "f", now.Add(time.Hour)); err != nil || p.calls.Load() != calls+1 {
+		t.Errorf("a remembered answer during the hold-down: %v, want it still given without a call", err)
+	}
+	p.answerWith(200, `{"Username":"alice"}`)
+	now = now.Add(userPoolHoldDown)
+	if err := c.Check(ctx, "d", now.Add(time.Hour)); err != nil || p.calls.Load() != calls+2 {
+		t.Errorf("after the hold-down: %v after %d calls, want the pool asked again", err, p.calls.Load()-calls)
 	}
 }
 
