@@ -347,6 +347,14 @@ func (a *Authorizer) bearer(ctx context.Context, path, token string) *Decision {
 			d.Status, d.Message, d.Label = http.StatusServiceUnavailable, "Service Unavailable", "keys_unavailable"
 			return d
 		}
+		if errors.Is(err, userpool.ErrUserPoolUnavailable) {
+			d.Status, d.Message, d.Label = http.StatusServiceUnavailable, "Service Unavailable", "user_pool_unavailable"
+			return d
+		}
+		if errors.Is(err, userpool.ErrUserRevoked) {
+			d.Status, d.Code, d.Message, d.Label = http.StatusUnauthorized, "invalid_token", "Unauthorized", "user_revoked"
+			return d
+		}
 		d.Status, d.Code, d.Message, d.Label = http.StatusUnauthorized, "invalid_token", "Unauthorized", "invalid_token"
 		return d
 	}

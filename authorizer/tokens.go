@@ -20,6 +20,20 @@ type UserPool struct {
 	TokenUse string
 	// IssuerURL and JWKSURL override the derived issuer and JWKS URL; empty: derived.
 	IssuerURL, JWKSURL string
+	// Check, when set, also asks the pool about every access token (GetUser), so that a user signed
+	// out, deleted or disabled is refused before their token expires.
+	Check *UserPoolCheck
+}
+
+// UserPoolCheck says how a user pool is asked about access tokens (userpool.UserCheck).
+type UserPoolCheck struct {
+	// Interval is how long an answer is remembered for a token (userpool.MinUserCheckInterval to
+	// userpool.MaxUserCheckInterval).
+	Interval time.Duration
+	// Timeout bounds one call; zero: userpool.DefaultUserCheckTimeout.
+	Timeout time.Duration
+	// AllowUnavailable accepts a token the pool could not be asked about, logged. Default: 503.
+	AllowUnavailable bool
 }
 
 // OIDCProvider declares an OpenID Connect issuer whose tokens are accepted.
@@ -36,6 +50,13 @@ type OIDCProvider struct {
 
 // MaxClockSkew bounds Issuers.ClockSkew.
 const MaxClockSkew = userpool.MaxClockSkew
+
+// The bounds of UserPoolCheck's Interval and Timeout.
+const (
+	MinUserCheckInterval = userpool.MinUserCheckInterval
+	MaxUserCheckInterval = userpool.MaxUserCheckInterval
+	MaxUserCheckTimeout  = userpool.MaxUserCheckTimeout
+)
 
 // Issuers declares who may issue the bearer tokens an Authorizer accepts.
 type Issuers struct {
@@ -147,8 +168,12 @@ func NewTokenVerifier(iss Issuers, shared Shared, logger *zap.Logger) (v *userpo
 	}()
 	var decl []declaredIssuer
 	for _, p := range iss.UserPools {
+		check, err := newUserCheck(p, logger)
+		if err != nil {
+			return nil, got.release, fmt.Errorf("user_pool %s: %w", p.ID, err)
+		}
 		ic, err := userpool.CognitoIssuer(p.ID, p.ClientIDs, userpool.WithTokenUse(p.TokenUse),
-			userpool.WithIssuerURL(p.IssuerURL), userpool.WithJWKSURL(p.JWKSURL))
+			userpool.WithIssuerURL(p.IssuerURL), userpool.WithJWKSURL(p.JWKSURL), userpool.WithUserCheck(check))
 		if err != nil {
 			return nil, got.release, fmt.Errorf("user_pool %s: %w", p.ID, err)
 		}
@@ -178,6 +203,27 @@ func NewTokenVerifier(iss Issuers, shared Shared, logger *zap.Logger) (v *userpo
 		return nil, got.release, err
 	}
 	return v, got.release, nil
+}
+
+// newUserCheck builds p's user pool check, asking the API at the issuer's scheme and host; nil when p
+// has none.
+func newUserCheck(p UserPool, logger *zap.Logger) (*userpool.UserCheck, error) {
+	if p.Check == nil {
+		return nil, nil
+	}
+	issuer := p.IssuerURL
+	if issuer == "" {
+		var err error
+		if issuer, err = userpool.CognitoIssuerURL(p.ID); err != nil {
+			return nil, err
+		}
+	}
+	endpoint, err := userpool.UserPoolEndpoint(issuer)
+	if err != nil {
+		return nil, err
+	}
+	return userpool.NewUserCheck(userpool.UserCheckConfig{Endpoint: endpoint, Interval: p.Check.Interval,
+		Timeout: p.Check.Timeout, AllowUnavailable: p.Check.AllowUnavailable, Logger: logger})
 }
 
 // CheckURL is the rule for a configured issuer or JWKS URL (userpool.CheckURL): empty or an absolute

@@ -22,6 +22,8 @@ func TestCaddyfileArgumentErrors(t *testing.T) {
 		{"bad duration", block("clock_skew soon"), `clock_skew: time: invalid duration "soon"`, "Caddyfile:3"},
 		{"bad duration in a sub-block", block("cors * {\nmax_age forever\n}"), `max_age: time: invalid duration "forever"`, "Caddyfile:4"},
 		{"duration without a value", poolBlock("credentials_ttl"), "wrong argument count", "Caddyfile:3"},
+		{"bad stream_grace", block("allow_anonymous\nstream_grace a while"), "wrong argument count", "Caddyfile:4"},
+		{"stream_grace not a duration", block("stream_grace 30"), `stream_grace: time: missing unit in duration "30"`, "Caddyfile:3"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { wantAdaptError(t, tc.body, tc.want, tc.at) })
@@ -37,6 +39,8 @@ func TestCaddyfileRangeErrors(t *testing.T) {
 		{"negative token clock_skew", block("allow_anonymous\nclock_skew -1s"), "Caddyfile:2: clock_skew must be between 0 and"},
 		{"signature clock_skew", block("identity_pool us-east-1:0a1b2c3d-0000-4000-8000-000000000001 {\nclock_skew 16m\n}"),
 			"Caddyfile:3: identity_pool us-east-1:0a1b2c3d-0000-4000-8000-000000000001: clock_skew must be between 0 and " + sigv4.MaxClockSkew.String() + ", not 16m0s"},
+		{"stream_grace", block("allow_anonymous\nstream_grace 2h"), "Caddyfile:2: stream_grace must be between 0 and 1h0m0s, not 2h0m0s"},
+		{"negative stream_grace", block("allow_anonymous\nstream_grace -1s"), "Caddyfile:2: stream_grace must be between 0 and 1h0m0s, not -1s"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

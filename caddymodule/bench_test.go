@@ -33,18 +33,26 @@ import (
 // groups and a scopes rule, headers and placeholders for the upstream), next handler excluded, on
 // varied paths.
 func BenchmarkHandlerCachedJWT(b *testing.B) {
-	serve := cachedJWTServer(b, newRouteMetrics("bench", false))
+	serve, h := cachedJWTServer(b, newRouteMetrics("bench", false))
 	serve() // the first verification fills the cache
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		serve()
+	// As provisioned, with the stream guard that watches every allowed request, and without it.
+	for _, bc := range []struct {
+		name    string
+		streams *streamGuard
+	}{{"provisioned", newStreamGuard(defaultStreamGrace, zap.NewNop())}, {"no stream guard", nil}} {
+		b.Run(bc.name, func(b *testing.B) {
+			h.gate.streams = bc.streams
+			b.ReportAllocs()
+			for b.Loop() {
+				serve()
+			}
+		})
 	}
 }
 
 // cachedJWTServer returns a function that serves one request of BenchmarkHandlerCachedJWT, counting
-// its decisions in metrics (nil: in none).
-func cachedJWTServer(tb testing.TB, metrics *routeMetrics) func() {
+// its decisions in metrics (nil: in none), and the handler it calls.
+func cachedJWTServer(tb testing.TB, metrics *routeMetrics) (func(), *Handler) {
 	idp := testidp.New(tb)
 	keys, err := userpool.NewKeySet(userpool.KeySetConfig{JWKSURL: idp.JWKSURL, Algorithms: []string{"RS256"}})
 	if err != nil {
@@ -91,7 +99,7 @@ func cachedJWTServer(tb testing.TB, metrics *routeMetrics) func() {
 		if r.Header.Get("X-Cognito-Sub") == "" {
 			tb.Fatal("not allowed")
 		}
-	}
+	}, h
 }
 
 // TestMetricsAddNoAllocation checks that counting a decision by route costs the handler no allocation:
@@ -101,7 +109,7 @@ func TestMetricsAddNoAllocation(t *testing.T) {
 		t.Skip("measures allocations")
 	}
 	measure := func(m *routeMetrics) float64 {
-		serve := cachedJWTServer(t, m)
+		serve, _ := cachedJWTServer(t, m)
 		for range 128 { // every path in the memo and the token in the cache
 			serve()
 		}

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"fmt"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -32,6 +33,10 @@ func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //			token_use access|id|any
 //			issuer <url>
 //			jwks_url <url>
+//			check_user_pool <interval> {
+//				timeout <duration>
+//				when_unavailable refuse|allow
+//			}
 //		}
 //		oidc <issuer_url> {
 //			audience <aud>...
@@ -57,6 +62,7 @@ func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //		shadow
 //		allow_anonymous
 //		clock_skew <duration>
+//		stream_grace <duration>
 //		token_query <name>
 //		token_cookie <name>
 //		metrics_route <name>
@@ -178,6 +184,10 @@ func (c *Config) unmarshalBlock(d *caddyfile.Dispenser) error {
 			c.Policy = append(c.Policy, paths...)
 			return nil
 		},
+		"stream_grace": func() error {
+			c.StreamGrace = new(caddy.Duration)
+			return durationArg(d, c.StreamGrace)
+		},
 	})
 }
 
@@ -191,8 +201,33 @@ func unmarshalUserPool(d *caddyfile.Dispenser) (UserPool, error) {
 		"token_use": func() error { return oneArg(d, &p.TokenUse) },
 		"issuer":    func() error { return oneArg(d, &p.Issuer) },
 		"jwks_url":  func() error { return oneArg(d, &p.JWKSURL) },
+		"check_user_pool": func() (err error) {
+			p.CheckUserPool, err = unmarshalUserPoolCheck(d)
+			return err
+		},
 	})
 	return p, err
+}
+
+// unmarshalUserPoolCheck reads `check_user_pool <interval> [{ timeout <d>; when_unavailable refuse|allow }]`.
+func unmarshalUserPoolCheck(d *caddyfile.Dispenser) (*UserPoolCheck, error) {
+	c := new(UserPoolCheck)
+	if err := durationArg(d, &c.Interval); err != nil {
+		return nil, err
+	}
+	err := subdirectives(d, "check_user_pool", nil, map[string]func() error{
+		"timeout": func() error { return durationArg(d, &c.Timeout) },
+		"when_unavailable": func() error {
+			if err := oneArg(d, &c.WhenUnavailable); err != nil {
+				return err
+			}
+			if c.WhenUnavailable != "refuse" && c.WhenUnavailable != "allow" {
+				return d.Errf("when_unavailable must be refuse or allow, not %q", c.WhenUnavailable)
+			}
+			return nil
+		},
+	})
+	return c, err
 }
 
 func unmarshalOIDC(d *caddyfile.Dispenser) (OIDCIssuer, error) {

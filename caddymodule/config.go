@@ -127,6 +127,14 @@ type Config struct {
 	// bundle services polled for policies, decision logs, status. Default: none.
 	OPAConfigFile string `json:"opa_config_file,omitempty"`
 
+	// StreamGrace is how long a request may stay open after the credential that opened it expires
+	// (a token's `exp`, identity-pool credentials' expiration; not a presigned URL's X-Amz-Expires,
+	// which only bounds when the request may start): WebSockets, SSE and other streaming responses
+	// and bodies are closed then, a WebSocket with a close frame 1008 (policy violation) when one
+	// can be written between two frames. A revoked credential's requests are closed at once, whatever
+	// the grace. With Shadow, nothing is closed. Default: 5s; 0 closes at expiry; at most 1h.
+	StreamGrace *caddy.Duration `json:"stream_grace,omitempty"`
+
 	// Shadow decides and logs every request, but refuses none: a request that would have been refused
 	// (bad credentials, a policy deny, a gateway error) reaches the upstream with
 	// `X-Cognito-Shadow-Decision: deny` and `X-Cognito-Shadow-Status`, and the placeholders
@@ -155,6 +163,29 @@ type UserPool struct {
 
 	// JWKSURL overrides the derived JWKS URL (`<issuer>/.well-known/jwks.json`).
 	JWKSURL string `json:"jwks_url,omitempty"`
+
+	// CheckUserPool, when set, also asks the pool about every access token that verifies (Cognito's
+	// GetUser, at the issuer's scheme and host), remembering the answer per token for the interval: a
+	// user signed out globally, deleted or disabled is refused (401) within that interval, not at
+	// their token's expiry. ID tokens are not asked about (GetUser takes only access tokens): with
+	// `token_use any` they pass on their signature alone, and with `token_use id` the check is a
+	// configuration error. Default: not asked.
+	CheckUserPool *UserPoolCheck `json:"check_user_pool,omitempty"`
+}
+
+// UserPoolCheck says how a user pool is asked about access tokens.
+type UserPoolCheck struct {
+	// Interval is how long an answer is remembered for a token (never past its expiry), e.g. `60s`:
+	// between 1s and 1h. Required.
+	Interval caddy.Duration `json:"interval"`
+
+	// Timeout bounds one call to the pool. Default: 2s; at most 30s.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+
+	// WhenUnavailable is what happens to a token the pool could not be asked about (unreachable,
+	// too slow, throttled, an error): `refuse` (default: 503, as when the pool's keys are unavailable)
+	// or `allow` (accepted on its signature, and a warning logged).
+	WhenUnavailable string `json:"when_unavailable,omitempty"`
 }
 
 // IdentityPool is the identity pool whose credentials may sign requests (SigV4).
@@ -215,6 +246,8 @@ type gate struct {
 	releases  []func()
 	// tokenQuery is the query parameter that may carry the bearer token, removed before forwarding.
 	tokenQuery string
+	// streams closes the requests whose credential expires or is revoked while they are open.
+	streams *streamGuard
 	// rewriteWarned is set once a rewrite after the decision was logged.
 	rewriteWarned atomic.Bool
 	// metrics counts the route's decisions; nil counts none (tests that build a gate by hand).
@@ -332,6 +365,9 @@ func (g *gate) build(ctx caddy.Context, c *Config) (err error) {
 	}
 	g.authz = authorizer.New(cfg)
 	g.cors = newCORSPolicy(c.CORS)
+	if !c.Shadow { // shadow mode refuses nothing, streams included
+		g.streams = newStreamGuard(c.streamGrace(), g.logger)
+	}
 	g.noContext = c.NoContextHeader
 	if c.Assertion != nil {
 		if g.assertion, err = newAssertionSigner(ctx, c.Assertion); err != nil {
@@ -341,12 +377,48 @@ func (g *gate) build(ctx caddy.Context, c *Config) (err error) {
 	return nil
 }
 
+// validate checks c (nil: no check) for a pool accepting tokenUse.
+func (c *UserPoolCheck) validate(tokenUse string) error {
+	switch {
+	case c == nil:
+		return nil
+	case tokenUse == "id":
+		return errors.New("it asks about access tokens, and token_use id accepts none")
+	case time.Duration(c.Interval) < authorizer.MinUserCheckInterval || time.Duration(c.Interval) > authorizer.MaxUserCheckInterval:
+		return fmt.Errorf("the interval must be between %v and %v, not %v", authorizer.MinUserCheckInterval, authorizer.MaxUserCheckInterval, time.Duration(c.Interval))
+	case c.Timeout < 0 || time.Duration(c.Timeout) > authorizer.MaxUserCheckTimeout:
+		return fmt.Errorf("timeout must be between 0 and %v, not %v", authorizer.MaxUserCheckTimeout, time.Duration(c.Timeout))
+	}
+	switch c.WhenUnavailable {
+	case "", "refuse", "allow":
+		return nil
+	}
+	return fmt.Errorf("when_unavailable must be refuse or allow, not %q", c.WhenUnavailable)
+}
+
+// library is c as the authorizer takes it.
+func (c *UserPoolCheck) library() *authorizer.UserPoolCheck {
+	if c == nil {
+		return nil
+	}
+	return &authorizer.UserPoolCheck{Interval: time.Duration(c.Interval), Timeout: time.Duration(c.Timeout),
+		AllowUnavailable: c.WhenUnavailable == "allow"}
+}
+
+// streamGrace is StreamGrace or its default.
+func (c *Config) streamGrace() time.Duration {
+	if c.StreamGrace == nil {
+		return defaultStreamGrace
+	}
+	return time.Duration(*c.StreamGrace)
+}
+
 // issuers is what c declares about bearer tokens, as the library takes it.
 func (c *Config) issuers() authorizer.Issuers {
 	iss := authorizer.Issuers{ClockSkew: time.Duration(c.ClockSkew)}
 	for _, p := range c.UserPools {
 		iss.UserPools = append(iss.UserPools, authorizer.UserPool{ID: p.ID, ClientIDs: p.ClientIDs,
-			TokenUse: p.TokenUse, IssuerURL: p.Issuer, JWKSURL: p.JWKSURL})
+			TokenUse: p.TokenUse, IssuerURL: p.Issuer, JWKSURL: p.JWKSURL, Check: p.CheckUserPool.library()})
 	}
 	for _, o := range c.OIDC {
 		iss.OIDC = append(iss.OIDC, authorizer.OIDCProvider{Issuer: o.Issuer, Audiences: o.Audiences,
@@ -388,6 +460,9 @@ func (c *Config) validate() error {
 				return fmt.Errorf("user_pool %s: %w", p.ID, err)
 			}
 		}
+		if err := p.CheckUserPool.validate(p.TokenUse); err != nil {
+			return fmt.Errorf("user_pool %s: check_user_pool: %w", p.ID, err)
+		}
 	}
 	for _, o := range c.OIDC {
 		if o.Issuer == "" {
@@ -425,6 +500,9 @@ func (c *Config) validate() error {
 		if rule.From == authorizer.ClaimFromQuery && c.TokenQuery != "" && strings.EqualFold(rule.Name, c.TokenQuery) {
 			return fmt.Errorf("claim %s: query parameter %s carries the token (token_query), so the rule could never hold", rule.Claim, rule.Name)
 		}
+	}
+	if g := c.StreamGrace; g != nil && (*g < 0 || time.Duration(*g) > maxStreamGrace) {
+		return fmt.Errorf("stream_grace must be between 0 and %v, not %v", maxStreamGrace, time.Duration(*g))
 	}
 	if c.TokenQuery != "" && c.TokenCookie != "" {
 		// Not ambiguous (the authorizer refuses a request carrying both), but never needed.

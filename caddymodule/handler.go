@@ -89,7 +89,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		h.gate.logDeny(r, d, refusalID(r))
 	}
 	h.gate.forward(r, d, assertion)
-	err := next.ServeHTTP(w, r)
+	w, r, s := h.gate.streams.watch(w, r, d.Identity)
+	err := s.serve(w, r, next)
 	h.gate.checkForwardedPath(r, d)
 	return err
 }

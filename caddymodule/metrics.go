@@ -40,6 +40,12 @@ var (
 		Name:      "replay_refusals_total",
 		Help:      "Signed requests refused because their signature was already accepted (replay_protection).",
 	})
+	streamsClosed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy",
+		Subsystem: "cognito",
+		Name:      "streams_closed_total",
+		Help:      "Requests (WebSockets, SSE and other streams) cognito_authorizer closed because the credential that opened them expired (after stream_grace) or was revoked, by reason: expired, revoked.",
+	}, []string{"reason"})
 )
 
 // memoCollector reports the policy engines' decision memo counts (authorizer.PolicyEngine.MemoStats), summed
@@ -102,7 +108,7 @@ func (c *memoCollector) Collect(ch chan<- prometheus.Metric) {
 
 // collectors are every metric the module exports; the README's metrics table lists exactly these.
 var collectors = []prometheus.Collector{decisionsTotal, policyActivations, policySeconds, policyMemo,
-	replayRefusals, routeDecisions, keySets, keySetFetches, caches, poolCalls, poolCredentialsIssued}
+	replayRefusals, routeDecisions, keySets, keySetFetches, caches, poolCalls, poolCredentialsIssued, streamsClosed}
 
 // registerMetrics registers the collectors with the configuration's registry.
 func registerMetrics(ctx caddy.Context) error {

@@ -15,6 +15,7 @@ func TestCaddyfileSuggestsSubdirective(t *testing.T) {
 		{"dropped letter", block("grups admin"), `unrecognized subdirective "grups" (did you mean groups?)`, "Caddyfile:3"},
 		{"swapped letters", block("gorups admin"), `unrecognized subdirective "gorups" (did you mean groups?)`, "Caddyfile:3"},
 		{"dash for underscore", block("token-cookie t"), `unrecognized subdirective "token-cookie" (did you mean token_cookie?)`, "Caddyfile:3"},
+		{"stream_grace", block("stream_grce 1s"), `unrecognized subdirective "stream_grce" (did you mean stream_grace?)`, "Caddyfile:3"},
 		{"after other subdirectives", block("allow_anonymous\nshadow\nopa_conifg x"), `unrecognized subdirective "opa_conifg" (did you mean opa_config?)`, "Caddyfile:5"},
 		{"user_pool", block(userPool + "clientid a\n}"), `unrecognized user_pool subdirective "clientid" (did you mean client_id?)`, "Caddyfile:4"},
 		{"user_pool prefix", block(userPool + "client a\n}"), `unrecognized user_pool subdirective "client" (did you mean client_id?)`, "Caddyfile:4"},

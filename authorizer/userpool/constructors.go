@@ -30,6 +30,7 @@ type IssuerOption func(*issuerOptions)
 type issuerOptions struct {
 	issuer, jwksURL, tokenUse string
 	algorithms                []string
+	userCheck                 *UserCheck
 }
 
 // WithIssuerURL replaces the issuer derived from a Cognito pool id, e.g. "http://localhost:9229/local_abc"
@@ -51,6 +52,10 @@ func WithAlgorithms(algs ...string) IssuerOption {
 	return func(o *issuerOptions) { o.algorithms = algs }
 }
 
+// WithUserCheck asks the pool about every access token with c (see Issuer.UserCheck); nil: not asked.
+// Cognito only.
+func WithUserCheck(c *UserCheck) IssuerOption { return func(o *issuerOptions) { o.userCheck = c } }
+
 // CognitoIssuer is the Amazon Cognito user pool poolID, trusted for the app clients clientIDs: issuer
 // https://cognito-idp.<region>.amazonaws.com/<poolID> (see CognitoIssuerURL), keys at
 // <issuer>/.well-known/jwks.json, RS256, access tokens. Options override the issuer, the JWKS URL and
@@ -64,6 +69,9 @@ func CognitoIssuer(poolID string, clientIDs []string, opts ...IssuerOption) (Iss
 	case "", TokenUseAccess, TokenUseID, TokenUseAny:
 	default:
 		return IssuerConfig{}, fmt.Errorf("token use must be access, id or any, not %s", quote(o.tokenUse))
+	}
+	if o.userCheck != nil && o.tokenUse == TokenUseID {
+		return IssuerConfig{}, errors.New("the user pool check asks about access tokens, and token use id accepts none")
 	}
 	iss := o.issuer
 	if iss == "" {
@@ -82,7 +90,7 @@ func CognitoIssuer(poolID string, clientIDs []string, opts ...IssuerOption) (Iss
 	algs := []string{"RS256"}
 	return IssuerConfig{
 		Issuer: Issuer{Kind: identity.KindUserPool, Issuer: iss, ClientIDs: clientIDs, TokenUse: o.tokenUse,
-			Algorithms: algs},
+			Algorithms: algs, UserCheck: o.userCheck},
 		KeySet: KeySetConfig{JWKSURL: jwks, Algorithms: algs},
 	}, nil
 }
@@ -97,6 +105,8 @@ func OIDCIssuer(issuerURL string, audiences []string, opts ...IssuerOption) (Iss
 		return IssuerConfig{}, errors.New("an OIDC issuer is its URL: WithIssuerURL applies to Cognito pools only")
 	case o.tokenUse != "":
 		return IssuerConfig{}, errors.New("token use applies to Cognito pools only")
+	case o.userCheck != nil:
+		return IssuerConfig{}, errors.New("the user pool check applies to Cognito pools only")
 	case issuerURL == "":
 		return IssuerConfig{}, errors.New("the issuer URL is required")
 	}

@@ -39,6 +39,10 @@ type Issuer struct {
 	Algorithms []string
 	// Keys is where the issuer's public keys come from. A KeySet may be shared by several verifiers.
 	Keys *KeySet
+	// UserCheck, for user pools only, also asks the pool about every access token that verifies
+	// (GetUser, remembered for its interval); ID tokens are not asked about: GetUser takes only access
+	// tokens. Nil: tokens are judged on their signature and times alone.
+	UserCheck *UserCheck
 }
 
 // poolIDPattern is the shape of a user pool id: <region>_<id>, e.g. us-east-1_AbC123def.

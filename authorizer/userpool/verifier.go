@@ -73,6 +73,7 @@ type trustedIssuer struct {
 	tokenUse string
 	algs     []string
 	keys     *KeySet
+	users    *UserCheck
 }
 
 // NewVerifier validates the issuers and options and returns a verifier for them.
@@ -132,6 +133,7 @@ func trustIssuer(iss Issuer) (*trustedIssuer, error) {
 		tokenUse: iss.TokenUse,
 		algs:     slices.Clone(iss.Algorithms),
 		keys:     iss.Keys,
+		users:    iss.UserCheck,
 	}
 	switch iss.Kind {
 	case identity.KindUserPool:
@@ -145,6 +147,9 @@ func trustIssuer(iss Issuer) (*trustedIssuer, error) {
 	case identity.KindOIDC:
 		if ti.tokenUse != "" {
 			return nil, errors.New("token use applies to user pools only")
+		}
+		if ti.users != nil {
+			return nil, errors.New("the user pool check applies to user pools only")
 		}
 	default:
 		return nil, fmt.Errorf("kind %s is neither %s nor %s", quote(string(iss.Kind)), identity.KindUserPool, identity.KindOIDC)
@@ -160,7 +165,8 @@ func trustIssuer(iss Issuer) (*trustedIssuer, error) {
 
 // Verify checks token and returns the identity it proves. The identity may be shared with other
 // callers and must not be modified. Errors wrap one of the package's sentinel errors; ErrKeysUnavailable
-// means the token could not be judged (answer 503), every other error that it is not acceptable (401).
+// and ErrUserPoolUnavailable mean the token could not be judged (answer 503), every other error that
+// it is not acceptable (401).
 // ctx bounds the wait for a JWKS refetch that an unknown kid triggers.
 func (v *Verifier) Verify(ctx context.Context, token string) (*identity.Identity, error) {
 	if len(token) > v.maxTokenBytes {
@@ -174,7 +180,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*identity.Identity
 				if err := v.accept(ti, t); err != nil {
 					return nil, err
 				}
-				return t.identity, nil
+				return v.askPool(ctx, ti, t, token, &sum)
 			}
 		}
 	}
@@ -190,6 +196,25 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*identity.Identity
 		v.cache.put(&sum, t)
 	}
 	if err != nil {
+		return nil, err
+	}
+	if v.cache == nil {
+		return v.askPool(ctx, ti, t, token, nil)
+	}
+	return v.askPool(ctx, ti, t, token, &sum)
+}
+
+// askPool returns t's identity once ti's user pool check, if any, accepts the token: access tokens
+// only, GetUser taking nothing else. sum is the token's hash when Verify computed it, else nil.
+func (v *Verifier) askPool(ctx context.Context, ti *trustedIssuer, t *verifiedToken, token string, sum *[32]byte) (*identity.Identity, error) {
+	if ti.users == nil || t.tokenUse != TokenUseAccess {
+		return t.identity, nil
+	}
+	if sum == nil {
+		h := tokenHash(token)
+		sum = &h
+	}
+	if err := ti.users.check(ctx, *sum, token, t.notAfter); err != nil {
 		return nil, err
 	}
 	return t.identity, nil

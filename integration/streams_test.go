@@ -1,0 +1,216 @@
+package integration
+
+// Long-lived requests through the real binary: a WebSocket and an SSE stream are closed when the token
+// that opened them expires.
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/net/websocket"
+
+	"github.com/caddy-cognito/caddy-cognito/internal/testidp"
+)
+
+// wsTicker is a WebSocket upstream that sends "tick" every 50 ms until the connection ends.
+func wsTicker(t *testing.T) (*httptest.Server, *atomic.Int32) {
+	t.Helper()
+	var ended atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/events":
+			w.Header().Set("Content-Type", "text/event-stream")
+			for i := 0; ; i++ {
+				if _, err := fmt.Fprintf(w, "data: %d\n\n", i); err != nil {
+					return
+				}
+				http.NewResponseController(w).Flush()
+				select {
+				case <-r.Context().Done():
+					return
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+		default:
+			websocket.Server{Handler: func(ws *websocket.Conn) {
+				defer ended.Add(1)
+				for {
+					if _, err := ws.Write([]byte("tick")); err != nil {
+						return
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+			}}.ServeHTTP(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &ended
+}
+
+// wsEnd is how a WebSocket ended, as its client saw it.
+type wsEnd struct {
+	at     time.Time
+	ticks  int
+	code   int // 0: no close frame
+	reason string
+	err    error
+}
+
+// dialWebSocket opens a WebSocket to url with a bearer token.
+func dialWebSocket(url, token string) (*websocket.Conn, error) {
+	cfg, err := websocket.NewConfig(url, "http://127.0.0.1/")
+	if err != nil {
+		return nil, err
+	}
+	cfg.Header.Set("Authorization", "Bearer "+token)
+	return websocket.DialConfig(cfg)
+}
+
+// readUntilEnd reads frames until the connection ends, at most for limit.
+func readUntilEnd(ws *websocket.Conn, limit time.Duration) wsEnd {
+	_ = ws.SetDeadline(time.Now().Add(limit))
+	var e wsEnd
+	for {
+		fr, err := ws.NewFrameReader()
+		if err != nil {
+			e.at, e.err = time.Now(), err
+			return e
+		}
+		payload, err := io.ReadAll(fr)
+		if err != nil {
+			e.at, e.err = time.Now(), err
+			return e
+		}
+		switch fr.PayloadType() {
+		case websocket.CloseFrame:
+			e.at = time.Now()
+			if len(payload) >= 2 {
+				e.code, e.reason = int(binary.BigEndian.Uint16(payload)), string(payload[2:])
+			}
+			return e
+		case websocket.TextFrame, websocket.BinaryFrame:
+			e.ticks++
+		}
+	}
+}
+
+// TestStreamsClosedAtTokenExpiry: a WebSocket through the gateway is closed at its token's expiry
+// (stream_grace 0) with a close frame 1008, while one opened with a longer-lived token stays open; the
+// closing is logged with its reason and counted; an SSE response ends at its token's expiry.
+func TestStreamsClosedAtTokenExpiry(t *testing.T) {
+	t.Parallel()
+	idp := testidp.New(t)
+	up, ended := wsTicker(t)
+	b := blocksFor(idp)
+	srv := startCaddy(t, fmt.Sprintf(`{$SITE} {
+	cognito_authorizer {
+		%s
+		stream_grace 0
+	}
+	reverse_proxy %s
+}`, b.UserPool, up.URL))
+	wsURL := "ws" + strings.TrimPrefix(srv.BaseURL, "http") + "/ws"
+
+	exp := time.Now().Add(3 * time.Second).Unix()
+	short := idp.AccessToken(t, map[string]any{"exp": exp})
+	long := idp.AccessToken(t, map[string]any{"jti": "jti-long"})
+	lasting, err := dialWebSocket(wsURL, long)
+	if err != nil {
+		t.Fatalf("opening a WebSocket with an hour-long token: %v", err)
+	}
+	defer lasting.Close()
+	ws, err := dialWebSocket(wsURL, short)
+	if err != nil {
+		t.Fatalf("opening a WebSocket: %v", err)
+	}
+	defer ws.Close()
+	end := readUntilEnd(ws, 15*time.Second)
+	expiry := time.Unix(exp, 0)
+	if end.code != 1008 || end.reason != "credential expired" {
+		t.Errorf("close frame %d %q (read error %v), want 1008 \"credential expired\"", end.code, end.reason, end.err)
+	}
+	if end.at.Before(expiry) || end.at.After(expiry.Add(1500*time.Millisecond)) {
+		t.Errorf("closed at %v, want at the expiry %v (within 1.5 s)", end.at.Format(time.StampMilli), expiry.Format(time.StampMilli))
+	}
+	if end.ticks < 10 {
+		t.Errorf("%d messages before the close: the stream did not flow", end.ticks)
+	}
+	t.Logf("closed %v after the expiry, after %d messages", end.at.Sub(expiry), end.ticks)
+
+	// The other stream still flows.
+	if after := readFor(lasting, 500*time.Millisecond); after.code != 0 || after.ticks < 3 {
+		t.Errorf("the WebSocket of the hour-long token: %+v, want it still open and flowing", after)
+	}
+	srv.waitForLog(t, 5*time.Second, func(e logEntry) bool {
+		return e["msg"] == "closing a request: the credential that opened it expired" && e["reason"] == "expired" &&
+			e["close_frame"] == true && e["hijacked"] == true && e["user_id"] == testidp.Subject
+	})
+	deadline := time.Now().Add(5 * time.Second)
+	for ended.Load() < 1 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if ended.Load() < 1 {
+		t.Error("the upstream's side of the closed WebSocket is still open")
+	}
+	// The same token opens nothing any more: within clock_skew the token still verifies, but a request
+	// past its expiry and grace is cut before it starts (401, counted).
+	if again, err := dialWebSocket(wsURL, short); err == nil {
+		again.Close()
+		t.Error("the expired token opened a new WebSocket")
+	} else if !strings.Contains(err.Error(), "bad status") {
+		t.Errorf("opening a WebSocket with the expired token: %v, want a refused handshake", err)
+	}
+
+	// An SSE stream ends at its token's expiry, as a complete response.
+	exp = time.Now().Add(2 * time.Second).Unix()
+	req := newRequest(t, http.MethodGet, srv.BaseURL+"/events", http.Header{"Authorization": {"Bearer " + idp.AccessToken(t, map[string]any{"exp": exp, "jti": "jti-sse"})}}, nil)
+	resp, err := (&http.Client{Timeout: 15 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	at := time.Now()
+	resp.Body.Close()
+	if err != nil {
+		t.Errorf("reading the SSE stream: %v, want a complete response", err)
+	}
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "data: 10\n\n") {
+		t.Errorf("SSE: status %d, body %.200q: want 200 and events", resp.StatusCode, body)
+	}
+	if expiry := time.Unix(exp, 0); at.Before(expiry) || at.After(expiry.Add(1500*time.Millisecond)) {
+		t.Errorf("SSE ended at %v, want at the expiry %v (within 1.5 s)", at.Format(time.StampMilli), expiry.Format(time.StampMilli))
+	}
+
+	metrics := send(t, newRequest(t, http.MethodGet, srv.AdminURL+"/metrics", nil, nil))
+	if !strings.Contains(string(metrics.body), `caddy_cognito_streams_closed_total{reason="expired"} 3`) {
+		t.Errorf("/metrics does not count the two closed streams and the refused one:\n%s", grepLines(string(metrics.body), "streams_closed"))
+	}
+	srv.assertLogsExclude(t, short, long)
+}
+
+// readFor reads frames for d and reports what came (a deadline ending it is no error).
+func readFor(ws *websocket.Conn, d time.Duration) wsEnd {
+	e := readUntilEnd(ws, d)
+	if e.code == 0 {
+		e.err = nil
+	}
+	return e
+}
+
+// grepLines returns the lines of text that contain s.
+func grepLines(text, s string) string {
+	var out []string
+	for line := range strings.SplitSeq(text, "\n") {
+		if strings.Contains(line, s) {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n")
+}
