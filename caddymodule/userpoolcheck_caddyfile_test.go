@@ -40,7 +40,7 @@ func TestCaddyfileCheckUserPool(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) { wantAdaptError(t, tc.body, tc.want, tc.at) })
 	}
 	ranges := []struct{ name, body, want string }{
-		{"interval too short", pool("check_user_pool 500ms"), "Caddyfile:2: user_pool us-east-1_AbC123: check_user_pool: the interval must be between 1s and 1h0m0s, not 500ms"},
+		{"interval too short", pool("check_user_pool 500ms"), "Caddyfile:3: user_pool us-east-1_AbC123: check_user_pool: the interval must be between 1s and 1h0m0s, not 500ms"},
 		{"interval too long", pool("check_user_pool 2h"), "the interval must be between 1s and 1h0m0s, not 2h0m0s"},
 		{"timeout too long", pool("check_user_pool 1m {\ntimeout 1m\n}"), "check_user_pool: timeout must be between 0 and 30s, not 1m0s"},
 		{"ID tokens", pool("token_use id\ncheck_user_pool 1m"), "check_user_pool: it asks about access tokens, and token_use id accepts none"},
