@@ -24,15 +24,56 @@ import (
 	"github.com/caddy-cognito/caddy-cognito/authorizer/keyring"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/policy"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/sigv4"
+	"github.com/caddy-cognito/caddy-cognito/authorizer/upstream"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/userpool"
 	"github.com/caddy-cognito/caddy-cognito/internal/testidp"
 )
 
 // BenchmarkHandlerCachedJWT is the gateway's overhead on a request with a cached access token: the
 // whole handler (path check, credentials, verification from the cache, the built-in policy with a
-// groups and a scopes rule, headers and placeholders for the upstream), next handler excluded, on
-// varied paths.
+// groups and a scopes rule, the default headers and placeholders for the upstream), next handler
+// excluded, on varied paths.
 func BenchmarkHandlerCachedJWT(b *testing.B) {
+	benchCachedJWT(b, func(*gate) {})
+}
+
+// BenchmarkHandlerForwarded is BenchmarkHandlerCachedJWT for each thing a route may add to what the
+// upstream receives: what it costs in process (the README's table of costs). End to end, every header
+// also costs its writing, reverse_proxy's logging and the upstream's parsing.
+func BenchmarkHandlerForwarded(b *testing.B) {
+	all, err := upstream.NewForward([]string{upstream.All}, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	context, err := upstream.NewForward(nil, true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name  string
+		setup func(*gate)
+	}{
+		{"default", func(*gate) {}},
+		{"forward_all", func(g *gate) { g.forwarded = all }},
+		{"context_header_on", func(g *gate) { g.forwarded = context }},
+		{"forward_all_context_header_on", func(g *gate) { g.forwarded = upstream.ForwardAll }},
+		{"assertion", func(g *gate) { g.assertion = benchAssertionSigner(b) }},
+	} {
+		b.Run(bc.name, func(b *testing.B) { benchCachedJWT(b, bc.setup) })
+	}
+}
+
+// benchAssertionSigner signs with keys derived from a secret, as the cognito app's key_secret has it.
+func benchAssertionSigner(b *testing.B) *assertionSigner {
+	keys, err := keyring.NewFromSecret("assertion", keyring.Secret{Current: []byte("bench: an assertion key secret of 32+ bytes, 7f3a")}, keyring.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &assertionSigner{header: defaultAssertionHeader, issuer: defaultAssertionIssuer, ttl: defaultAssertionTTL,
+		jwksPath: defaultAssertionJWKSPath, keys: keys, now: time.Now}
+}
+
+func benchCachedJWT(b *testing.B, setup func(*gate)) {
 	idp := testidp.New(b)
 	keys, err := userpool.NewKeySet(userpool.KeySetConfig{JWKSURL: idp.JWKSURL, Algorithms: []string{"RS256"}})
 	if err != nil {
@@ -56,6 +97,7 @@ func BenchmarkHandlerCachedJWT(b *testing.B) {
 	}
 	h := &Handler{gate: &gate{authz: authorizer.New(authorizer.Config{Tokens: verifier, Policy: engine, Rules: rules}),
 		logger: zap.NewNop()}}
+	setup(h.gate)
 	token := "Bearer " + idp.AccessToken(b, map[string]any{"email": "alice@example.com", "custom:tenant_id": "t1"})
 	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
 	w := httptest.NewRecorder()
@@ -86,6 +128,19 @@ func BenchmarkHandlerCachedJWT(b *testing.B) {
 	for b.Loop() {
 		serve()
 	}
+	// What one request adds to the upstream request, in bytes of header lines.
+	n := 0
+	r := httptest.NewRequest("GET", paths[0], nil)
+	r.Header.Set("Authorization", token)
+	if err := h.ServeHTTP(w, r, next); err != nil {
+		b.Fatal(err)
+	}
+	for name, vs := range r.Header {
+		if strings.HasPrefix(name, "X-Cognito-") {
+			n += len(name) + len(vs[0]) + 4 // "Name: value\r\n"
+		}
+	}
+	b.ReportMetric(float64(n), "upstream-B/op")
 }
 
 // BenchmarkRequestSetup is what BenchmarkHandlerCachedJWT spends building its request, to subtract.
