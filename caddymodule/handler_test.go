@@ -354,3 +354,20 @@ func TestAuthenticationProvider(t *testing.T) {
 		t.Errorf("bad token: %d %q", res.status, res.header.Get("WWW-Authenticate"))
 	}
 }
+
+// TestUserIDVarsOverride: {http.auth.user.id} is the caller's unless the route sets it with vars, as
+// Caddy lets a route override it (the access log's user_id too).
+func TestUserIDVarsOverride(t *testing.T) {
+	idp := testidp.New(t)
+	echo := newEcho(t)
+	base, accessLog := runCaddy(t, "	vars http.auth.user.id from-vars\n"+site(idp, echo.URL, "")+` {
+		header_up X-Seen-User {http.auth.user.id}
+	}`)
+	h := do(t, "GET", base+"/x", map[string]string{"Authorization": "Bearer " + idp.AccessToken(t, nil)}).echoed(t).Header
+	if got := h["X-Seen-User"]; len(got) != 1 || got[0] != "from-vars" {
+		t.Errorf("{http.auth.user.id} = %q, want the vars value", got)
+	}
+	if lines := readLog(t, accessLog, 1); len(lines) == 0 || lines[len(lines)-1]["user_id"] != "from-vars" {
+		t.Errorf("access log user_id: %v", lines)
+	}
+}
