@@ -3,11 +3,13 @@ package caddymodule
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/caddy-cognito/caddy-cognito/internal/testidp"
+	"github.com/caddyserver/caddy/v2"
 )
 
 // site is a Caddyfile site body: cognito_authorizer trusting idp, in front of upstream.
@@ -369,5 +371,32 @@ func TestUserIDVarsOverride(t *testing.T) {
 	}
 	if lines := readLog(t, accessLog, 1); len(lines) == 0 || lines[len(lines)-1]["user_id"] != "from-vars" {
 		t.Errorf("access log user_id: %v", lines)
+	}
+}
+
+// TestForwardJSONRefusesUnknownHeaders: in JSON, where no parser has checked the names, a header the
+// gateway does not set stops the configuration, and the removed no_context_header is an unknown field
+// rather than a setting silently ignored.
+func TestForwardJSONRefusesUnknownHeaders(t *testing.T) {
+	for _, tc := range []struct{ name, field, want string }{
+		{"misspelled", `"forward": ["X-Cognito-Sub", "X-Cognito-Usrname"]`, `forward "X-Cognito-Usrname": not a header the gateway forwards`},
+		{"the context", `"forward": ["X-Cognito-Context"]`, "context_header on"},
+		{"no_context_header", `"no_context_header": true`, `unknown field "no_context_header"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			caddyMu.Lock()
+			t.Cleanup(caddyMu.Unlock)
+			cfg := fmt.Sprintf(`{"admin": {"disabled": true}, "storage": {"module": "file_system", "root": %q},
+				"apps": {"http": {"servers": {"test": {"listen": ["127.0.0.1:%d"], "routes": [{"handle": [
+					{"handler": "cognito_authorizer", "allow_anonymous": true, %s}]}]}}}}}`, t.TempDir(), freePort(t), tc.field)
+			err := caddy.Load([]byte(cfg), true)
+			if err == nil {
+				_ = caddy.Stop()
+				t.Fatal("accepted")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want it to say %q", err, tc.want)
+			}
+		})
 	}
 }
