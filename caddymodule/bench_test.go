@@ -57,20 +57,12 @@ func BenchmarkHandlerForwarded(b *testing.B) {
 		{"forward_all", func(g *gate) { g.forwarded = all }},
 		{"context_header_on", func(g *gate) { g.forwarded = context }},
 		{"forward_all_context_header_on", func(g *gate) { g.forwarded = upstream.ForwardAll }},
-		{"assertion", func(g *gate) { g.assertion = benchAssertionSigner(b) }},
+		{"assertion", func(g *gate) {
+			g.assertion = testAssertionSigner(b, "bench: an assertion key secret of 32+ bytes, 7f3a")
+		}},
 	} {
 		b.Run(bc.name, func(b *testing.B) { benchCachedJWT(b, bc.setup) })
 	}
-}
-
-// benchAssertionSigner signs with keys derived from a secret, as the cognito app's key_secret has it.
-func benchAssertionSigner(b *testing.B) *assertionSigner {
-	keys, err := keyring.NewFromSecret("assertion", keyring.Secret{Current: []byte("bench: an assertion key secret of 32+ bytes, 7f3a")}, keyring.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	return &assertionSigner{header: defaultAssertionHeader, issuer: defaultAssertionIssuer, ttl: defaultAssertionTTL,
-		jwksPath: defaultAssertionJWKSPath, keys: keys, now: time.Now}
 }
 
 func benchCachedJWT(b *testing.B, setup func(*gate)) {
