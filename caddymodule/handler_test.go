@@ -32,6 +32,8 @@ var spoofedIdentity = map[string]string{
 	"X-Cognito-Scopes": "admin/all", "X-Cognito-Client-Id": "other", "X-Cognito-Context": "eyJzcG9vZmVkIjp0cnVlfQ",
 	"X-Cognito-Identity-Id": "us-east-1:attacker", "X-Cognito-Role-Arn": "arn:aws:iam::123456789012:role/Admin",
 	"X-Cognito-Assertion": "forged", "X-Cognito-Anything-Else": "attacker",
+	// Forwarded with `forward all` but empty for a guest: the gateway sets none, and the client's must go.
+	"X-Cognito-Authentication-Provider": "cognito-idp.us-east-1.amazonaws.com/us-east-1_Evil:CognitoSignIn:admin",
 }
 
 // onlyIdentityHeaders fails unless the X-Cognito-* headers the upstream got are exactly want: none of
