@@ -372,7 +372,8 @@ type credentials struct {
 // rather than resolved by precedence: the verifier and the upstream could otherwise disagree on whose
 // request this is.
 func (a *Authorizer) findCredentials(r *http.Request) (credentials, error) {
-	var found []credentials
+	var places [4]credentials // one per place a credential can be: on the stack, not allocated per request
+	found := places[:0]
 	auth := r.Header.Values("Authorization")
 	if len(auth) > 1 {
 		return credentials{}, ErrAmbiguousCredentials

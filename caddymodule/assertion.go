@@ -75,12 +75,27 @@ type assertionSigner struct {
 	ttl                                time.Duration
 	keys                               *keyring.Ring
 	now                                func() time.Time
+	// generation tells this signer's assertions from those of the signers before it (see assertion).
+	generation uint64
+	// slot is the signer's assertionKey, boxed once: boxing it per request would allocate.
+	slot any
+}
+
+// signerGenerations numbers signers as they are built.
+var signerGenerations atomic.Uint64
+
+// assertionKey is where a cached identity keeps its assertion: by what the claims depend on, not by
+// signer. The identity cache outlives a reload, so a key per signer would add an entry to every cached
+// identity on every reload, each holding its old signer and key ring alive.
+type assertionKey struct {
+	issuer, audience string
+	ttl              time.Duration
 }
 
 func newAssertionSigner(ctx caddy.Context, a *Assertion) (*assertionSigner, error) {
 	s := &assertionSigner{
 		header: a.Header, issuer: a.Issuer, audience: a.Audience, jwksPath: a.JWKSPath,
-		ttl: time.Duration(a.TTL), now: time.Now,
+		ttl: time.Duration(a.TTL), now: time.Now, generation: signerGenerations.Add(1),
 	}
 	if s.header == "" {
 		s.header = defaultAssertionHeader
@@ -95,6 +110,7 @@ func newAssertionSigner(ctx caddy.Context, a *Assertion) (*assertionSigner, erro
 	if s.jwksPath == "" {
 		s.jwksPath = defaultAssertionJWKSPath
 	}
+	s.slot = assertionKey{s.issuer, s.audience, s.ttl}
 	secret, err := keySecret(ctx)
 	if err != nil {
 		return nil, err
@@ -113,18 +129,24 @@ func newAssertionSigner(ctx caddy.Context, a *Assertion) (*assertionSigner, erro
 	return s, nil
 }
 
-// signed is one assertion, reused for the identity until refreshAt.
+// signed is one assertion, reused for the identity until refreshAt by the signer of generation.
 type signed struct {
-	token     string
-	refreshAt time.Time
+	token      string
+	refreshAt  time.Time
+	generation uint64
 }
 
 // assertion returns the assertion for id. Signing costs an ECDSA signature, so an assertion is reused
-// for the same identity for half its lifetime.
+// for the same identity for half its lifetime, by the signer that signed it: after a reload (whose key
+// secret may have changed) the new signer signs afresh.
 func (s *assertionSigner) assertion(ctx context.Context, id *identity.Identity) (string, error) {
-	slot := id.Memo(s, func() any { return new(atomic.Pointer[signed]) }).(*atomic.Pointer[signed])
+	key := s.slot
+	if key == nil {
+		key = assertionKey{s.issuer, s.audience, s.ttl}
+	}
+	slot := id.Memo(key, func() any { return new(atomic.Pointer[signed]) }).(*atomic.Pointer[signed])
 	now := s.now()
-	if cur := slot.Load(); cur != nil && now.Before(cur.refreshAt) {
+	if cur := slot.Load(); cur != nil && cur.generation == s.generation && now.Before(cur.refreshAt) {
 		return cur.token, nil
 	}
 	exp := now.Add(s.ttl)
@@ -150,7 +172,7 @@ func (s *assertionSigner) assertion(ctx context.Context, id *identity.Identity) 
 	if err != nil {
 		return "", fmt.Errorf("signing an identity assertion: %w", err)
 	}
-	slot.Store(&signed{token: token, refreshAt: now.Add(exp.Sub(now) / 2)})
+	slot.Store(&signed{token: token, refreshAt: now.Add(exp.Sub(now) / 2), generation: s.generation})
 	return token, nil
 }
 

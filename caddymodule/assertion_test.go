@@ -9,6 +9,8 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jwt"
 
+	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
+	"github.com/caddy-cognito/caddy-cognito/authorizer/keyring"
 	"github.com/caddy-cognito/caddy-cognito/internal/testidp"
 )
 
@@ -115,5 +117,52 @@ func TestAssertionUnavailableCounted(t *testing.T) {
 		if got := metricValue(after, series) - metricValue(before, series); got != want {
 			t.Errorf("%s grew by %v, want %v", series, got, want)
 		}
+	}
+}
+
+// testAssertionSigner signs with keys derived from secret, as the cognito app's key_secret has it.
+func testAssertionSigner(t testing.TB, secret string) *assertionSigner {
+	t.Helper()
+	keys, err := keyring.NewFromSecret("assertion", keyring.Secret{Current: []byte(secret)}, keyring.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &assertionSigner{header: defaultAssertionHeader, issuer: defaultAssertionIssuer, ttl: defaultAssertionTTL,
+		jwksPath: defaultAssertionJWKSPath, keys: keys, now: time.Now, generation: signerGenerations.Add(1)}
+	s.slot = assertionKey{s.issuer, s.audience, s.ttl}
+	return s
+}
+
+// TestAssertionReusedPerIdentity: a cached identity's assertion is signed once and reused; a signer
+// built by a reload (here with another key secret) signs afresh, with its own keys, and takes the
+// identity's one slot over rather than adding one per reload to every cached identity.
+func TestAssertionReusedPerIdentity(t *testing.T) {
+	id := &identity.Identity{Kind: identity.KindUserPool, Authenticated: true, Subject: "s", ExpiresAt: time.Now().Add(time.Hour)}
+	before := testAssertionSigner(t, "the key secret before the reload, 0123456789")
+	after := testAssertionSigner(t, "the key secret after the reload, 9876543210ab")
+	ctx := t.Context()
+	first, err := before.assertion(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := before.assertion(ctx, id); again != first {
+		t.Error("the assertion was signed again for the same identity")
+	}
+	renewed, err := after.assertion(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := jwk.Parse(after.keys.JWKS(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if renewed == first {
+		t.Fatal("the new signer reused the old signer's assertion")
+	}
+	if _, err := jwt.Parse([]byte(renewed), jwt.WithKeySet(set), jwt.WithValidate(true)); err != nil {
+		t.Errorf("the new signer's assertion does not verify with its keys: %v", err)
+	}
+	if back, _ := before.assertion(ctx, id); back == first {
+		t.Error("the old signer found its assertion still there: each signer keeps a slot of its own")
 	}
 }

@@ -24,16 +24,17 @@ import (
 	"github.com/caddy-cognito/caddy-cognito/authorizer/keyring"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/policy"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/sigv4"
+	"github.com/caddy-cognito/caddy-cognito/authorizer/upstream"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/userpool"
 	"github.com/caddy-cognito/caddy-cognito/internal/testidp"
 )
 
 // BenchmarkHandlerCachedJWT is the gateway's overhead on a request with a cached access token: the
 // whole handler (path check, credentials, verification from the cache, the built-in policy with a
-// groups and a scopes rule, headers and placeholders for the upstream), next handler excluded, on
-// varied paths.
+// groups and a scopes rule, the default headers and placeholders for the upstream), next handler
+// excluded, on varied paths.
 func BenchmarkHandlerCachedJWT(b *testing.B) {
-	serve, h := cachedJWTServer(b, newRouteMetrics("bench", false))
+	serve, h, _ := cachedJWTServer(b, newRouteMetrics("bench", false), func(*gate) {})
 	serve() // the first verification fills the cache
 	// As provisioned, with the stream guard that watches every allowed request, and without it.
 	for _, bc := range []struct {
@@ -50,9 +51,66 @@ func BenchmarkHandlerCachedJWT(b *testing.B) {
 	}
 }
 
+// BenchmarkHandlerForwarded is BenchmarkHandlerCachedJWT for each thing a route may add to what the
+// upstream receives: what it costs in process (the README's table of costs). End to end, every header
+// also costs its writing, reverse_proxy's logging and the upstream's parsing.
+func BenchmarkHandlerForwarded(b *testing.B) {
+	all, err := upstream.NewForward([]string{upstream.All}, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	context, err := upstream.NewForward(nil, true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name  string
+		setup func(*gate)
+	}{
+		{"default", func(*gate) {}},
+		{"forward_all", func(g *gate) { g.forwarded = all }},
+		{"context_header_on", func(g *gate) { g.forwarded = context }},
+		{"forward_all_context_header_on", func(g *gate) { g.forwarded = upstream.ForwardAll }},
+		{"assertion", func(g *gate) {
+			g.assertion = testAssertionSigner(b, "bench: an assertion key secret of 32+ bytes, 7f3a")
+		}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			serve, h, token := cachedJWTServer(b, nil, bc.setup)
+			serve() // the first verification fills the cache
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				serve()
+			}
+			b.ReportMetric(float64(forwardedBytes(b, h, token)), "upstream-B/op")
+		})
+	}
+}
+
+// forwardedBytes is what one request through h, with token, adds to the upstream request, in bytes of
+// header lines.
+func forwardedBytes(tb testing.TB, h *Handler, token string) int {
+	tb.Helper()
+	r := httptest.NewRequest("GET", "http://api.example.com/orders/0?x=1", nil)
+	r.Header.Set("Authorization", token)
+	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
+	if err := h.ServeHTTP(httptest.NewRecorder(), r, next); err != nil {
+		tb.Fatal(err)
+	}
+	n := 0
+	for name, vs := range r.Header {
+		if strings.HasPrefix(name, "X-Cognito-") {
+			n += len(name) + len(vs[0]) + 4 // "Name: value\r\n"
+		}
+	}
+	return n
+}
+
 // cachedJWTServer returns a function that serves one request of BenchmarkHandlerCachedJWT, counting
-// its decisions in metrics (nil: in none), and the handler it calls.
-func cachedJWTServer(tb testing.TB, metrics *routeMetrics) (func(), *Handler) {
+// its decisions in metrics (nil: in none), the handler it calls, whose gate setup adjusts, and the
+// Authorization header it sends.
+func cachedJWTServer(tb testing.TB, metrics *routeMetrics, setup func(*gate)) (func(), *Handler, string) {
 	idp := testidp.New(tb)
 	keys, err := userpool.NewKeySet(userpool.KeySetConfig{JWKSURL: idp.JWKSURL, Algorithms: []string{"RS256"}})
 	if err != nil {
@@ -76,6 +134,7 @@ func cachedJWTServer(tb testing.TB, metrics *routeMetrics) (func(), *Handler) {
 	}
 	h := &Handler{gate: &gate{authz: authorizer.New(authorizer.Config{Tokens: verifier, Policy: engine, Rules: rules}),
 		logger: zap.NewNop(), metrics: metrics}}
+	setup(h.gate)
 	token := "Bearer " + idp.AccessToken(tb, map[string]any{"email": "alice@example.com", "custom:tenant_id": "t1"})
 	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
 	w := httptest.NewRecorder()
@@ -99,7 +158,7 @@ func cachedJWTServer(tb testing.TB, metrics *routeMetrics) (func(), *Handler) {
 		if r.Header.Get("X-Cognito-Sub") == "" {
 			tb.Fatal("not allowed")
 		}
-	}, h
+	}, h, token
 }
 
 // TestMetricsAddNoAllocation checks that counting a decision by route costs the handler no allocation:
@@ -109,7 +168,7 @@ func TestMetricsAddNoAllocation(t *testing.T) {
 		t.Skip("measures allocations")
 	}
 	measure := func(m *routeMetrics) float64 {
-		serve, _ := cachedJWTServer(t, m)
+		serve, _, _ := cachedJWTServer(t, m, func(*gate) {})
 		for range 128 { // every path in the memo and the token in the cache
 			serve()
 		}

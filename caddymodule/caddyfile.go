@@ -66,6 +66,7 @@ func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //		token_query <name>
 //		token_cookie <name>
 //		metrics_route <name>
+//		forward <header>...|all
 //		context_header on|off
 //		cors <origin>... {
 //			headers <name>...
@@ -143,9 +144,10 @@ func (c *Config) unmarshalBlock(d *caddyfile.Dispenser) error {
 			if !d.AllArgs(&v) || (v != "on" && v != "off") {
 				return d.Err("context_header takes one argument: on or off")
 			}
-			c.NoContextHeader = v == "off"
+			c.ContextHeader = v == "on"
 			return nil
 		},
+		"forward": func() error { return unmarshalForward(d, &c.Forward) },
 		"cors": func() (err error) {
 			c.CORS, err = unmarshalCORS(d)
 			return err

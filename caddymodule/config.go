@@ -16,6 +16,7 @@ import (
 	"github.com/caddy-cognito/caddy-cognito/authorizer"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/sigv4"
+	"github.com/caddy-cognito/caddy-cognito/authorizer/upstream"
 )
 
 // Config is what the cognito_authorizer handler and the cognito authentication provider share: which
@@ -56,11 +57,19 @@ type Config struct {
 	// request, and serves its keys.
 	Assertion *Assertion `json:"assertion,omitempty"`
 
-	// NoContextHeader leaves X-Cognito-Context out of what the upstream receives (the other X-Cognito-*
-	// headers stay). The context repeats every claim of the caller's token, about 1 KB that every
-	// proxied request carries, logs and parses: leave it out when the upstream does not read it.
-	// Default: sent.
-	NoContextHeader bool `json:"no_context_header,omitempty"`
+	// Forward names the X-Cognito-* headers an allowed request carries upstream besides the default ones
+	// (X-Cognito-Sub and X-Cognito-Groups for token callers, X-Cognito-Identity-Id for identity-pool
+	// callers), or is ["all"]: X-Cognito-Username, X-Cognito-Scopes, X-Cognito-Client-Id,
+	// X-Cognito-Identity-Pool-Id, X-Cognito-Authentication-Type, X-Cognito-Authentication-Provider,
+	// X-Cognito-Role-Arn. Every header is written, logged and parsed on every request: name the ones the
+	// upstream reads. Client-sent X-Cognito-* headers are removed whether forwarded or not. Default: none
+	// more.
+	Forward []string `json:"forward,omitempty"`
+
+	// ContextHeader adds X-Cognito-Context: the identity in the shape of API Gateway's requestContext
+	// (`authorizer.jwt.claims` / `identity`), base64url JSON, for backends moving off API Gateway. It
+	// carries every claim of the caller's token, about 0.8 KB for a Cognito access token. Default: off.
+	ContextHeader bool `json:"context_header,omitempty"`
 
 	// CORS lets browser pages of other origins call the API: preflights are answered by the handler,
 	// and responses (refusals included) carry the CORS headers for the allowed origins.
@@ -241,7 +250,8 @@ type gate struct {
 	}
 	assertion *assertionSigner
 	cors      *corsPolicy
-	noContext bool
+	// forward is what an allowed request carries upstream (Forward, ContextHeader).
+	forwarded upstream.Forward
 	logger    *zap.Logger
 	releases  []func()
 	// tokenQuery is the query parameter that may carry the bearer token, removed before forwarding.
@@ -259,7 +269,13 @@ func (c *Config) provision(ctx caddy.Context) (*gate, error) {
 	if err := c.validate(); err != nil {
 		return nil, c.located(err)
 	}
-	g := &gate{logger: ctx.Logger(), tokenQuery: c.TokenQuery}
+	forwarded, err := upstream.NewForward(c.Forward, c.ContextHeader)
+	if err != nil {
+		// Before anything is acquired: a misspelled header is a configuration error, never a route
+		// that silently forwards less.
+		return nil, c.located(err)
+	}
+	g := &gate{logger: ctx.Logger(), tokenQuery: c.TokenQuery, forwarded: forwarded}
 	if c.Route != "" {
 		g.logger = g.logger.With(zap.String("route", c.Route))
 	}
@@ -368,7 +384,6 @@ func (g *gate) build(ctx caddy.Context, c *Config) (err error) {
 	if !c.Shadow { // shadow mode refuses nothing, streams included
 		g.streams = newStreamGuard(c.streamGrace(), g.logger)
 	}
-	g.noContext = c.NoContextHeader
 	if c.Assertion != nil {
 		if g.assertion, err = newAssertionSigner(ctx, c.Assertion); err != nil {
 			return err

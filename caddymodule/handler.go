@@ -21,9 +21,10 @@ func init() {
 // (Cognito user-pool and OIDC bearer tokens), decides, and either forwards the request with the
 // caller's identity (headers, placeholders) or answers with an error.
 //
-// On allow, every `X-Cognito-*` header the client sent is removed and the gateway's own are set
-// (`X-Cognito-Sub`, `X-Cognito-Username`, `X-Cognito-Groups`, `X-Cognito-Scopes`, `X-Cognito-Client-Id`,
-// `X-Cognito-Context`...); the placeholders `{http.auth.user.id}` and `{cognito.*}` are set.
+// On allow, every `X-Cognito-*` header the client sent is removed and the gateway's own are set: by
+// default `X-Cognito-Sub` and `X-Cognito-Groups` (token callers) or `X-Cognito-Identity-Id`
+// (identity-pool callers), the others as `forward` names them, `X-Cognito-Context` with
+// `context_header on`; the placeholders `{http.auth.user.id}` and `{cognito.*}` are all available.
 //
 // On deny: 401 with `WWW-Authenticate: Bearer` when there are no credentials or they are invalid (on a
 // route that accepts bearer tokens: one that accepts only SigV4 answers 403 as API Gateway does), 403

@@ -3,11 +3,13 @@ package caddymodule
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/caddy-cognito/caddy-cognito/internal/testidp"
+	"github.com/caddyserver/caddy/v2"
 )
 
 // site is a Caddyfile site body: cognito_authorizer trusting idp, in front of upstream.
@@ -23,6 +25,36 @@ func site(idp *testidp.IdP, upstream string, extra string) string {
 	reverse_proxy ` + upstream
 }
 
+// spoofedIdentity is a client posing as the gateway: every X-Cognito-* header it sets, in every
+// spelling a backend could read as one, forwarded by the route or not.
+var spoofedIdentity = map[string]string{
+	"X-Cognito-Sub": "attacker", "x-cognito-username": "attacker", "X_Cognito_Groups": "admins",
+	"X-Cognito-Scopes": "admin/all", "X-Cognito-Client-Id": "other", "X-Cognito-Context": "eyJzcG9vZmVkIjp0cnVlfQ",
+	"X-Cognito-Identity-Id": "us-east-1:attacker", "X-Cognito-Role-Arn": "arn:aws:iam::123456789012:role/Admin",
+	"X-Cognito-Assertion": "forged", "X-Cognito-Anything-Else": "attacker",
+	// Forwarded with `forward all` but empty for a guest: the gateway sets none, and the client's must go.
+	"X-Cognito-Authentication-Provider": "cognito-idp.us-east-1.amazonaws.com/us-east-1_Evil:CognitoSignIn:admin",
+}
+
+// onlyIdentityHeaders fails unless the X-Cognito-* headers the upstream got are exactly want: none of
+// the client's reached it, and the gateway sent no more than the route forwards.
+func onlyIdentityHeaders(t *testing.T, got map[string][]string, want map[string]string) {
+	t.Helper()
+	for k, v := range want {
+		if vs := got[k]; len(vs) != 1 || vs[0] != v {
+			t.Errorf("upstream %s = %q, want [%q]", k, vs, v)
+		}
+	}
+	for k, vs := range got {
+		if _, ok := want[k]; !ok && strings.HasPrefix(strings.ToLower(strings.ReplaceAll(k, "_", "-")), "x-cognito-") {
+			t.Errorf("upstream got %s %q, which the route does not forward", k, vs)
+		}
+	}
+}
+
+// TestForwardsIdentityUpstream: by default an allowed request carries its subject and groups and
+// nothing else of the caller (every client-sent X-Cognito-* header removed); every placeholder is
+// still there for header_up.
 func TestForwardsIdentityUpstream(t *testing.T) {
 	idp := testidp.New(t)
 	echo := newEcho(t)
@@ -30,50 +62,24 @@ func TestForwardsIdentityUpstream(t *testing.T) {
 		header_up X-Seen-Email {cognito.claims.email}
 		header_up X-Seen-Group {cognito.groups}
 		header_up X-Seen-User {http.auth.user.id}
+		header_up X-Seen-Client {cognito.client_id}
 	}`)
 
 	token := idp.AccessToken(t, map[string]any{"email": "alice@example.com", "cognito:groups": []string{"admins", "ops,eu"}})
 	req, _ := http.NewRequest("GET", base+"/orders/42", nil)
 	req.Header.Set("Authorization", "Bearer "+token)
-	// Spoofed identity in every spelling a backend could read as X-Cognito-Sub.
-	req.Header.Set("X-Cognito-Sub", "attacker")
-	req.Header["x-cognito-username"] = []string{"attacker"}
-	req.Header["X_Cognito_Groups"] = []string{"admins"}
-	req.Header.Set("X-Cognito-Anything-Else", "attacker")
+	for k, v := range spoofedIdentity {
+		req.Header[k] = []string{v}
+	}
 	res := doRequest(t, req)
 	if res.status != http.StatusOK {
 		t.Fatalf("status %d, body %s", res.status, res.body)
 	}
 	got := res.echoed(t).Header
-	want := map[string]string{
-		"X-Cognito-Sub":       testidp.Subject,
-		"X-Cognito-Username":  "alice@example.com",
-		"X-Cognito-Groups":    "admins,ops%2Ceu",
-		"X-Cognito-Scopes":    "orders/read orders/write",
-		"X-Cognito-Client-Id": "client-1",
-	}
-	for k, v := range want {
-		if vs := got[k]; len(vs) != 1 || vs[0] != v {
-			t.Errorf("upstream %s = %q, want [%q]", k, vs, v)
-		}
-	}
-	for k := range got {
-		if strings.EqualFold(strings.ReplaceAll(k, "_", "-"), "X-Cognito-Anything-Else") || k == "X_Cognito_Groups" || k == "x-cognito-username" {
-			t.Errorf("client-sent %s reached the upstream", k)
-		}
-	}
-	ctx := decodeContext(t, got["X-Cognito-Context"])
-	claims := ctx["authorizer"].(map[string]any)["claims"].(map[string]any)
-	if claims["email"] != "alice@example.com" || claims["cognito:groups"] != "[admins ops,eu]" || claims["client_id"] != "client-1" {
-		t.Errorf("context claims = %v", claims)
-	}
-	jwtCtx := ctx["authorizer"].(map[string]any)["jwt"].(map[string]any)
-	if scopes, _ := json.Marshal(jwtCtx["scopes"]); string(scopes) != `["orders/read","orders/write"]` {
-		t.Errorf("context jwt.scopes = %s", scopes)
-	}
+	onlyIdentityHeaders(t, got, map[string]string{"X-Cognito-Sub": testidp.Subject, "X-Cognito-Groups": "admins,ops%2Ceu"})
 	for name, want := range map[string]string{
 		"X-Seen-Email": "alice@example.com", "X-Seen-Group": "admins,ops%2Ceu",
-		"X-Seen-User": testidp.Subject,
+		"X-Seen-User": testidp.Subject, "X-Seen-Client": "client-1",
 	} {
 		if h := got[name]; len(h) != 1 || h[0] != want {
 			t.Errorf("placeholder header %s = %q, want %q", name, h, want)
@@ -90,6 +96,66 @@ func TestForwardsIdentityUpstream(t *testing.T) {
 	}
 }
 
+// TestForwardAllWithContext: `forward all` and `context_header on` give the upstream every header and
+// the API-Gateway-shaped context (what every route sent before the lean default), the claims in it
+// once; still none of the client's.
+func TestForwardAllWithContext(t *testing.T) {
+	idp := testidp.New(t)
+	echo := newEcho(t)
+	base, _ := runCaddy(t, site(idp, echo.URL, "		forward all\n		context_header on"))
+	token := idp.AccessToken(t, map[string]any{"email": "alice@example.com", "cognito:groups": []string{"admins", "ops,eu"}})
+	hdr := map[string]string{"Authorization": "Bearer " + token}
+	for k, v := range spoofedIdentity {
+		hdr[k] = v
+	}
+	got := do(t, "GET", base+"/orders/42", hdr).echoed(t).Header
+	ctxHeader := got["X-Cognito-Context"]
+	want := map[string]string{
+		"X-Cognito-Sub":       testidp.Subject,
+		"X-Cognito-Username":  "alice@example.com",
+		"X-Cognito-Groups":    "admins,ops%2Ceu",
+		"X-Cognito-Scopes":    "orders/read orders/write",
+		"X-Cognito-Client-Id": "client-1",
+	}
+	if len(ctxHeader) == 1 {
+		want["X-Cognito-Context"] = ctxHeader[0]
+	}
+	onlyIdentityHeaders(t, got, want)
+	ctx := decodeContext(t, ctxHeader)
+	authz := ctx["authorizer"].(map[string]any)
+	if _, twice := authz["claims"]; twice {
+		t.Errorf("the context has the claims twice: %v", authz)
+	}
+	jwtCtx := authz["jwt"].(map[string]any)
+	claims := jwtCtx["claims"].(map[string]any)
+	if claims["email"] != "alice@example.com" || claims["cognito:groups"] != "[admins ops,eu]" || claims["client_id"] != "client-1" {
+		t.Errorf("context claims = %v", claims)
+	}
+	if scopes, _ := json.Marshal(jwtCtx["scopes"]); string(scopes) != `["orders/read","orders/write"]` {
+		t.Errorf("context jwt.scopes = %s", scopes)
+	}
+	if authz["principalId"] != testidp.Subject {
+		t.Errorf("context principalId = %v", authz["principalId"])
+	}
+}
+
+// TestForwardNamedHeaders: a route that names a header gets it besides the default ones, and the
+// context only with context_header on.
+func TestForwardNamedHeaders(t *testing.T) {
+	idp := testidp.New(t)
+	echo := newEcho(t)
+	base, _ := runCaddy(t, site(idp, echo.URL, "		forward X-Cognito-Client-Id x-cognito-scopes\n		context_header off"))
+	hdr := map[string]string{"Authorization": "Bearer " + idp.AccessToken(t, nil)}
+	for k, v := range spoofedIdentity {
+		hdr[k] = v
+	}
+	got := do(t, "GET", base+"/x", hdr).echoed(t).Header
+	onlyIdentityHeaders(t, got, map[string]string{
+		"X-Cognito-Sub": testidp.Subject, "X-Cognito-Groups": "admins,ops",
+		"X-Cognito-Client-Id": "client-1", "X-Cognito-Scopes": "orders/read orders/write",
+	})
+}
+
 // TestPlaceholdersEncoded puts claims holding CR/LF, a comma and a non-ASCII character into
 // header_up through {cognito.*} placeholders: the upstream gets them encoded as the X-Cognito-*
 // headers are (percent-encoded control characters and separators, UTF-8 kept), never a broken
@@ -97,7 +163,7 @@ func TestForwardsIdentityUpstream(t *testing.T) {
 func TestPlaceholdersEncoded(t *testing.T) {
 	idp := testidp.New(t)
 	echo := newEcho(t)
-	base, _ := runCaddy(t, site(idp, echo.URL, "")+` {
+	base, _ := runCaddy(t, site(idp, echo.URL, "		forward X-Cognito-Username")+` {
 		header_up X-Seen-Name {cognito.claims.name}
 		header_up X-Seen-Aliases {cognito.claims.aliases}
 		header_up X-Seen-Group {cognito.groups}
@@ -232,16 +298,6 @@ func TestKeysUnavailableIs503(t *testing.T) {
 	}
 }
 
-func TestContextHeaderOff(t *testing.T) {
-	idp := testidp.New(t)
-	echo := newEcho(t)
-	base, _ := runCaddy(t, site(idp, echo.URL, "		context_header off"))
-	h := do(t, "GET", base+"/x", map[string]string{"Authorization": "Bearer " + idp.AccessToken(t, nil), "X-Cognito-Context": "spoofed"}).echoed(t).Header
-	if h["X-Cognito-Context"] != nil || len(h["X-Cognito-Sub"]) != 1 {
-		t.Errorf("context_header off: X-Cognito-Context %q, X-Cognito-Sub %q", h["X-Cognito-Context"], h["X-Cognito-Sub"])
-	}
-}
-
 func TestAllowAnonymous(t *testing.T) {
 	idp := testidp.New(t)
 	echo := newEcho(t)
@@ -300,5 +356,49 @@ func TestAuthenticationProvider(t *testing.T) {
 	res = do(t, "GET", base+"/x", map[string]string{"Authorization": "Bearer bad"})
 	if res.status != 401 || res.header.Get("WWW-Authenticate") != `Bearer error="invalid_token"` {
 		t.Errorf("bad token: %d %q", res.status, res.header.Get("WWW-Authenticate"))
+	}
+}
+
+// TestUserIDVarsOverride: {http.auth.user.id} is the caller's unless the route sets it with vars, as
+// Caddy lets a route override it (the access log's user_id too).
+func TestUserIDVarsOverride(t *testing.T) {
+	idp := testidp.New(t)
+	echo := newEcho(t)
+	base, accessLog := runCaddy(t, "	vars http.auth.user.id from-vars\n"+site(idp, echo.URL, "")+` {
+		header_up X-Seen-User {http.auth.user.id}
+	}`)
+	h := do(t, "GET", base+"/x", map[string]string{"Authorization": "Bearer " + idp.AccessToken(t, nil)}).echoed(t).Header
+	if got := h["X-Seen-User"]; len(got) != 1 || got[0] != "from-vars" {
+		t.Errorf("{http.auth.user.id} = %q, want the vars value", got)
+	}
+	if lines := readLog(t, accessLog, 1); len(lines) == 0 || lines[len(lines)-1]["user_id"] != "from-vars" {
+		t.Errorf("access log user_id: %v", lines)
+	}
+}
+
+// TestForwardJSONRefusesUnknownHeaders: in JSON, where no parser has checked the names, a header the
+// gateway does not set stops the configuration, and the removed no_context_header is an unknown field
+// rather than a setting silently ignored.
+func TestForwardJSONRefusesUnknownHeaders(t *testing.T) {
+	for _, tc := range []struct{ name, field, want string }{
+		{"misspelled", `"forward": ["X-Cognito-Sub", "X-Cognito-Usrname"]`, `forward "X-Cognito-Usrname": not a header the gateway forwards`},
+		{"the context", `"forward": ["X-Cognito-Context"]`, "context_header on"},
+		{"no_context_header", `"no_context_header": true`, `unknown field "no_context_header"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			caddyMu.Lock()
+			t.Cleanup(caddyMu.Unlock)
+			cfg := fmt.Sprintf(`{"admin": {"disabled": true}, "storage": {"module": "file_system", "root": %q},
+				"apps": {"http": {"servers": {"test": {"listen": ["127.0.0.1:%d"], "routes": [{"handle": [
+					{"handler": "cognito_authorizer", "allow_anonymous": true, %s}]}]}}}}}`, t.TempDir(), freePort(t), tc.field)
+			err := caddy.Load([]byte(cfg), true)
+			if err == nil {
+				_ = caddy.Stop()
+				t.Fatal("accepted")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want it to say %q", err, tc.want)
+			}
+		})
 	}
 }

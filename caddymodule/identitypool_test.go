@@ -161,6 +161,7 @@ func poolSite(idp *testidp.IdP, upstream, extra string) string {
 			}
 			identity_pool ` + testIdentityPoolID + `
 			allow_any_role
+			forward X-Cognito-Identity-Pool-Id X-Cognito-Role-Arn X-Cognito-Authentication-Type
 		}
 		reverse_proxy ` + upstream + `
 	}`

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -62,6 +63,33 @@ func sign(t *testing.T, creds aws.Credentials, method, url, body string) *http.R
 	return req
 }
 
+// TestSigV4DefaultForward: by default a signed request carries the identity id and nothing else of
+// the caller, whatever X-Cognito-* headers it was signed with; the placeholders still have the rest.
+func TestSigV4DefaultForward(t *testing.T) {
+	echo := newEcho(t)
+	base, accessLog := runCaddy(t, `	cognito_authorizer {
+		identity_pool `+testPoolID+`
+		allow_any_role
+	}
+	reverse_proxy `+echo.URL+` {
+		header_up X-Seen-Role {cognito.role_arn}
+	}`)
+	guest := mintCredentials(t, filepath.Dir(accessLog), false)
+	req := sign(t, guest, "GET", base+"/orders", "")
+	for k, v := range spoofedIdentity {
+		req.Header[k] = []string{v} // added after signing, as SigV4 allows
+	}
+	res := doRequest(t, req)
+	if res.status != http.StatusOK {
+		t.Fatalf("status %d: %s", res.status, res.body)
+	}
+	h := res.echoed(t).Header
+	onlyIdentityHeaders(t, h, map[string]string{"X-Cognito-Identity-Id": "eu-west-1:aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee"})
+	if got := h["X-Seen-Role"]; len(got) != 1 || got[0] != "arn:aws:iam::123456789012:role/service-role/Guests" {
+		t.Errorf("{cognito.role_arn} = %q", got)
+	}
+}
+
 func TestSigV4ThroughCaddy(t *testing.T) {
 	var bodies []string
 	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -74,13 +102,17 @@ func TestSigV4ThroughCaddy(t *testing.T) {
 	cognito_authorizer {
 		identity_pool `+testPoolID+`
 		allow_any_role
+		forward all
+		context_header on
 	}
 	reverse_proxy `+echo.URL)
 	storageDir := filepath.Dir(accessLog)
 
 	guest := mintCredentials(t, storageDir, false)
 	req := sign(t, guest, "POST", base+"/api/orders?b=2&a=1", `{"item":42}`)
-	req.Header.Set("X-Cognito-Role-Arn", "arn:aws:iam::123456789012:role/Admin")
+	for k, v := range spoofedIdentity {
+		req.Header[k] = []string{v}
+	}
 	res := doRequest(t, req)
 	if res.status != 200 {
 		t.Fatalf("status %d: %s", res.status, res.body)
@@ -95,11 +127,11 @@ func TestSigV4ThroughCaddy(t *testing.T) {
 		"X-Cognito-Authentication-Type": "unauthenticated",
 		"X-Cognito-Role-Arn":            "arn:aws:iam::123456789012:role/service-role/Guests",
 	}
-	for k, v := range want {
-		if got := e.Header[k]; len(got) != 1 || got[0] != v {
-			t.Errorf("upstream %s = %q, want %q", k, got, v)
-		}
+	withContext := maps.Clone(want)
+	if c := e.Header["X-Cognito-Context"]; len(c) == 1 {
+		withContext["X-Cognito-Context"] = c[0]
 	}
+	onlyIdentityHeaders(t, e.Header, withContext)
 	if got := e.Header["X-Amz-Security-Token"]; got != nil {
 		t.Errorf("the session token reached the upstream")
 	}

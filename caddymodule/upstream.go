@@ -13,8 +13,8 @@ import (
 	"github.com/caddy-cognito/caddy-cognito/authorizer/upstream"
 )
 
-// forward prepares an allowed request for the upstream: identity headers, the signed assertion (when
-// configured) and placeholders.
+// forward prepares an allowed request for the upstream: the identity headers the route forwards
+// (computed once per cached identity), the signed assertion (when configured) and placeholders.
 func (g *gate) forward(r *http.Request, d *authorizer.Decision, assertion string) {
 	upstream.StripHeaders(r.Header)
 	g.stripCredentials(r, d)
@@ -27,12 +27,7 @@ func (g *gate) forward(r *http.Request, d *authorizer.Decision, assertion string
 	for name, value := range d.Headers {
 		r.Header[name] = []string{value}
 	}
-	for _, h := range upstream.Headers(id) {
-		if g.noContext && h.Name == upstream.HeaderContext {
-			continue
-		}
-		r.Header[h.Name] = []string{h.Value}
-	}
+	g.forwarded.SetHeaders(r.Header, id)
 	if d.Shadow {
 		r.Header[upstream.HeaderShadowDecision] = []string{"deny"}
 		r.Header[upstream.HeaderShadowStatus] = []string{strconv.Itoa(d.Status)}
@@ -41,7 +36,6 @@ func (g *gate) forward(r *http.Request, d *authorizer.Decision, assertion string
 		r.Header[g.assertion.header] = []string{assertion}
 	}
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		repl.Set("http.auth.user.id", upstream.UserID(id))
 		repl.Map(placeholders(id, d))
 	}
 }
@@ -103,11 +97,16 @@ func withoutQueryParams(raw string, drop func(name string) bool) (string, bool) 
 	return strings.Join(kept, "&"), true
 }
 
-// placeholders resolves {cognito.*} for an allowed request of id, lazily: nothing is computed for
-// placeholders no one uses. The identity's are upstream.Placeholder; the shadow decision's are the
-// request's own.
+// placeholders resolves {cognito.*} and {http.auth.user.id} for an allowed request of id, lazily:
+// nothing is computed for placeholders no one uses (the access log asks for the user id, once). The
+// identity's are upstream.Placeholder; the shadow decision's are the request's own. A value set with
+// repl.Set (the vars handler may set the user id) comes first: Caddy asks the static values before
+// this provider.
 func placeholders(id *identity.Identity, d *authorizer.Decision) caddy.ReplacerFunc {
 	return func(key string) (any, bool) {
+		if key == "http.auth.user.id" {
+			return upstream.UserID(id), true
+		}
 		name, ok := strings.CutPrefix(key, "cognito.")
 		if !ok {
 			return nil, false

@@ -59,6 +59,8 @@ func startConfusionSite(t *testing.T) *confusionSite {
 			identity_pool %s
 			allow_anonymous
 			policy %s
+			forward all
+			context_header on
 		}`, b.UserPool, hardPoolID, policyFile)
 	srv := startCaddy(t, fmt.Sprintf(`{$SITE} {
 	%[1]s

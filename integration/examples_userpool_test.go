@@ -28,7 +28,8 @@ func TestExampleUserPool(t *testing.T) {
 
 	t.Run("go client with an access token", func(t *testing.T) {
 		e := decodeEcho(t, client(t, pool.ClientID).ok(t))
-		wantHeaders(t, e, map[string]string{"X-Cognito-Sub": sub, "X-Cognito-Client-Id": pool.ClientID, "X-Cognito-Groups": "admins"})
+		// The default: the subject and the groups, nothing more.
+		wantHeaders(t, e, map[string]string{"X-Cognito-Sub": sub, "X-Cognito-Groups": "admins", "X-Cognito-Client-Id": "", "X-Cognito-Context": ""})
 	})
 	t.Run("README commands", func(t *testing.T) {
 		out := runReadme(t, examplePath("userpool", "README.md"), srv.BaseURL,

@@ -108,6 +108,12 @@ func TestFlowUserPoolOnly(t *testing.T) {
 	if e.Header.Get("X-Cognito-Sub") != aliceSub || e.Header.Get("X-Cognito-Groups") != "admins" {
 		t.Errorf("upstream saw sub %q groups %q, want alice in admins", e.Header.Get("X-Cognito-Sub"), e.Header.Get("X-Cognito-Groups"))
 	}
+	// The default forwards the subject and the groups, nothing more.
+	for _, name := range []string{"X-Cognito-Username", "X-Cognito-Client-Id", "X-Cognito-Scopes", "X-Cognito-Context"} {
+		if got := e.Header.Get(name); got != "" {
+			t.Errorf("upstream saw %s %q, which the route does not forward", name, got)
+		}
+	}
 	before := up.Count()
 	for name, tc := range map[string]struct {
 		header    http.Header
@@ -152,6 +158,7 @@ func TestFlowGuestsOnly(t *testing.T) {
 		identity_pool %[1]s
 		role_policy %[2]s %[3]s
 		execute_api %[4]s shop prod
+		forward X-Cognito-Identity-Pool-Id X-Cognito-Role-Arn X-Cognito-Authentication-Type
 	}
 	reverse_proxy %[5]s
 }
@@ -242,6 +249,7 @@ func TestFlowUserPoolAndIdentityPool(t *testing.T) {
 		role_policy %[7]s %[9]s
 		role_policy %[8]s %[10]s
 		execute_api %[11]s shop prod
+		forward X-Cognito-Role-Arn X-Cognito-Authentication-Type X-Cognito-Authentication-Provider
 	}
 	reverse_proxy %[12]s
 }

@@ -86,6 +86,7 @@ func startIdentityPoolSite(t *testing.T) *identityPoolSite {
 		%[9]s
 		identity_pool %[1]s
 		allow_any_role
+		forward all
 	}
 	reverse_proxy %[10]s
 }

@@ -28,12 +28,14 @@ func TestUserPoolTokensEndToEnd(t *testing.T) {
 	handle /access-only/* {
 		cognito_authorizer {
 			%s
+			forward X-Cognito-Username X-Cognito-Client-Id
 		}
 		reverse_proxy %s
 	}
 	handle {
 		cognito_authorizer {
 			%s
+			forward X-Cognito-Username X-Cognito-Client-Id
 		}
 		reverse_proxy %s
 	}

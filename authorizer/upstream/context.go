@@ -8,19 +8,19 @@ import (
 )
 
 // Context is the identity in the shape of API Gateway's requestContext (HeaderContext carries it), so
-// backends moving off API Gateway read the same fields. Token callers get `authorizer` (as a REST API
-// Cognito authorizer gives `claims`, and an HTTP API JWT authorizer gives `jwt.claims` and
-// `jwt.scopes`, claim values as strings); identity-pool callers get `identity` (as IAM authorization
-// gives it); an anonymous caller gets `{}`.
+// backends moving off API Gateway read the same fields. Token callers get `authorizer` (`principalId`,
+// and `jwt.claims` and `jwt.scopes` as an HTTP API JWT authorizer gives them, claim values as
+// strings); identity-pool callers get `identity` (as IAM authorization gives it); an anonymous caller
+// gets `{}`. The claims are there once: REST API's `authorizer.claims` copy of them doubled the header
+// for the few backends that read it.
 func Context(id *identity.Identity) []byte {
 	type jwtContext struct {
 		Claims map[string]string `json:"claims"`
 		Scopes []string          `json:"scopes"`
 	}
 	type authorizerContext struct {
-		PrincipalID string            `json:"principalId"`
-		Claims      map[string]string `json:"claims"`
-		JWT         jwtContext        `json:"jwt"`
+		PrincipalID string     `json:"principalId"`
+		JWT         jwtContext `json:"jwt"`
 	}
 	type identityContext struct {
 		CognitoIdentityID             string `json:"cognitoIdentityId"`
@@ -39,11 +39,9 @@ func Context(id *identity.Identity) []byte {
 	}
 	switch id.Kind {
 	case identity.KindUserPool, identity.KindOIDC:
-		claims := stringClaims(id.Claims)
 		ctx.Authorizer = &authorizerContext{
 			PrincipalID: id.Subject,
-			Claims:      claims,
-			JWT:         jwtContext{Claims: claims, Scopes: id.Scopes},
+			JWT:         jwtContext{Claims: stringClaims(id.Claims), Scopes: id.Scopes},
 		}
 	case identity.KindIdentityPool:
 		ctx.Identity = &identityContext{

@@ -75,7 +75,8 @@ var goldenPlaceholders = []string{
 // golden is what one identity sends upstream.
 type golden struct {
 	UserID       string            `json:"user_id"`
-	Headers      [][2]string       `json:"headers"`
+	Headers      [][2]string       `json:"headers"` // forward all, context_header on
+	Default      []string          `json:"default_headers"`
 	Context      string            `json:"context"`
 	Placeholders map[string]string `json:"placeholders"`
 	Metadata     map[string]string `json:"metadata"`
@@ -99,8 +100,12 @@ func TestUpstreamGolden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			got := golden{UserID: upstream.UserID(id), Headers: [][2]string{}, Placeholders: map[string]string{},
-				Metadata: upstream.Metadata(id)}
-			for _, h := range upstream.Headers(id) {
+				Metadata: upstream.Metadata(id), Default: []string{}}
+			var lean upstream.Forward
+			for _, h := range lean.Headers(id) {
+				got.Default = append(got.Default, h.Name)
+			}
+			for _, h := range upstream.ForwardAll.Headers(id) {
 				got.Headers = append(got.Headers, [2]string{h.Name, h.Value})
 				if h.Name == upstream.HeaderContext {
 					b, err := base64.RawURLEncoding.DecodeString(h.Value)

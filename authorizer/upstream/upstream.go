@@ -1,7 +1,6 @@
 package upstream
 
 import (
-	"encoding/base64"
 	"net/http"
 	"strings"
 
@@ -10,30 +9,6 @@ import (
 
 // Header is one header for the upstream.
 type Header struct{ Name, Value string }
-
-type headersKey struct{}
-
-// Headers are the X-Cognito-* headers for id, in the order of Fields, HeaderContext last; none for an
-// anonymous caller. They are computed once per identity (identity.Identity.Memo) and shared: do not
-// modify the slice.
-func Headers(id *identity.Identity) []Header {
-	return id.Memo(headersKey{}, func() any {
-		if id.Kind == identity.KindNone {
-			return []Header(nil)
-		}
-		var hs []Header
-		for i := range fields {
-			f := &fields[i]
-			if !f.carries(id.Kind) {
-				continue
-			}
-			if v := f.text(id); v != "" {
-				hs = append(hs, Header{f.Header, v})
-			}
-		}
-		return append(hs, Header{HeaderContext, base64.RawURLEncoding.EncodeToString(Context(id))})
-	}).([]Header)
-}
 
 // UserID is the caller's user id as `{http.auth.user.id}` carries it: header-safe.
 func UserID(id *identity.Identity) string { return headerSafe(id.UserID()) }

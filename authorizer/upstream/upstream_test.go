@@ -38,6 +38,9 @@ func TestStripHeaders(t *testing.T) {
 func TestFields(t *testing.T) {
 	t.Parallel()
 	names, headers, claims := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	if n := len(upstream.Fields()); n > 64 {
+		t.Errorf("%d fields: a Forward holds 64", n)
+	}
 	for _, f := range upstream.Fields() {
 		for _, n := range append([]string{f.Name}, f.Aliases...) {
 			if names[n] {
@@ -77,7 +80,7 @@ func TestFieldsIsACopy(t *testing.T) {
 		}
 	}
 	id := &identity.Identity{Kind: identity.KindUserPool, Subject: "s"}
-	if h := upstream.Headers(id); len(h) != 2 || h[0].Name != upstream.HeaderSub {
+	if h := upstream.ForwardAll.Headers(id); len(h) != 2 || h[0].Name != upstream.HeaderSub {
 		t.Errorf("headers after editing Fields(): %v", h)
 	}
 	if v, ok := upstream.Placeholder(id, "sub"); !ok || v != "s" {
@@ -85,24 +88,35 @@ func TestFieldsIsACopy(t *testing.T) {
 	}
 }
 
-// TestHeadersAreMemoized: a cached identity pays for its headers once.
+// TestHeadersAreMemoized: a cached identity pays for its headers once per set it is forwarded with,
+// and routes asking for the same set share them.
 func TestHeadersAreMemoized(t *testing.T) {
 	t.Parallel()
 	id := &identity.Identity{Kind: identity.KindUserPool, Subject: "s"}
-	if a, b := upstream.Headers(id), upstream.Headers(id); &a[0] != &b[0] {
+	if a, b := upstream.ForwardAll.Headers(id), upstream.ForwardAll.Headers(id); &a[0] != &b[0] {
 		t.Error("headers computed twice for one identity")
 	}
-	if got := upstream.Headers(identity.Anonymous()); len(got) != 0 {
+	f1, _ := upstream.NewForward([]string{"X-Cognito-Username"}, false)
+	f2, _ := upstream.NewForward([]string{"x-cognito-username"}, false)
+	if a, b := f1.Headers(id), f2.Headers(id); &a[0] != &b[0] {
+		t.Error("two routes with the same set computed it twice")
+	}
+	if got := upstream.ForwardAll.Headers(identity.Anonymous()); len(got) != 0 {
 		t.Errorf("an anonymous caller sends %v", got)
 	}
 }
 
-func ExampleHeaders() {
+func ExampleForward_Headers() {
 	id := &identity.Identity{
 		Kind: identity.KindUserPool, Authenticated: true, Subject: "8f3b2c1a", Username: "alice",
 		Groups: []string{"admins", "ops,eu"}, ClientID: "client-1",
 	}
-	for _, h := range upstream.Headers(id) {
+	lean, _ := upstream.NewForward(nil, false)
+	for _, h := range lean.Headers(id) {
+		fmt.Printf("%s: %s\n", h.Name, h.Value)
+	}
+	more, _ := upstream.NewForward([]string{"X-Cognito-Username"}, true)
+	for _, h := range more.Headers(id) {
 		if h.Name != upstream.HeaderContext {
 			fmt.Printf("%s: %s\n", h.Name, h.Value)
 		}
@@ -110,10 +124,11 @@ func ExampleHeaders() {
 	fmt.Println(string(upstream.Context(id)))
 	// Output:
 	// X-Cognito-Sub: 8f3b2c1a
+	// X-Cognito-Groups: admins,ops%2Ceu
+	// X-Cognito-Sub: 8f3b2c1a
 	// X-Cognito-Username: alice
 	// X-Cognito-Groups: admins,ops%2Ceu
-	// X-Cognito-Client-Id: client-1
-	// {"authorizer":{"principalId":"8f3b2c1a","claims":{},"jwt":{"claims":{},"scopes":null}}}
+	// {"authorizer":{"principalId":"8f3b2c1a","jwt":{"claims":{},"scopes":null}}}
 }
 
 func ExamplePlaceholder() {
@@ -137,7 +152,7 @@ func BenchmarkHeaders(b *testing.B) {
 	id := goldenIdentities()["jwt_user"]
 	b.ReportAllocs()
 	for b.Loop() {
-		if len(upstream.Headers(id)) == 0 {
+		if len(upstream.ForwardAll.Headers(id)) == 0 {
 			b.Fatal("no headers")
 		}
 	}
