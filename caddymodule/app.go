@@ -1,11 +1,15 @@
 package caddymodule
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
 
+	"github.com/caddy-cognito/caddy-cognito/authorizer/fleet"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/keyring"
 )
 
@@ -34,7 +38,17 @@ type App struct {
 	// secret.
 	IdentitySecret string `json:"identity_secret,omitempty"`
 
+	// Redis, when set, is the Redis (or Valkey) the instances of a fleet share: replay protection
+	// across instances and revocations that reach every instance. Default: none, each instance on its
+	// own.
+	Redis *Redis `json:"redis,omitempty"`
+
 	secret *keyring.Secret
+	logger *zap.Logger
+	// redis is the client of Redis, shared by every handler of this configuration; nil without it.
+	redis *fleet.Redis
+	// replayLocal is true when replay protection falls back to local memory while Redis is unreachable.
+	replayLocal bool
 }
 
 // CaddyModule returns the Caddy module information.
@@ -47,8 +61,36 @@ func (App) CaddyModule() caddy.ModuleInfo {
 
 // Provision resolves the secrets' placeholders and checks the secrets. No error holds a secret, and
 // none repeats the app's name: Caddy prefixes "provision cognito:" itself.
-func (a *App) Provision(caddy.Context) error {
-	return a.provision()
+func (a *App) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	if err := a.provision(); err != nil {
+		return err
+	}
+	return a.provisionRedis()
+}
+
+// provisionRedis creates the Redis client; it does not connect until first used, so Redis down at
+// start does not stop Caddy.
+func (a *App) provisionRedis() error {
+	if a.Redis == nil {
+		return nil
+	}
+	opts, err := a.Redis.options()
+	if err != nil {
+		return err
+	}
+	if a.redis, err = fleet.NewRedis(opts); err != nil {
+		return err
+	}
+	a.replayLocal = a.Redis.ReplayWhenUnreachable == replayLocal
+	fields := []zap.Field{zap.String("redis", a.Redis.endpoint(opts.URL)), zap.Bool("tls", opts.TLS != nil || strings.HasPrefix(opts.URL, "rediss:")),
+		zap.Bool("acl_user", opts.Username != ""), zap.String("replay_when_unreachable", cmp.Or(a.Redis.ReplayWhenUnreachable, replayRefuse))}
+	if opts.TLS != nil && opts.TLS.InsecureSkipVerify {
+		a.logger.Warn("redis: tls insecure_skip_verify is set: the server's certificate is not checked, so anyone on the path can read and change the fleet's replay and revocation state", fields...)
+	} else {
+		a.logger.Info("fleet state in redis", fields...)
+	}
+	return nil
 }
 
 func (a *App) provision() error {
@@ -88,15 +130,26 @@ func (a *App) provision() error {
 	return nil
 }
 
-// Start does nothing: the app only holds configuration.
+// Start does nothing yet.
 func (*App) Start() error { return nil }
 
-// Stop does nothing.
+// Stop does nothing: the Redis client is closed at Cleanup, once the configuration's handlers have
+// finished their requests.
 func (*App) Stop() error { return nil }
 
-// keySecret returns the key secret of the configuration's cognito app, or nil when the app is not
-// configured or has no key_secret: keys are then kept in storage.
-func keySecret(ctx caddy.Context) (*keyring.Secret, error) {
+// Cleanup closes the Redis client.
+func (a *App) Cleanup() error {
+	if a.redis != nil {
+		if err := a.redis.Close(); err != nil {
+			a.logger.Warn("closing the redis client", zap.Error(err))
+		}
+		a.redis = nil
+	}
+	return nil
+}
+
+// fleetApp returns the configuration's cognito app, or nil when it is not configured.
+func fleetApp(ctx caddy.Context) (*App, error) {
 	v, err := ctx.AppIfConfigured("cognito")
 	if errors.Is(err, caddy.ErrNotConfigured) {
 		return nil, nil
@@ -104,11 +157,22 @@ func keySecret(ctx caddy.Context) (*keyring.Secret, error) {
 	if err != nil {
 		return nil, err
 	}
-	return v.(*App).secret, nil
+	return v.(*App), nil
+}
+
+// keySecret returns the key secret of the configuration's cognito app, or nil when the app is not
+// configured or has no key_secret: keys are then kept in storage.
+func keySecret(ctx caddy.Context) (*keyring.Secret, error) {
+	a, err := fleetApp(ctx)
+	if a == nil || err != nil {
+		return nil, err
+	}
+	return a.secret, nil
 }
 
 // Interface guards.
 var (
-	_ caddy.App         = (*App)(nil)
-	_ caddy.Provisioner = (*App)(nil)
+	_ caddy.App          = (*App)(nil)
+	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
 )

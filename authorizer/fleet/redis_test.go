@@ -105,6 +105,8 @@ func TestNewRedisErrors(t *testing.T) {
 	for _, o := range []RedisOptions{
 		{URL: "http://user:hunter2@host/"},
 		{URL: "redis://127.0.0.1:6379/0", ReadTimeout: time.Hour},
+		{URL: "redis://127.0.0.1:6379/0", PoolSize: -1},
+		{URL: "redis://127.0.0.1:6379/0", PoolSize: 100_000},
 	} {
 		_, err := NewRedis(o)
 		if err == nil {
