@@ -281,7 +281,7 @@ func (g *gate) build(ctx caddy.Context, c *Config) (err error) {
 			AllowUnsignedPayload: p.AllowUnsignedPayload, ClockSkew: time.Duration(p.ClockSkew),
 		}
 		if p.ReplayProtection != nil {
-			if opts.ReplayCache, err = g.acquireReplayCache(p.ID, p.ReplayProtection); err != nil {
+			if err := g.replayProtection(ctx, p, &opts); err != nil {
 				return fmt.Errorf("identity_pool %s: %w", p.ID, err)
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer"
+	"github.com/caddy-cognito/caddy-cognito/authorizer/sigv4"
 )
 
 // The collectors are created once; every configuration registers them with its own metrics registry,
@@ -32,7 +33,19 @@ var (
 		Help:      "Time the policy took to decide one request.",
 		Buckets:   prometheus.ExponentialBuckets(5e-6, 2, 14), // 5µs to 41ms
 	})
-	policyMemo = newMemoCollector()
+	policyMemo        = newMemoCollector()
+	replayStoreErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy",
+		Subsystem: "cognito",
+		Name:      "replay_store_errors_total",
+		Help:      "Signed non-idempotent requests whose signature Redis could not check, by what was done (replay_when_unreachable): refuse (answered 503) or local (checked in this instance's memory only).",
+	}, []string{"action"})
+	replayRefusals = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "caddy",
+		Subsystem: "cognito",
+		Name:      "replay_refusals_total",
+		Help:      "Signed non-idempotent requests refused because their signature was already used (replay_protection).",
+	})
 )
 
 // memoCollector reports the policy engines' decision memo counts (authorizer.PolicyEngine.MemoStats), summed
@@ -94,7 +107,7 @@ func (c *memoCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // collectors are every metric the module exports; the README's metrics table lists exactly these.
-var collectors = []prometheus.Collector{decisionsTotal, policyActivations, policySeconds, policyMemo}
+var collectors = []prometheus.Collector{decisionsTotal, policyActivations, policySeconds, policyMemo, replayStoreErrors, replayRefusals}
 
 // registerMetrics registers the collectors with the configuration's registry.
 func registerMetrics(ctx caddy.Context) error {
@@ -123,6 +136,9 @@ func observe(d *authorizer.Decision) {
 		outcome = "deny"
 	}
 	decisionsTotal.WithLabelValues(outcome, d.Label).Inc()
+	if !d.Allow && d.Reason != nil && errors.Is(d.Reason, sigv4.ErrReplayedSignature) {
+		replayRefusals.Inc()
+	}
 	if d.PolicyTime > 0 {
 		policySeconds.Observe(d.PolicyTime.Seconds())
 	}
