@@ -49,6 +49,11 @@ type App struct {
 	redis *fleet.Redis
 	// replayLocal is true when replay protection falls back to local memory while Redis is unreachable.
 	replayLocal bool
+	// revocations is the process's revocation set, which follower keeps current from Redis between
+	// Start and Stop.
+	revocations        *fleet.Revocations
+	releaseRevocations func()
+	follower           *fleet.Follower
 }
 
 // CaddyModule returns the Caddy module information.
@@ -80,6 +85,9 @@ func (a *App) provisionRedis() error {
 		return err
 	}
 	if a.redis, err = fleet.NewRedis(opts); err != nil {
+		return err
+	}
+	if a.revocations, a.releaseRevocations, err = acquireRevocations(); err != nil {
 		return err
 	}
 	a.replayLocal = a.Redis.ReplayWhenUnreachable == replayLocal
@@ -130,15 +138,34 @@ func (a *App) provision() error {
 	return nil
 }
 
-// Start does nothing yet.
-func (*App) Start() error { return nil }
+// Start follows the revocations in Redis, when there is one: the process's set is read in full now,
+// after every reconnection and every minute, and each published change is applied as it comes.
+func (a *App) Start() error {
+	if a.redis == nil {
+		return nil
+	}
+	a.follower = a.redis.Follow(a.revocations, fleet.FollowOptions{OnError: func(err error) {
+		a.logger.Warn("following revocations in redis", zap.Error(err))
+	}})
+	return nil
+}
 
-// Stop does nothing: the Redis client is closed at Cleanup, once the configuration's handlers have
-// finished their requests.
-func (*App) Stop() error { return nil }
+// Stop stops following the revocations. The Redis client is closed at Cleanup, once the
+// configuration's handlers have finished their requests.
+func (a *App) Stop() error {
+	if a.follower != nil {
+		_ = a.follower.Close()
+		a.follower = nil
+	}
+	return nil
+}
 
-// Cleanup closes the Redis client.
+// Cleanup closes the Redis client and releases the revocation set.
 func (a *App) Cleanup() error {
+	if a.releaseRevocations != nil {
+		a.releaseRevocations()
+		a.releaseRevocations = nil
+	}
 	if a.redis != nil {
 		if err := a.redis.Close(); err != nil {
 			a.logger.Warn("closing the redis client", zap.Error(err))

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer"
+	"github.com/caddy-cognito/caddy-cognito/authorizer/fleet"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/sigv4"
 )
@@ -200,6 +201,8 @@ type gate struct {
 	tokenQuery string
 	// rewriteWarned is set once a rewrite after the decision was logged.
 	rewriteWarned atomic.Bool
+	// revocations is the process's revocation set (checkRevocation).
+	revocations *fleet.Revocations
 }
 
 // provision builds the authorizer of c. On error, whatever was acquired is released.
@@ -244,6 +247,10 @@ func (c *Config) deniesEverySignedRequest() string {
 func (g *gate) build(ctx caddy.Context, c *Config) (err error) {
 	tokens, release, err := authorizer.NewTokenVerifier(c.issuers(), sharedResources, jwksLogger())
 	if err != nil {
+		return err
+	}
+	g.releases = append(g.releases, release)
+	if g.revocations, release, err = acquireRevocations(); err != nil {
 		return err
 	}
 	g.releases = append(g.releases, release)
@@ -429,6 +436,7 @@ func (g *gate) authorize(r *http.Request) (*authorizer.Decision, string) {
 
 func (g *gate) decide(r *http.Request) (*authorizer.Decision, string) {
 	d := g.authz.Authorize(r.Context(), authorizer.Request{HTTP: r, Sent: sentRequest(r), RemoteIP: remoteIP(r)})
+	d = g.checkRevocation(d, time.Now())
 	if !d.Allow || g.assertion == nil || d.Identity == nil || d.Identity.Kind == identity.KindNone {
 		return d, ""
 	}
