@@ -214,3 +214,14 @@ func TestRedisClientFollowsConfigLifecycle(t *testing.T) {
 		t.Errorf("the password is in the log:\n%s", logs)
 	}
 }
+
+// Redis down at start does not stop Caddy: the client connects on first use.
+func TestRedisDownAtStart(t *testing.T) {
+	caddyMu.Lock()
+	t.Cleanup(caddyMu.Unlock)
+	t.Cleanup(func() { _ = caddy.Stop() })
+	app := redisApp(t, fmt.Sprintf("redis://127.0.0.1:%d/0", freePort(t)), filepath.Join(t.TempDir(), "caddy.log"))
+	if _, err := app.redis.Seen(context.Background(), "sig", time.Minute); err == nil {
+		t.Fatal("a Redis that is not there recorded a signature")
+	}
+}
