@@ -64,8 +64,9 @@ func (App) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision resolves the secrets' placeholders and checks the secrets. No error holds a secret, and
-// none repeats the app's name: Caddy prefixes "provision cognito:" itself.
+// Provision resolves the secrets' placeholders and checks the secrets, and creates the Redis client
+// when redis is set. No error holds a secret, and none repeats the app's name: Caddy prefixes
+// "provision cognito:" itself.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	if err := a.provision(); err != nil {
