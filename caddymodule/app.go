@@ -1,11 +1,15 @@
 package caddymodule
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
 
+	"github.com/caddy-cognito/caddy-cognito/authorizer/fleet"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/keyring"
 )
 
@@ -34,7 +38,22 @@ type App struct {
 	// secret.
 	IdentitySecret string `json:"identity_secret,omitempty"`
 
+	// Redis, when set, is the Redis (or Valkey) the instances of a fleet share: replay protection
+	// across instances and revocations that reach every instance. Default: none, each instance on its
+	// own.
+	Redis *Redis `json:"redis,omitempty"`
+
 	secret *keyring.Secret
+	logger *zap.Logger
+	// redis is the client of Redis, shared by every handler of this configuration; nil without it.
+	redis *fleet.Redis
+	// replayLocal is true when replay protection falls back to local memory while Redis is unreachable.
+	replayLocal bool
+	// revocations is the process's revocation set, which follower keeps current from Redis between
+	// Start and Stop.
+	revocations        *fleet.Revocations
+	releaseRevocations func()
+	follower           *fleet.Follower
 }
 
 // CaddyModule returns the Caddy module information.
@@ -45,10 +64,42 @@ func (App) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision resolves the secrets' placeholders and checks the secrets. No error holds a secret, and
-// none repeats the app's name: Caddy prefixes "provision cognito:" itself.
-func (a *App) Provision(caddy.Context) error {
-	return a.provision()
+// Provision resolves the secrets' placeholders and checks the secrets, and creates the Redis client
+// when redis is set. No error holds a secret, and none repeats the app's name: Caddy prefixes
+// "provision cognito:" itself.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	if err := a.provision(); err != nil {
+		return err
+	}
+	return a.provisionRedis()
+}
+
+// provisionRedis creates the Redis client; it does not connect until first used, so Redis down at
+// start does not stop Caddy.
+func (a *App) provisionRedis() error {
+	if a.Redis == nil {
+		return nil
+	}
+	opts, err := a.Redis.options()
+	if err != nil {
+		return err
+	}
+	if a.redis, err = fleet.NewRedis(opts); err != nil {
+		return err
+	}
+	if a.revocations, a.releaseRevocations, err = acquireRevocations(); err != nil {
+		return err
+	}
+	a.replayLocal = a.Redis.ReplayWhenUnreachable == replayLocal
+	fields := []zap.Field{zap.String("redis", a.Redis.endpoint(opts.URL)), zap.Bool("tls", opts.TLS != nil || strings.HasPrefix(opts.URL, "rediss:")),
+		zap.Bool("acl_user", opts.Username != ""), zap.String("replay_when_unreachable", cmp.Or(a.Redis.ReplayWhenUnreachable, replayRefuse))}
+	if opts.TLS != nil && opts.TLS.InsecureSkipVerify {
+		a.logger.Warn("redis: tls insecure_skip_verify is set: the server's certificate is not checked, so anyone on the path can read and change the fleet's replay and revocation state", fields...)
+	} else {
+		a.logger.Info("fleet state in redis", fields...)
+	}
+	return nil
 }
 
 func (a *App) provision() error {
@@ -92,15 +143,45 @@ func (a *App) provision() error {
 	return nil
 }
 
-// Start does nothing: the app only holds configuration.
-func (*App) Start() error { return nil }
+// Start follows the revocations in Redis, when there is one: the process's set is read in full now,
+// after every reconnection and every minute, and each published change is applied as it comes.
+func (a *App) Start() error {
+	if a.redis == nil {
+		return nil
+	}
+	a.follower = a.redis.Follow(a.revocations, fleet.FollowOptions{OnError: func(err error) {
+		a.logger.Warn("following revocations in redis", zap.Error(err))
+	}})
+	return nil
+}
 
-// Stop does nothing.
-func (*App) Stop() error { return nil }
+// Stop stops following the revocations. The Redis client is closed at Cleanup, once the
+// configuration's handlers have finished their requests.
+func (a *App) Stop() error {
+	if a.follower != nil {
+		_ = a.follower.Close()
+		a.follower = nil
+	}
+	return nil
+}
 
-// keySecret returns the key secret of the configuration's cognito app, or nil when the app is not
-// configured or has no key_secret: keys are then kept in storage.
-func keySecret(ctx caddy.Context) (*keyring.Secret, error) {
+// Cleanup closes the Redis client and releases the revocation set.
+func (a *App) Cleanup() error {
+	if a.releaseRevocations != nil {
+		a.releaseRevocations()
+		a.releaseRevocations = nil
+	}
+	if a.redis != nil {
+		if err := a.redis.Close(); err != nil {
+			a.logger.Warn("closing the redis client", zap.Error(err))
+		}
+		a.redis = nil
+	}
+	return nil
+}
+
+// fleetApp returns the configuration's cognito app, or nil when it is not configured.
+func fleetApp(ctx caddy.Context) (*App, error) {
 	v, err := ctx.AppIfConfigured("cognito")
 	if errors.Is(err, caddy.ErrNotConfigured) {
 		return nil, nil
@@ -108,11 +189,22 @@ func keySecret(ctx caddy.Context) (*keyring.Secret, error) {
 	if err != nil {
 		return nil, err
 	}
-	return v.(*App).secret, nil
+	return v.(*App), nil
+}
+
+// keySecret returns the key secret of the configuration's cognito app, or nil when the app is not
+// configured or has no key_secret: keys are then kept in storage.
+func keySecret(ctx caddy.Context) (*keyring.Secret, error) {
+	a, err := fleetApp(ctx)
+	if a == nil || err != nil {
+		return nil, err
+	}
+	return a.secret, nil
 }
 
 // Interface guards.
 var (
-	_ caddy.App         = (*App)(nil)
-	_ caddy.Provisioner = (*App)(nil)
+	_ caddy.App          = (*App)(nil)
+	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
 )

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer"
+	"github.com/caddy-cognito/caddy-cognito/authorizer/fleet"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/sigv4"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/upstream"
@@ -262,6 +263,8 @@ type gate struct {
 	rewriteWarned atomic.Bool
 	// metrics counts the route's decisions; nil counts none (tests that build a gate by hand).
 	metrics *routeMetrics
+	// revocations is the process's revocation set (checkRevocation).
+	revocations *fleet.Revocations
 }
 
 // provision builds the authorizer of c. On error, whatever was acquired is released.
@@ -333,6 +336,10 @@ func (g *gate) build(ctx caddy.Context, c *Config) (err error) {
 	}
 	g.releases = append(g.releases, release)
 	g.tokens = tokens
+	if g.revocations, release, err = acquireRevocations(); err != nil {
+		return err
+	}
+	g.releases = append(g.releases, release)
 	if err := registerMetrics(ctx); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
@@ -368,7 +375,7 @@ func (g *gate) build(ctx caddy.Context, c *Config) (err error) {
 			AllowUnsignedPayload: p.AllowUnsignedPayload, ClockSkew: time.Duration(p.ClockSkew),
 		}
 		if p.ReplayProtection != nil {
-			if opts.ReplayCache, err = g.acquireReplayCache(p.ID, p.ReplayProtection); err != nil {
+			if err := g.replayProtection(ctx, p, &opts); err != nil {
 				return fmt.Errorf("identity_pool %s: %w", p.ID, err)
 			}
 		}
@@ -566,6 +573,7 @@ func (g *gate) authorize(r *http.Request) (*authorizer.Decision, string) {
 
 func (g *gate) decide(r *http.Request) (*authorizer.Decision, string) {
 	d := g.authz.Authorize(r.Context(), authorizer.Request{HTTP: r, Sent: sentRequest(r), RemoteIP: remoteIP(r)})
+	d = g.checkRevocation(d, time.Now())
 	if !d.Allow || g.assertion == nil || d.Identity == nil || d.Identity.Kind == identity.KindNone {
 		return d, ""
 	}

@@ -286,6 +286,17 @@ func TestIdentityPoolAuthenticatedFlow(t *testing.T) {
 	if again, _ := credentials(t, idp.IDToken(t, map[string]any{"jti": "another"})); again != adminID {
 		t.Fatalf("a second token of the same user got identity %s, first %s", again, adminID)
 	}
+	// The credentials carry what revokes them with their login: its sub, origin_jti and iat.
+	iat := time.Now().Add(-time.Minute).Unix()
+	_, revocable := credentials(t, idp.IDToken(t, map[string]any{"origin_jti": "refresh-of-alice", "iat": iat}))
+	if revocable.LoginSubject != testidp.Subject || revocable.LoginOriginJTI != "refresh-of-alice" || revocable.LoginIssuedAt.Unix() != iat {
+		t.Fatalf("session login: sub %q, origin_jti %q, iat %v", revocable.LoginSubject, revocable.LoginOriginJTI, revocable.LoginIssuedAt)
+	}
+	if guest := guestCredentials(t, s); guest == nil {
+		t.Fatal("no guest credentials")
+	} else if g := s.openSession(t, *guest.SessionToken); g.LoginSubject != "" || g.LoginOriginJTI != "" || !g.LoginIssuedAt.IsZero() {
+		t.Fatalf("a guest's session carries a login: %+v", g)
+	}
 }
 
 func mapsEqual(a, b map[string]string) bool {

@@ -33,12 +33,18 @@ var (
 		Help:      "Time the policy took to decide one request.",
 		Buckets:   prometheus.ExponentialBuckets(5e-6, 2, 14), // 5µs to 41ms
 	})
-	policyMemo     = newMemoCollector()
+	policyMemo        = newMemoCollector()
+	replayStoreErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy",
+		Subsystem: "cognito",
+		Name:      "replay_store_errors_total",
+		Help:      "Signed non-idempotent requests whose signature Redis could not check, by what was done (replay_when_unreachable): refuse (answered 503) or local (checked in this instance's memory only).",
+	}, []string{"action"})
 	replayRefusals = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: "caddy",
 		Subsystem: "cognito",
 		Name:      "replay_refusals_total",
-		Help:      "Signed requests refused because their signature was already accepted (replay_protection).",
+		Help:      "Signed non-idempotent requests refused because their signature was already used (replay_protection).",
 	})
 	streamsClosed = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "caddy",
@@ -108,7 +114,7 @@ func (c *memoCollector) Collect(ch chan<- prometheus.Metric) {
 
 // collectors are every metric the module exports; the README's metrics table lists exactly these.
 var collectors = []prometheus.Collector{decisionsTotal, policyActivations, policySeconds, policyMemo,
-	replayRefusals, routeDecisions, keySets, keySetFetches, caches, poolCalls, poolCredentialsIssued, streamsClosed}
+	replayStoreErrors, replayRefusals, routeDecisions, keySets, keySetFetches, caches, poolCalls, poolCredentialsIssued, streamsClosed}
 
 // registerMetrics registers the collectors with the configuration's registry.
 func registerMetrics(ctx caddy.Context) error {

@@ -79,6 +79,11 @@ var tools = map[string]tool{
 		names: []string{"chromium", "chromium-browser"}, paths: []string{"/usr/bin/chromium"},
 		works: func(bin string) error { return probe(bin, "--headless", "--no-sandbox", "--version") },
 	},
+	"redis-server": {
+		what: "redis-server", install: "sudo apt-get install redis-server",
+		names: []string{"redis-server"}, paths: []string{"/usr/bin/redis-server"},
+		works: func(bin string) error { return probe(bin, "--version") },
+	},
 	"wrk": {
 		what: "wrk", install: "sudo apt-get install wrk",
 		names: []string{"wrk"}, paths: []string{"/usr/bin/wrk"},

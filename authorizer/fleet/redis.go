@@ -28,6 +28,8 @@ type RedisOptions struct {
 	// DialTimeout, ReadTimeout and WriteTimeout bound each connection and command; default 2s, 1s,
 	// 1s; at most 30s.
 	DialTimeout, ReadTimeout, WriteTimeout time.Duration
+	// PoolSize is the most connections kept open; default go-redis's, 10 per CPU; at most 1000.
+	PoolSize int
 }
 
 // Redis is a connection to the fleet's Redis.
@@ -64,6 +66,12 @@ func NewRedis(opts RedisOptions) (*Redis, error) {
 		if d.v > 0 {
 			*d.set = d.v
 		}
+	}
+	if opts.PoolSize < 0 || opts.PoolSize > 1000 {
+		return nil, fmt.Errorf("redis: pool size %d is not between 0 and 1000", opts.PoolSize)
+	}
+	if opts.PoolSize > 0 {
+		o.PoolSize = opts.PoolSize
 	}
 	o.MaxRetries = 1
 	prefix := opts.Prefix

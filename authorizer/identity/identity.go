@@ -53,6 +53,12 @@ type Identity struct {
 	// Claims are all claims of the token, as decoded from JSON.
 	Claims map[string]any
 
+	// OriginJTI is the token's `origin_jti` (in Cognito, the refresh token it came from), and IssuedAt
+	// its `iat` (zero when absent). For identity-pool callers, those of the login token the credentials
+	// were issued for. Revocations match them.
+	OriginJTI string
+	IssuedAt  time.Time
+
 	// Identity-pool identities.
 
 	// IdentityID is the identity-pool identity id, e.g. `us-east-1:0a1b...`.
@@ -71,6 +77,9 @@ type Identity struct {
 	AuthenticationProvider string
 	// AccessKeyID is the access key id that signed the request (not a secret: AWS logs it too).
 	AccessKeyID string
+	// LoginSubject is the `sub` of the login token the credentials were issued for; empty for guests
+	// and for credentials sealed before it was recorded.
+	LoginSubject string
 
 	// ExpiresAt is when the token or the credentials expire.
 	ExpiresAt time.Time

@@ -112,6 +112,10 @@ func (p *Pool) getCredentials(ctx context.Context, in *getCredentialsInput) (any
 		AuthenticationProvider: authenticationProvider(logins),
 		Expires:                time.Unix(p.cfg.Now().Add(p.cfg.CredentialsTTL).Unix(), 0),
 	}
+	if len(logins) > 0 {
+		// The login whose role and tags the credentials carry is the one that revokes them.
+		s.LoginSubject, s.LoginOriginJTI, s.LoginIssuedAt = logins[0].id.Subject, logins[0].id.OriginJTI, logins[0].id.IssuedAt
+	}
 	token, err := p.cfg.Keys.SealSession(ctx, s)
 	if err != nil {
 		return nil, fmt.Errorf("issuing credentials to %s: %w", s.IdentityID, err)

@@ -35,6 +35,13 @@ type Session struct {
 	AuthenticationProvider string
 	// Expires is when the credentials expire (whole seconds).
 	Expires time.Time
+
+	// What revokes the credentials with the login they were issued for (see fleet.Revocations): the
+	// login token's sub, origin_jti and iat (whole seconds). Empty for guests, and for tokens sealed
+	// before they were recorded, which then only an identity id revocation refuses.
+	LoginSubject   string
+	LoginOriginJTI string
+	LoginIssuedAt  time.Time
 }
 
 // Identity returns the caller identity the session stands for.
@@ -51,6 +58,9 @@ func (s *Session) Identity() *identity.Identity {
 		AuthenticationProvider: s.AuthenticationProvider,
 		AccessKeyID:            s.AccessKeyID,
 		ExpiresAt:              s.Expires,
+		LoginSubject:           s.LoginSubject,
+		OriginJTI:              s.LoginOriginJTI,
+		IssuedAt:               s.LoginIssuedAt,
 	}
 }
 
@@ -91,9 +101,11 @@ var (
 // a token of another pool fails authentication). The payload is
 //
 //	expires (8, unix seconds, big-endian) | access key id | secret | identity id | role ARN |
-//	auth provider | tag count | (key | value)... | login count | provider...
+//	auth provider | tag count | (key | value)... | login count | provider... |
+//	login iat (8, unix seconds, big-endian) | login sub | login origin_jti
 //
-// where every string is a uvarint length and its bytes.
+// where every string is a uvarint length and its bytes. The last three fields came later: a payload
+// that ends after the providers (sealed by an earlier version) opens with them empty.
 const (
 	sessionVersion    = 1
 	sessionHeaderSize = 1 + keyring.KeyIDSize
@@ -193,6 +205,7 @@ func encodeSession(s *Session) ([]byte, error) {
 	for _, p := range s.LoginProviders {
 		size += binary.MaxVarintLen16 + len(p)
 	}
+	size += 8 + 2*binary.MaxVarintLen16 + len(s.LoginSubject) + len(s.LoginOriginJTI)
 	b := make([]byte, 8, size)
 	binary.BigEndian.PutUint64(b, uint64(s.Expires.Unix()))
 	var err error
@@ -216,6 +229,13 @@ func encodeSession(s *Session) ([]byte, error) {
 	for _, p := range s.LoginProviders {
 		put(p)
 	}
+	var iat int64
+	if !s.LoginIssuedAt.IsZero() {
+		iat = s.LoginIssuedAt.Unix()
+	}
+	b = binary.BigEndian.AppendUint64(b, uint64(iat))
+	put(s.LoginSubject)
+	put(s.LoginOriginJTI)
 	return b, err
 }
 
@@ -291,6 +311,18 @@ func decodeSession(payload []byte) (*Session, error) {
 		for i := range s.LoginProviders {
 			s.LoginProviders[i] = r.string()
 		}
+	}
+	if r.err == nil && r.s != "" {
+		// Sealed by a version that records the login.
+		if len(r.s) < 8 {
+			return nil, errors.New("truncated login iat")
+		}
+		if iat := int64(binary.BigEndian.Uint64([]byte(r.s[:8]))); iat != 0 {
+			s.LoginIssuedAt = time.Unix(iat, 0)
+		}
+		r.s = r.s[8:]
+		s.LoginSubject = r.string()
+		s.LoginOriginJTI = r.string()
 	}
 	if r.err != nil {
 		return nil, r.err

@@ -36,7 +36,35 @@ func typicalSession(clock *testClock) *Session {
 		LoginProviders: []string{testUserPoolName},
 		AuthenticationProvider: testUserPoolName + "," + testUserPoolName +
 			":CognitoSignIn:7d8e9f10-1112-4131-8415-161718191a1b",
-		Expires: time.Unix(clock.Now().Add(time.Hour).Unix(), 0),
+		Expires:        time.Unix(clock.Now().Add(time.Hour).Unix(), 0),
+		LoginSubject:   "7d8e9f10-1112-4131-8415-161718191a1b",
+		LoginOriginJTI: "5a1b2c3d-4e5f-4061-8273-8495a6b7c8d9",
+		LoginIssuedAt:  time.Unix(clock.Now().Add(-time.Minute).Unix(), 0),
+	}
+}
+
+// A payload sealed before the login was recorded (it ends after the providers) opens, with the login
+// fields empty; one cut inside them is refused.
+func TestDecodeSessionWithoutLogin(t *testing.T) {
+	t.Parallel()
+	s := typicalSession(newClock())
+	s.LoginSubject, s.LoginOriginJTI, s.LoginIssuedAt = "", "", time.Time{}
+	current, err := encodeSession(s)
+	must(t, err)
+	old := current[:len(current)-8-1-1] // the iat and two empty strings
+	got, err := decodeSession(old)
+	must(t, err)
+	got.PoolID = s.PoolID
+	if !reflect.DeepEqual(got, s) {
+		t.Fatalf("opened %+v\nwant   %+v", *got, *s)
+	}
+	if id := got.Identity(); id.LoginSubject != "" || id.OriginJTI != "" || !id.IssuedAt.IsZero() {
+		t.Fatalf("an old session's identity has login fields %+v", id)
+	}
+	for cut := 1; cut < 8+1+1; cut++ {
+		if _, err := decodeSession(current[:len(current)-cut]); err == nil {
+			t.Fatalf("a payload cut %d bytes inside the login fields was accepted", cut)
+		}
 	}
 }
 

@@ -22,7 +22,8 @@ type Error struct {
 	// Message is a generic message for the client, in API Gateway's words.
 	Message string
 	// Status is the HTTP status code: 403 for authentication failures, 413 for a body over the
-	// limit, 400 for a body that could not be read, 500 when the credential source failed.
+	// limit, 400 for a body that could not be read, 500 when the credential source failed, 503 when
+	// the replay store failed.
 	Status int
 	// Err is the reason, for the log.
 	Err error
@@ -108,6 +109,8 @@ func refuse(reason error, message, detail string, args ...any) *Error {
 		e.Type, e.Status = "BadRequestException", http.StatusBadRequest
 	case ErrCredentialSourceUnavailable:
 		e.Type, e.Status = "InternalServerErrorException", http.StatusInternalServerError
+	case ErrReplayStoreUnavailable:
+		e.Type, e.Status = "ServiceUnavailableException", http.StatusServiceUnavailable
 	default:
 		e.Type = "InvalidSignatureException"
 	}

@@ -20,6 +20,13 @@ var ErrReplayedSignature = errors.New("signature already used")
 
 const msgReplayed = "The request signature has already been used."
 
+// ErrReplayStoreUnavailable: a non-idempotent request could not be checked for replay because the
+// shared replay store failed (Options.ReplayStore), and there is no local cache to fall back on. The
+// client gets 503 and may retry: accepting it could accept a replay.
+var ErrReplayStoreUnavailable = errors.New("replay store unavailable")
+
+const msgReplayStoreUnavailable = "The request cannot be checked for replay at the moment; retry later."
+
 // ReplayCache remembers the signatures of the non-idempotent requests a Verifier accepted, each until
 // the signature stops being valid (Result.ValidUntil: the signing time plus the clock skew, or the
 // presigned URL's expiry, never after the credential's), so that a captured POST or PATCH cannot be

@@ -102,6 +102,19 @@ type Options struct {
 	// of the same credentials. Default: none, as AWS (a signed request may be sent again until its
 	// signature expires).
 	ReplayCache *ReplayCache
+	// ReplayStore, when set, records the signatures of non-idempotent requests in a store that the
+	// instances of a fleet share (fleet.Redis), so that a signature accepted by one is refused by every
+	// other. When the store fails, the request is checked against ReplayCache if it is set, and refused
+	// with ErrReplayStoreUnavailable (503) if not: a replay is never accepted unchecked. With both set,
+	// ReplayCache also remembers what the store accepted, so a replay to this instance is caught during
+	// an outage too.
+	ReplayStore ReplayStore
+}
+
+// ReplayStore remembers keys for a while: Seen records key for ttl and reports whether it was fresh
+// (not recorded yet). An error means the store could not tell. fleet.Redis is one.
+type ReplayStore interface {
+	Seen(ctx context.Context, key string, ttl time.Duration) (fresh bool, err error)
 }
 
 // Verifier verifies SigV4-signed requests. It is safe for concurrent use.
@@ -357,9 +370,10 @@ func (v *Verifier) verify(r *http.Request) (*Result, *Error) {
 	if !cred.Expires.IsZero() && cred.Expires.Before(validUntil) {
 		validUntil = cred.Expires
 	}
-	if v.opts.ReplayCache != nil && !idempotent(method(r)) && !v.opts.ReplayCache.first(&want, validUntil, now) {
-		return nil, refuse(ErrReplayedSignature, msgReplayed, "access key %s: a %s request signed at %s was already accepted",
-			a.accessKeyID, printable(method(r)), a.amzDate)
+	if (v.opts.ReplayCache != nil || v.opts.ReplayStore != nil) && !idempotent(method(r)) {
+		if e := v.firstUse(r, &a, &want, a.signature, validUntil, now); e != nil {
+			return nil, e
+		}
 	}
 	return &Result{
 		AccessKeyID: a.accessKeyID,
@@ -369,6 +383,34 @@ func (v *Verifier) verify(r *http.Request) (*Result, *Error) {
 		ValidUntil:  validUntil,
 		Signature:   a.signature,
 	}, nil
+}
+
+// firstUse records the signature of a non-idempotent request and refuses it if it was already
+// recorded: in the shared ReplayStore when there is one, else (or when the store fails) in ReplayCache.
+func (v *Verifier) firstUse(r *http.Request, a *authParams, sig *[32]byte, hexSig string, validUntil, now time.Time) *Error {
+	replayed := func() *Error {
+		return refuse(ErrReplayedSignature, msgReplayed, "access key %s: a %s request signed at %s was already accepted",
+			a.accessKeyID, printable(method(r)), a.amzDate)
+	}
+	if v.opts.ReplayStore != nil {
+		fresh, err := v.opts.ReplayStore.Seen(r.Context(), hexSig, validUntil.Sub(now))
+		switch {
+		case err == nil && !fresh:
+			return replayed()
+		case err == nil:
+			if v.opts.ReplayCache != nil {
+				v.opts.ReplayCache.first(sig, validUntil, now)
+			}
+			return nil
+		case v.opts.ReplayCache == nil:
+			return refuse(ErrReplayStoreUnavailable, msgReplayStoreUnavailable, "access key %s: a %s request: %v",
+				a.accessKeyID, printable(method(r)), err)
+		}
+	}
+	if !v.opts.ReplayCache.first(sig, validUntil, now) {
+		return replayed()
+	}
+	return nil
 }
 
 // matches computes the signature of the canonical request in sc.buf and compares it with want in

@@ -88,6 +88,8 @@ func newVerifiedToken(kind identity.Kind, claims map[string]any) (*verifiedToken
 		Groups:        stringList(claims, false, "cognito:groups", "groups"),
 		Scopes:        stringList(claims, true, "scope", "scp"),
 		Claims:        claims,
+		OriginJTI:     firstString(claims, "origin_jti"),
+		IssuedAt:      t.issuedAt,
 		ExpiresAt:     t.notAfter,
 	}
 	if id.ClientID == "" && len(t.audience) > 0 {

@@ -1,0 +1,67 @@
+package caddymodule
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/caddy-cognito/caddy-cognito/authorizer"
+	"github.com/caddy-cognito/caddy-cognito/authorizer/fleet"
+	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
+)
+
+// The revocations of the process: one set, shared by every cognito_authorizer, the admin API
+// (admin.api.cognito) and the cognito app's Redis follower, and kept across config reloads. Without
+// Redis it is complete by itself (revocations come through this instance's admin API); with Redis,
+// the app keeps it current from Redis.
+const revocationsKey = "revocations"
+
+// sharedRevocations lets a fleet.Revocations live in a caddy.UsagePool.
+type sharedRevocations struct{ *fleet.Revocations }
+
+func (sharedRevocations) Destruct() error { return nil }
+
+// acquireRevocations returns the process's revocation set and the function that releases it.
+func acquireRevocations() (*fleet.Revocations, func(), error) {
+	v, _, err := shared.LoadOrNew(revocationsKey, func() (caddy.Destructor, error) {
+		return sharedRevocations{fleet.NewRevocations(fleet.RevocationsOptions{})}, nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return v.(sharedRevocations).Revocations, func() { _, _ = shared.Delete(revocationsKey) }, nil
+}
+
+// checkRevocation turns an allowed decision into a refusal when its identity is revoked: a token
+// whose origin_jti is revoked or whose subject was signed out after it was issued, identity-pool
+// credentials whose identity id is revoked or whose login token is. The check is a few map lookups
+// under a read lock; d is returned as is when nothing is revoked.
+func (g *gate) checkRevocation(d *authorizer.Decision, now time.Time) *authorizer.Decision {
+	if !d.Allow || g.revocations == nil || d.Identity == nil {
+		return d
+	}
+	id := d.Identity
+	var c fleet.Credential
+	switch id.Kind {
+	case identity.KindUserPool, identity.KindOIDC:
+		c = fleet.Credential{OriginJTI: id.OriginJTI, Subject: id.Subject, IssuedAt: id.IssuedAt}
+	case identity.KindIdentityPool:
+		c = fleet.Credential{OriginJTI: id.OriginJTI, Subject: id.LoginSubject, IdentityID: id.IdentityID, IssuedAt: id.IssuedAt}
+	default:
+		return d
+	}
+	if !g.revocations.Revoked(c, now) {
+		return d
+	}
+	r := &authorizer.Decision{Scheme: d.Scheme, Path: d.Path, Identity: id, Status: http.StatusUnauthorized, Label: "revoked",
+		Reason: fmt.Errorf("revoked (origin_jti %q, sub %q, identity id %q, issued at %s)", c.OriginJTI, c.Subject, c.IdentityID,
+			c.IssuedAt.UTC().Format(time.RFC3339))}
+	if d.Scheme == authorizer.SchemeSigV4 {
+		r.Code, r.Message = "UnrecognizedClientException", "credentials revoked"
+	} else {
+		r.Code, r.Message, r.Challenge = "invalid_token", "token revoked", `Bearer error="invalid_token", error_description="token revoked"`
+	}
+	return r
+}
