@@ -390,6 +390,9 @@ func (g *gate) build(ctx caddy.Context, c *Config) (err error) {
 	g.cors = newCORSPolicy(c.CORS)
 	if !c.Shadow { // shadow mode refuses nothing, streams included
 		g.streams = newStreamGuard(c.streamGrace(), g.logger)
+		if g.revocations != nil {
+			g.streams.revoked = fleetRevocationCheck(g.revocations)
+		}
 	}
 	if c.Assertion != nil {
 		if g.assertion, err = newAssertionSigner(ctx, c.Assertion); err != nil {

@@ -43,16 +43,8 @@ func (g *gate) checkRevocation(d *authorizer.Decision, now time.Time) *authorize
 		return d
 	}
 	id := d.Identity
-	var c fleet.Credential
-	switch id.Kind {
-	case identity.KindUserPool, identity.KindOIDC:
-		c = fleet.Credential{OriginJTI: id.OriginJTI, Subject: id.Subject, IssuedAt: id.IssuedAt}
-	case identity.KindIdentityPool:
-		c = fleet.Credential{OriginJTI: id.OriginJTI, Subject: id.LoginSubject, IdentityID: id.IdentityID, IssuedAt: id.IssuedAt}
-	default:
-		return d
-	}
-	if !g.revocations.Revoked(c, now) {
+	c, ok := revocationCredential(id)
+	if !ok || !g.revocations.Revoked(c, now) {
 		return d
 	}
 	r := &authorizer.Decision{Scheme: d.Scheme, Path: d.Path, Identity: id, Status: http.StatusUnauthorized, Label: "revoked",
@@ -64,4 +56,16 @@ func (g *gate) checkRevocation(d *authorizer.Decision, now time.Time) *authorize
 		r.Code, r.Message, r.Challenge = "invalid_token", "token revoked", `Bearer error="invalid_token", error_description="token revoked"`
 	}
 	return r
+}
+
+// revocationCredential is what a revocation check needs of id, as the verifiers leave it; false for an
+// identity nothing can revoke (an anonymous request).
+func revocationCredential(id *identity.Identity) (fleet.Credential, bool) {
+	switch id.Kind {
+	case identity.KindUserPool, identity.KindOIDC:
+		return fleet.Credential{OriginJTI: id.OriginJTI, Subject: id.Subject, IssuedAt: id.IssuedAt}, true
+	case identity.KindIdentityPool:
+		return fleet.Credential{OriginJTI: id.OriginJTI, Subject: id.LoginSubject, IdentityID: id.IdentityID, IssuedAt: id.IssuedAt}, true
+	}
+	return fleet.Credential{}, false
 }

@@ -3,7 +3,6 @@ package caddymodule
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -38,27 +37,9 @@ type revocationCheck func(id *identity.Identity, now time.Time) bool
 // subject (issued at its iat) and identity id, as fleet.Credential names them.
 func fleetRevocationCheck(r *fleet.Revocations) revocationCheck {
 	return func(id *identity.Identity, now time.Time) bool {
-		return r.Revoked(revocationCredential(id), now)
+		c, ok := revocationCredential(id)
+		return ok && r.Revoked(c, now)
 	}
-}
-
-// revocationCredential is what a revocation check needs of id.
-func revocationCredential(id *identity.Identity) fleet.Credential {
-	c := fleet.Credential{IdentityID: id.IdentityID}
-	if id.Kind == identity.KindUserPool || id.Kind == identity.KindOIDC {
-		c.Subject = id.Subject
-		c.OriginJTI, _ = id.Claims["origin_jti"].(string)
-		// The verifier keeps numbers as json.Number.
-		switch iat := id.Claims["iat"].(type) {
-		case json.Number:
-			if f, err := iat.Float64(); err == nil {
-				c.IssuedAt = time.Unix(int64(f), 0)
-			}
-		case float64:
-			c.IssuedAt = time.Unix(int64(iat), 0)
-		}
-	}
-	return c
 }
 
 // streamReason is why a request was cut: its credential expired or was revoked.

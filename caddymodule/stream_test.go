@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,7 +12,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -228,10 +226,11 @@ func TestStreamWebSocketClosedAtRevocation(t *testing.T) {
 	g.every = 100 * time.Millisecond
 	up, _ := newTicker(t)
 	now := time.Now()
+	issued := now.Truncate(time.Second) // as a token's iat
 	alice := &identity.Identity{Kind: identity.KindUserPool, Subject: "alice", ExpiresAt: now.Add(time.Hour),
-		Claims: map[string]any{"origin_jti": "jti-alice", "iat": json.Number(strconv.FormatInt(now.Unix(), 10))}}
+		OriginJTI: "jti-alice", IssuedAt: issued}
 	bob := &identity.Identity{Kind: identity.KindUserPool, Subject: "bob", ExpiresAt: now.Add(time.Hour),
-		Claims: map[string]any{"origin_jti": "jti-bob", "iat": json.Number(strconv.FormatInt(now.Unix(), 10))}}
+		OriginJTI: "jti-bob", IssuedAt: issued}
 	aliceSrv := proxyThroughGuard(t, g, up.URL, alice)
 	bobSrv := proxyThroughGuard(t, g, up.URL, bob)
 	before := closedCount(t, "revoked")
@@ -422,33 +421,40 @@ func closedCount(t *testing.T, reason string) float64 {
 	return 0
 }
 
-// The revocation check reads the identity as the verifier leaves it (numbers as json.Number): a
-// subject's sign-out revokes the tokens issued before it, not those after.
-func TestRevocationCredential(t *testing.T) {
+// The stream guard's revocation check reads the identity as the verifiers leave it: a subject's
+// sign-out revokes the tokens issued before it, not those after; identity-pool credentials are
+// revoked by their identity id and by their login's subject.
+func TestFleetRevocationCheck(t *testing.T) {
 	iat := time.Unix(1_800_000_000, 0)
-	id := &identity.Identity{Kind: identity.KindUserPool, Subject: "alice", IdentityID: "",
-		Claims: map[string]any{"origin_jti": "o-1", "iat": json.Number("1800000000")}}
-	got := revocationCredential(id)
-	if want := (fleet.Credential{OriginJTI: "o-1", Subject: "alice", IssuedAt: iat}); got != want {
-		t.Fatalf("credential %+v, want %+v", got, want)
-	}
+	id := &identity.Identity{Kind: identity.KindUserPool, Subject: "alice", OriginJTI: "o-1", IssuedAt: iat}
 	revs := fleet.NewRevocations(fleet.RevocationsOptions{})
 	check := fleetRevocationCheck(revs)
-	if err := revs.Add(fleet.Entry{Kind: fleet.Subject, Value: "alice", Cutoff: iat.Add(-time.Second), Expires: time.Now().Add(time.Hour)}); err != nil {
-		t.Fatal(err)
+	add := func(e fleet.Entry) {
+		t.Helper()
+		e.Expires = time.Now().Add(time.Hour)
+		if err := revs.Add(e); err != nil {
+			t.Fatal(err)
+		}
 	}
+	add(fleet.Entry{Kind: fleet.Subject, Value: "alice", Cutoff: iat.Add(-time.Second)})
 	if check(id, time.Now()) {
 		t.Error("a token issued after the sign-out is revoked")
 	}
-	if err := revs.Add(fleet.Entry{Kind: fleet.Subject, Value: "alice", Cutoff: iat.Add(time.Second), Expires: time.Now().Add(time.Hour)}); err != nil {
-		t.Fatal(err)
-	}
+	add(fleet.Entry{Kind: fleet.Subject, Value: "alice", Cutoff: iat.Add(time.Second)})
 	if !check(id, time.Now()) {
 		t.Error("a token issued before the sign-out is not revoked")
 	}
-	pool := &identity.Identity{Kind: identity.KindIdentityPool, Subject: "us-east-1:id", IdentityID: "us-east-1:id"}
-	if got := revocationCredential(pool); got != (fleet.Credential{IdentityID: "us-east-1:id"}) {
-		t.Errorf("identity-pool credential %+v, want only its identity id", got)
+	pool := &identity.Identity{Kind: identity.KindIdentityPool, Subject: "us-east-1:id", IdentityID: "us-east-1:id",
+		LoginSubject: "bob", IssuedAt: iat}
+	if check(pool, time.Now()) {
+		t.Error("credentials nothing revoked are revoked")
+	}
+	add(fleet.Entry{Kind: fleet.Subject, Value: "bob", Cutoff: iat.Add(time.Second)})
+	if !check(pool, time.Now()) {
+		t.Error("credentials of a signed-out login are not revoked")
+	}
+	if check(&identity.Identity{Kind: identity.KindNone}, time.Now()) {
+		t.Error("an anonymous request is revoked")
 	}
 }
 

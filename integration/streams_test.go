@@ -195,6 +195,69 @@ func TestStreamsClosedAtTokenExpiry(t *testing.T) {
 	srv.assertLogsExclude(t, short, long)
 }
 
+// TestStreamsClosedAtRevocation: a WebSocket through the gateway is closed with a close frame 1008
+// within about a second of its token's revocation through the admin API (admin.api.cognito), while one
+// opened with another token stays open, and the revoked token opens nothing any more.
+func TestStreamsClosedAtRevocation(t *testing.T) {
+	t.Parallel()
+	idp := testidp.New(t)
+	up, _ := wsTicker(t)
+	b := blocksFor(idp)
+	srv := startCaddy(t, fmt.Sprintf(`{$SITE} {
+	cognito_authorizer {
+		%s
+	}
+	reverse_proxy %s
+}`, b.UserPool, up.URL))
+	wsURL := "ws" + strings.TrimPrefix(srv.BaseURL, "http") + "/ws"
+	revoked := idp.AccessToken(t, map[string]any{"origin_jti": "origin-revoked"})
+	other := idp.AccessToken(t, map[string]any{"origin_jti": "origin-kept"})
+	lasting, err := dialWebSocket(wsURL, other)
+	if err != nil {
+		t.Fatalf("opening a WebSocket: %v", err)
+	}
+	defer lasting.Close()
+	ws, err := dialWebSocket(wsURL, revoked)
+	if err != nil {
+		t.Fatalf("opening a WebSocket: %v", err)
+	}
+	defer ws.Close()
+	if first := readFor(ws, 300*time.Millisecond); first.code != 0 || first.ticks == 0 {
+		t.Fatalf("before the revocation: %+v, want the stream flowing", first)
+	}
+
+	// The refresh token the access token came from is revoked, as Cognito's RevokeToken does.
+	at := time.Now()
+	resp := send(t, newRequest(t, http.MethodPost, srv.AdminURL+"/cognito/revocations",
+		http.Header{"Content-Type": {"application/json"}}, []byte(`{"kind":"jti","value":"origin-revoked","ttl":"1h"}`)))
+	if resp.status != http.StatusCreated {
+		t.Fatalf("POST /cognito/revocations: %d %s", resp.status, resp.body)
+	}
+	end := readUntilEnd(ws, 10*time.Second)
+	if end.code != 1008 || end.reason != "credential revoked" {
+		t.Errorf("close frame %d %q (read error %v), want 1008 \"credential revoked\"", end.code, end.reason, end.err)
+	}
+	if d := end.at.Sub(at); d > 2*time.Second {
+		t.Errorf("closed %v after the revocation, want within about a second", d)
+	}
+	t.Logf("closed %v after the revocation", end.at.Sub(at))
+	if after := readFor(lasting, 500*time.Millisecond); after.code != 0 || after.ticks < 3 {
+		t.Errorf("the WebSocket of the other token: %+v, want it still open and flowing", after)
+	}
+	if again, err := dialWebSocket(wsURL, revoked); err == nil {
+		again.Close()
+		t.Error("the revoked token opened a new WebSocket")
+	}
+	srv.waitForLog(t, 5*time.Second, func(e logEntry) bool {
+		return e["reason"] == "revoked" && e["close_frame"] == true && e["hijacked"] == true
+	})
+	metrics := send(t, newRequest(t, http.MethodGet, srv.AdminURL+"/metrics", nil, nil))
+	if !strings.Contains(string(metrics.body), `caddy_cognito_streams_closed_total{reason="revoked"} 1`) {
+		t.Errorf("/metrics does not count the revoked stream:\n%s", grepLines(string(metrics.body), "streams_closed"))
+	}
+	srv.assertLogsExclude(t, revoked, other)
+}
+
 // readFor reads frames for d and reports what came (a deadline ending it is no error).
 func readFor(ws *websocket.Conn, d time.Duration) wsEnd {
 	e := readUntilEnd(ws, d)
