@@ -39,7 +39,7 @@ func Context(id *identity.Identity) []byte {
 	}
 	switch id.Kind {
 	case identity.KindUserPool, identity.KindOIDC:
-		claims := stringClaims(id.Claims)
+		claims := stringClaims(id.ClaimMap())
 		ctx.Authorizer = &authorizerContext{
 			PrincipalID: id.Subject,
 			Claims:      claims,
