@@ -99,10 +99,11 @@ func run(ctx context.Context, o options, out, progress io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "\n`go run ./bench %s`: wrk -t%d -c%d, %d interleaved round(s) of %s after a %s warm-up each; "+
+	fmt.Fprintf(out, "\n`%s`: wrk -t%d -c%d, %d interleaved round(s) of %s after a %s warm-up each; "+
 		"median requests/s, the spread is the slowest and fastest round.\n\n",
-		strings.Join(commandLine(o), " "), o.threads, o.connections, o.rounds, o.duration, o.warmup)
+		strings.Join(append([]string{"go run ./bench"}, commandLine(o)...), " "), o.threads, o.connections, o.rounds, o.duration, o.warmup)
 	fmt.Fprint(out, table(results, env.skipped))
+	fmt.Fprintf(out, "\nLoad average after the run: %s.\n", loadAverage())
 	return nil
 }
 

@@ -258,13 +258,18 @@ func describeMachine(caddyVersion, wrk string) string {
 	}
 	wrkVersion := "wrk"
 	if out, _ := exec.Command(wrk, "-v").CombinedOutput(); len(out) > 0 {
-		wrkVersion = firstLine(out)
+		wrkVersion, _, _ = strings.Cut(firstLine(out), " Copyright")
 	}
-	load := ""
-	if avg, err := os.ReadFile("/proc/loadavg"); err == nil {
-		load = ", load average before the run " + strings.Join(strings.Fields(string(avg))[:3], " ")
-	}
-	return fmt.Sprintf("Machine: %s, %d cores (GOMAXPROCS %d), %s/%s, %s, Caddy %s; %s%s.\n",
+	return fmt.Sprintf("Machine: %s, %d cores (GOMAXPROCS %d), %s/%s, %s, Caddy %s; %s; load average before the run %s.\n",
 		model, runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, goVersion, caddyVersion,
-		strings.TrimSpace(wrkVersion), load)
+		strings.TrimSpace(wrkVersion), loadAverage())
+}
+
+// loadAverage is the 1, 5 and 15 minute load averages: on a shared machine, what the figures are worth.
+func loadAverage() string {
+	avg, err := os.ReadFile("/proc/loadavg")
+	if fields := strings.Fields(string(avg)); err == nil && len(fields) >= 3 {
+		return strings.Join(fields[:3], " ")
+	}
+	return "unknown"
 }
