@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -197,4 +198,29 @@ func TestTokenCacheMemory(t *testing.T) {
 		t.Errorf("the cache grew the heap by %d MiB after %d tokens, limit %d MiB", grown>>20, tokens, limit>>20)
 	}
 	runtime.KeepAlive(c)
+}
+
+// TestTokenCacheBoundConcurrent: puts from many goroutines at once never leave more entries than the
+// bound, and fill it.
+func TestTokenCacheBoundConcurrent(t *testing.T) {
+	t.Parallel()
+	const size, workers, each = 1000, 8, 1000
+	c := NewTokenCache(size)
+	entry := &verifiedToken{}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				sum := sha256.Sum256([]byte(fmt.Sprint(w, "/", i)))
+				c.put(&sum, entry)
+			}
+		})
+	}
+	wg.Wait()
+	if n := c.Len(); n != size {
+		t.Errorf("%d entries after %d concurrent puts, want %d", n, workers*each, size)
+	}
+	if n := c.n.Load(); n != size {
+		t.Errorf("the count is %d, want %d", n, size)
+	}
 }

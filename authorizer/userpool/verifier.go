@@ -262,7 +262,7 @@ func (v *Verifier) verify(ctx context.Context, token string) (*verifiedToken, *t
 	if err != nil {
 		return nil, nil, err
 	}
-	t.keys, t.key, t.alg = ti.keys, key, alg
+	t.keys, t.key, t.alg = ti.keys, key, intern(alg)
 	return t, ti, nil
 }
 
