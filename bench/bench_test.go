@@ -42,10 +42,10 @@ func benchCaddy(t *testing.T) string {
 			built.err = err
 			return
 		}
-		build := exec.Command("go", "build", "-o", built.path, "./bench/caddy")
+		build := exec.Command("go", "build", "-o", built.path, "./bench/benchcaddy")
 		build.Dir = root
 		if out, err := build.CombinedOutput(); err != nil {
-			built.err = fmt.Errorf("go build ./bench/caddy: %v\n%s", err, out)
+			built.err = fmt.Errorf("go build ./bench/benchcaddy: %v\n%s", err, out)
 		}
 	})
 	if built.err != nil {

@@ -44,6 +44,7 @@ type env struct {
 	upstream     *http.Server
 	pool         *userPool
 	running      []*instance
+	failed       []*instance // started but never served: only to stop
 	skipped      map[string]string // variant name: why it did not run
 	creds        *credentials      // identity-pool guest credentials, once fetched
 	replacer     *strings.Replacer // fills in a variant's site
@@ -51,7 +52,7 @@ type env struct {
 }
 
 func (e *env) close() {
-	for _, in := range e.running {
+	for _, in := range append(e.running, e.failed...) {
 		_ = in.cmd.Process.Signal(os.Interrupt)
 		select {
 		case <-in.exited:
@@ -84,15 +85,15 @@ func start(ctx context.Context, o options, chosen []variant, progress io.Writer)
 	}
 	if e.caddy == "" {
 		e.caddy = filepath.Join(work, "caddy")
-		fmt.Fprintln(progress, "building bench/caddy...")
+		fmt.Fprintln(progress, "building bench/benchcaddy...")
 		root, err := moduleRoot()
 		if err != nil {
 			return e, err
 		}
-		build := exec.CommandContext(ctx, "go", "build", "-o", e.caddy, "./bench/caddy")
+		build := exec.CommandContext(ctx, "go", "build", "-o", e.caddy, "./bench/benchcaddy")
 		build.Dir = root
 		if out, err := build.CombinedOutput(); err != nil {
-			return e, fmt.Errorf("building bench/caddy: %v\n%s", err, out)
+			return e, fmt.Errorf("building bench/benchcaddy: %v\n%s", err, out)
 		}
 	}
 	version, err := exec.CommandContext(ctx, e.caddy, "version").Output()
@@ -126,6 +127,10 @@ func start(ctx context.Context, o options, chosen []variant, progress io.Writer)
 	)
 	for _, v := range chosen {
 		in, err := e.startInstance(ctx, v)
+		for try := 1; try < 3 && err != nil && strings.Contains(err.Error(), "address already in use"); try++ {
+			// Another process took a port between our pick and Caddy's bind: pick others.
+			in, err = e.startInstance(ctx, v)
+		}
 		if errors.Is(err, errNotInTree) {
 			e.skipped[v.name] = err.Error()
 			fmt.Fprintf(progress, "%s: skipped: %v\n", v.name, err)
@@ -189,7 +194,7 @@ func (e *env) startInstance(ctx context.Context, v variant) (*instance, error) {
 		exited: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(in.exited) }()
 	if err := waitHTTP(ctx, in.url+"/", in.exited); err != nil {
-		e.running = append(e.running, in) // stopped with the others
+		e.failed = append(e.failed, in) // stopped with the others
 		logText, _ := os.ReadFile(filepath.Join(dir, "log"))
 		return nil, fmt.Errorf("%v\n%s", err, tail(logText, 20))
 	}

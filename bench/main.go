@@ -1,5 +1,5 @@
 // Command bench measures the gateway end to end, every configuration side by side in one run: it builds
-// the benchmark's Caddy once (bench/caddy: cmd/caddy's modules and the floors of bench/floor), starts a
+// the benchmark's Caddy once (bench/benchcaddy: cmd/caddy's modules and the floors of bench/floor), starts a
 // tiny upstream and one Caddy per variant (variants.go), mints a user pool's tokens and gets identity-pool
 // credentials locally, then measures each variant with wrk in interleaved rounds and prints one Markdown
 // table: median requests/s, the ratio to plain reverse_proxy and to the cache-only authorizer floor with
@@ -47,7 +47,7 @@ func main() {
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "how long wrk warms a variant up before each measurement")
 	flag.IntVar(&o.threads, "threads", 2, "wrk -t")
 	flag.IntVar(&o.connections, "connections", 32, "wrk -c")
-	flag.StringVar(&o.caddy, "caddy", "", "a benchmark Caddy already built (go build ./bench/caddy); default: build one")
+	flag.StringVar(&o.caddy, "caddy", "", "a benchmark Caddy already built (go build ./bench/benchcaddy); default: build one")
 	flag.StringVar(&o.profile, "profile", "", "profile this variant under load (Caddy's /debug/pprof) instead of measuring the table")
 	flag.IntVar(&o.profileSeconds, "profile-seconds", 10, "how long the profile samples")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (Caddyfiles, logs, profiles)")

@@ -1,5 +1,5 @@
 // Package floor holds the benchmark's floors: Caddy handlers that do the least an authorizer could,
-// compiled only into the benchmark's Caddy (bench/caddy), never into a released one. What they cost
+// compiled only into the benchmark's Caddy (bench/benchcaddy), never into a released one. What they cost
 // against plain reverse_proxy is what any handler costs; what cognito_authorizer costs above them is
 // ours.
 //

@@ -1,5 +1,6 @@
-// Command caddy is the benchmark's Caddy: cmd/caddy's modules and the floors of bench/floor, which
-// only this binary has. bench builds it once per run.
+// Command benchcaddy is the benchmark's Caddy: cmd/caddy's modules and the floors of bench/floor, which
+// only this binary has. bench builds it once per run; its name differs from cmd/caddy's so that
+// `go install ./...` cannot install it as caddy.
 package main
 
 import (
