@@ -44,7 +44,7 @@ type env struct {
 	upstream     *http.Server
 	pool         *userPool
 	running      []*instance
-	failed       []*instance // started but never served: only to stop
+	failed       []*instance       // started but never served: only to stop
 	skipped      map[string]string // variant name: why it did not run
 	creds        *credentials      // identity-pool guest credentials, once fetched
 	replacer     *strings.Replacer // fills in a variant's site
