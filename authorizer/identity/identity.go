@@ -5,6 +5,8 @@
 package identity
 
 import (
+	"encoding/json"
+	"strings"
 	"sync"
 	"time"
 )
@@ -50,8 +52,14 @@ type Identity struct {
 	Groups []string
 	// Scopes are the space-separated `scope` claim (or `scp`), split.
 	Scopes []string
-	// Claims are all claims of the token, as decoded from JSON.
+	// Claims are all claims of the token, as decoded from JSON, when whoever built the identity set them
+	// as a map. A verifier that caches many identities keeps the verified JSON instead (SetClaimsJSON)
+	// and leaves this nil: read claims through ClaimMap or Claim, which see both.
 	Claims map[string]any
+	// claimsJSON is the verified JSON object of the claims, decoded on demand: a decoded map costs
+	// about 1.3 KiB for a Cognito access token, its JSON about half that, and most uses of a cached
+	// identity are memoized once per identity (Memo).
+	claimsJSON string
 
 	// OriginJTI is the token's `origin_jti` (in Cognito, the refresh token it came from), and IssuedAt
 	// its `iat` (zero when absent). For identity-pool callers, those of the login token the credentials
@@ -98,6 +106,46 @@ func (id *Identity) Memo(key any, derive func() any) any {
 	}
 	v, _ := id.memo.LoadOrStore(key, derive())
 	return v
+}
+
+// SetClaimsJSON makes the claims the JSON object obj, which must decode (encoding/json, numbers as
+// json.Number) to the claims the identity was verified with; ClaimMap and Claim decode it on each use.
+// Call it while building the identity, before it is shared.
+func (id *Identity) SetClaimsJSON(obj []byte) {
+	id.claimsJSON = string(obj)
+}
+
+// ClaimsJSON returns the JSON object SetClaimsJSON kept, or "".
+func (id *Identity) ClaimsJSON() string {
+	return id.claimsJSON
+}
+
+// ClaimMap returns the claims: Claims when set, otherwise those of the JSON the verifier kept, decoded
+// afresh (numbers as json.Number, exactly as the verifier decoded them), or nil when there are none.
+// The map must not be modified when it is Claims; a decoded one is the caller's. Decoding costs a few
+// microseconds: per-request callers should memoize what they derive from it (Memo).
+func (id *Identity) ClaimMap() map[string]any {
+	if id.Claims != nil || id.claimsJSON == "" {
+		return id.Claims
+	}
+	dec := json.NewDecoder(strings.NewReader(id.claimsJSON))
+	dec.UseNumber()
+	var claims map[string]any
+	if err := dec.Decode(&claims); err != nil {
+		// SetClaimsJSON is given JSON that decoded once; it decodes the same way again.
+		return nil
+	}
+	return claims
+}
+
+// Claim returns the claim name and whether the identity has it (see ClaimMap).
+func (id *Identity) Claim(name string) (any, bool) {
+	if id.Claims != nil || id.claimsJSON == "" {
+		v, ok := id.Claims[name]
+		return v, ok
+	}
+	v, ok := id.ClaimMap()[name]
+	return v, ok
 }
 
 // Anonymous is the identity of a request without credentials.

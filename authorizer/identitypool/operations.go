@@ -259,7 +259,7 @@ func (p *Pool) resolveRole(l login, customRoleARN string) (string, error) {
 	role := ""
 	if m := p.roleMapping(l.provider, l.id.ClientID); m != nil {
 		var err error
-		role, err = m.resolve(l.id.Claims, customRoleARN)
+		role, err = m.resolve(l.id.ClaimMap(), customRoleARN)
 		switch {
 		case errors.Is(err, errCustomRoleUnsupported):
 			return "", clientError(errTypeInvalidParameter, err, "%s", err.Error())

@@ -60,7 +60,7 @@ func principalTags(id *identity.Identity, mapping map[string]string) (map[string
 		tags[defaultTagClient] = id.ClientID
 	}
 	for tag, claim := range mapping {
-		v, ok := id.Claims[claim]
+		v, ok := id.Claim(claim)
 		if !ok {
 			continue
 		}

@@ -446,9 +446,9 @@ func identityValue(id *identity.Identity) map[string]any {
 	for k, v := range id.PrincipalTags {
 		tags[k] = v
 	}
-	claims := map[string]any{}
-	if id.Claims != nil {
-		claims = id.Claims
+	claims := id.ClaimMap()
+	if claims == nil {
+		claims = map[string]any{}
 	}
 	return map[string]any{
 		"kind":             string(id.Kind),

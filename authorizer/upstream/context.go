@@ -41,7 +41,7 @@ func Context(id *identity.Identity) []byte {
 	case identity.KindUserPool, identity.KindOIDC:
 		ctx.Authorizer = &authorizerContext{
 			PrincipalID: id.Subject,
-			JWT:         jwtContext{Claims: stringClaims(id.Claims), Scopes: id.Scopes},
+			JWT:         jwtContext{Claims: stringClaims(id.ClaimMap()), Scopes: id.Scopes},
 		}
 	case identity.KindIdentityPool:
 		ctx.Identity = &identityContext{

@@ -37,7 +37,7 @@ func Placeholder(id *identity.Identity, name string) (any, bool) {
 		return f.text(id), true
 	}
 	if claim, ok := strings.CutPrefix(name, "claims."); ok {
-		v, ok := id.Claims[claim]
+		v, ok := id.Claim(claim)
 		if !ok {
 			return "", true
 		}

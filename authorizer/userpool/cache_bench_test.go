@@ -12,11 +12,11 @@ import (
 // BenchmarkTokenCacheMemory fills a cache with 100k distinct verified Cognito access tokens and reports
 // the heap the cache holds: MiB/100k is the growth of the heap in use (spans, so fragmentation
 // included), B/entry the growth of live objects per token. The default bound (DefaultTokenCacheEntries)
-// is smaller, so the cache is made with room for all of them, and a tenth more: each of its shards holds
-// an equal part of the bound, and the hashes of 100k tokens do not fall evenly on them.
+// is smaller, so the cache is made with room for exactly all of them (the bound is global: it holds them
+// all however they fall on its shards).
 //
 // The tokens are signed with Ed25519: signing 100k with a 2048-bit RSA key would take minutes, and the
-// cache keeps the decoded claims, not the token or its signature, so an entry is the same size
+// cache keeps the claims' JSON, not the token or its signature, so an entry is the same size
 // whatever the algorithm. Their claims are those of a Cognito access token (about 1 KB with an RS256
 // signature), every identifier distinct.
 func BenchmarkTokenCacheMemory(b *testing.B) {
@@ -26,7 +26,7 @@ func BenchmarkTokenCacheMemory(b *testing.B) {
 	ctx := context.Background()
 	var inuse, live, tokenBytes float64
 	for b.Loop() {
-		cache := NewTokenCache(entries + entries/10)
+		cache := NewTokenCache(entries)
 		v, err := NewVerifier([]Issuer{{Kind: identity.KindUserPool, Issuer: testIssuer, ClientIDs: []string{testClient},
 			Algorithms: []string{"EdDSA"}, Keys: f.keys}}, Options{Cache: cache, Now: f.clock.Now})
 		if err != nil {

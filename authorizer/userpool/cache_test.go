@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,13 +26,18 @@ func TestTokenCacheBound(t *testing.T) {
 			for i := range 4 * size {
 				sum := sha256.Sum256([]byte(fmt.Sprint(i)))
 				c.put(&sum, entry)
-				if n := c.Len(); n > size {
+				n := c.Len()
+				if n > size {
 					t.Fatalf("after %d puts: %d entries, bound %d", i+1, n, size)
 				}
+				// The bound is global: however unevenly the tokens fall on the shards, none is
+				// evicted before the cache holds its size.
+				if i < size && n != i+1 {
+					t.Fatalf("after %d distinct puts: %d entries, want all of them", i+1, n)
+				}
 			}
-			// Every shard saw about four times its share: it is full.
-			if n := c.Len(); n < size*9/10 {
-				t.Errorf("%d entries after %d puts, want about %d", n, 4*size, size)
+			if n := c.Len(); n != size {
+				t.Errorf("%d entries after %d puts, want %d", n, 4*size, size)
 			}
 		})
 	}
@@ -195,7 +201,7 @@ func TestTokenCacheMemory(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		vt, err := newVerifiedToken(identity.KindUserPool, decoded)
+		vt, err := newVerifiedToken(identity.KindUserPool, decoded, payload)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -210,4 +216,29 @@ func TestTokenCacheMemory(t *testing.T) {
 		t.Errorf("the cache grew the heap by %d MiB after %d tokens, limit %d MiB", grown>>20, tokens, limit>>20)
 	}
 	runtime.KeepAlive(c)
+}
+
+// TestTokenCacheBoundConcurrent: puts from many goroutines at once never leave more entries than the
+// bound, and fill it.
+func TestTokenCacheBoundConcurrent(t *testing.T) {
+	t.Parallel()
+	const size, workers, each = 1000, 8, 1000
+	c := NewTokenCache(size)
+	entry := &verifiedToken{}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				sum := sha256.Sum256([]byte(fmt.Sprint(w, "/", i)))
+				c.put(&sum, entry)
+			}
+		})
+	}
+	wg.Wait()
+	if n := c.Len(); n != size {
+		t.Errorf("%d entries after %d concurrent puts, want %d", n, workers*each, size)
+	}
+	if n := c.n.Load(); n != size {
+		t.Errorf("the count is %d, want %d", n, size)
+	}
 }

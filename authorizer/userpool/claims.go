@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unique"
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
 )
@@ -47,8 +48,10 @@ func decodeClaims(payload []byte) (map[string]any, error) {
 }
 
 // newVerifiedToken reads the claims that the checks and the identity need. kind is the kind of the
-// issuer that verified the token.
-func newVerifiedToken(kind identity.Kind, claims map[string]any) (*verifiedToken, error) {
+// issuer that verified the token; claims are payload, decoded by decodeClaims. The identity keeps the
+// payload (compacted), not the decoded map, which would take twice the memory in the cache, and interns
+// the strings that many tokens share (issuer, client, token use, groups, scopes).
+func newVerifiedToken(kind identity.Kind, claims map[string]any, payload []byte) (*verifiedToken, error) {
 	iss, _ := claims["iss"].(string)
 	sub, ok := claims["sub"].(string)
 	if !ok || sub == "" {
@@ -81,25 +84,57 @@ func newVerifiedToken(kind identity.Kind, claims map[string]any) (*verifiedToken
 	id := &identity.Identity{
 		Kind:          kind,
 		Authenticated: true,
-		Issuer:        iss,
+		Issuer:        intern(iss),
 		Subject:       sub,
 		Username:      firstString(claims, "cognito:username", "username", "preferred_username"),
-		ClientID:      t.clientID,
+		ClientID:      intern(t.clientID),
 		Groups:        stringList(claims, false, "cognito:groups", "groups"),
 		Scopes:        stringList(claims, true, "scope", "scp"),
-		Claims:        claims,
 		OriginJTI:     firstString(claims, "origin_jti"),
 		IssuedAt:      t.issuedAt,
 		ExpiresAt:     t.notAfter,
 	}
+	var compact bytes.Buffer
+	compact.Grow(len(payload))
+	if err := json.Compact(&compact, payload); err != nil {
+		return nil, fmt.Errorf("%w: payload is not a JSON object", ErrMalformed)
+	}
+	id.SetClaimsJSON(compact.Bytes())
+	// The strings of this token alone point into the kept JSON rather than copies of their own.
+	raw := id.ClaimsJSON()
+	id.Subject, id.Username = within(raw, id.Subject), within(raw, id.Username)
+	t.clientID = id.ClientID
+	for i, a := range t.audience {
+		t.audience[i] = intern(a)
+	}
 	if id.ClientID == "" && len(t.audience) > 0 {
 		id.ClientID = t.audience[0]
 	}
+	t.tokenUse = intern(t.tokenUse)
 	if kind == identity.KindUserPool {
 		id.TokenUse = t.tokenUse
 	}
 	t.identity = id
 	return t, nil
+}
+
+// intern returns the canonical copy of s (unique.Make): the issuer, client and group names of many
+// cached tokens then share one string instead of one copy per token. unique keeps a string only while
+// something refers to it, so the table is bounded by what the caches hold.
+func intern(s string) string {
+	if s == "" {
+		return ""
+	}
+	return unique.Make(s).Value()
+}
+
+// within returns s as a substring of raw when raw holds its bytes (a claim written without escapes),
+// else s: equal strings, one copy fewer.
+func within(raw, s string) string {
+	if i := strings.Index(raw, s); s != "" && i >= 0 {
+		return raw[i : i+len(s)]
+	}
+	return s
 }
 
 // maxNumericDate is the year 10000: later dates are not real token lifetimes.
@@ -168,17 +203,18 @@ func stringList(claims map[string]any, split bool, names ...string) []string {
 		switch v := claims[name].(type) {
 		case string:
 			if split {
-				return strings.Fields(v)
+				// The fields are substrings of the interned claim: no copy per token.
+				return strings.Fields(intern(v))
 			}
 			if v == "" {
 				return nil
 			}
-			return []string{v}
+			return []string{intern(v)}
 		case []any:
 			out := make([]string, 0, len(v))
 			for _, e := range v {
 				if s, ok := e.(string); ok {
-					out = append(out, s)
+					out = append(out, intern(s))
 				}
 			}
 			return out

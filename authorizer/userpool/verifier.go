@@ -283,11 +283,11 @@ func (v *Verifier) verify(ctx context.Context, token string) (*verifiedToken, *t
 	if _, err := jws.VerifyCompactFast(key.raw, []byte(token), jalg); err != nil {
 		return nil, nil, fmt.Errorf("%w: key %s of issuer %s", ErrSignature, quote(kid), quote(iss))
 	}
-	t, err := newVerifiedToken(ti.kind, claims)
+	t, err := newVerifiedToken(ti.kind, claims, decoded)
 	if err != nil {
 		return nil, nil, err
 	}
-	t.keys, t.key, t.alg = ti.keys, key, alg
+	t.keys, t.key, t.alg = ti.keys, key, intern(alg)
 	return t, ti, nil
 }
 

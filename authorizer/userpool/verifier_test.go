@@ -131,8 +131,12 @@ func TestVerifyAcceptsValidTokens(t *testing.T) {
 			if err := dec.Decode(&payload); err != nil {
 				t.Fatal(err)
 			}
-			if !reflect.DeepEqual(got.Claims, payload) {
-				t.Errorf("Claims = %#v, want %#v", got.Claims, payload)
+			if !reflect.DeepEqual(got.ClaimMap(), payload) {
+				t.Errorf("ClaimMap() = %#v, want %#v", got.ClaimMap(), payload)
+			}
+			// The verifier keeps the JSON, not a decoded map, in what it caches.
+			if got.Claims != nil {
+				t.Errorf("Claims = %#v, want nil (the claims kept as JSON)", got.Claims)
 			}
 			exp, _ := payload["exp"].(json.Number).Int64()
 			if !got.ExpiresAt.Equal(time.Unix(exp, 0)) {

@@ -1,0 +1,98 @@
+package main
+
+// The configurations measured side by side. A variant is one line: adding one is adding a line.
+//
+// site is the body of the variant's site block; {upstream} becomes the upstream's address, {issuer},
+// {jwks}, {client} and {pool} the user pool's, {identity_pool} the identity pool's, {policy_dir} the
+// directory of the policy files below. requests is what wrk sends (see requestKinds). needs names a
+// Caddyfile option of this tree that the variant uses: a tree whose Caddyfile does not adapt it skips the
+// variant (it reports why) instead of failing, so the table can run on older and newer trees.
+var variants = []variant{
+	// The baselines: plain reverse_proxy, the same requests as those measured against it.
+	{name: "plain", requests: bearerVaried, site: `reverse_proxy {upstream}`},
+	{name: "plain-sigv4-get", requests: sigv4Get, site: `reverse_proxy {upstream}`},
+	{name: "plain-sigv4-post-1k", requests: sigv4Post, site: `reverse_proxy {upstream}`},
+	// The floors (bench/floor, compiled into the benchmark's Caddy only).
+	{name: "floor-header", requests: bearerVaried, site: "route {\n\t\tbench_floor_header\n\t\treverse_proxy {upstream}\n\t}"},
+	{name: "floor-authorizer", requests: bearerVaried, site: "route {\n\t\tbench_floor_authorizer\n\t\treverse_proxy {upstream}\n\t}"},
+	{name: "floor-authorizer-sigv4-get", requests: sigv4Get, site: "route {\n\t\tbench_floor_authorizer\n\t\treverse_proxy {upstream}\n\t}"},
+	{name: "floor-authorizer-sigv4-post-1k", requests: sigv4Post, site: "route {\n\t\tbench_floor_authorizer\n\t\treverse_proxy {upstream}\n\t}"},
+	// The authorizer.
+	{name: "jwt", requests: bearerVaried, site: jwtSite("groups readers")},
+	{name: "jwt-fixed-path", requests: bearerFixed, site: jwtSite("groups readers")},
+	{name: "jwt-context-off", requests: bearerVaried, site: jwtSite("groups readers\n\t\tcontext_header off"), needs: "context_header off"},
+	{name: "jwt-context-on", requests: bearerVaried, site: jwtSite("groups readers\n\t\tcontext_header on"), needs: "context_header on"},
+	{name: "jwt-rego", requests: bearerVaried, site: jwtSite("policy {policy_dir}/bench.rego")},
+	{name: "sigv4-get", requests: sigv4Get, site: sigv4Site("allow_any_role")},
+	{name: "sigv4-get-iam", requests: sigv4Get, site: sigv4Site("role_policy " + guestRole + " {policy_dir}/guest-policy.json")},
+	{name: "sigv4-post-1k", requests: sigv4Post, site: sigv4Site("allow_any_role")},
+}
+
+// defaultVariants are those run without -variants.
+var defaultVariants = func() []string {
+	names := make([]string, len(variants))
+	for i, v := range variants {
+		names[i] = v.name
+	}
+	return names
+}()
+
+const guestRole = "arn:aws:iam::123456789012:role/bench-guest"
+
+func jwtSite(rules string) string {
+	return `cognito_authorizer {
+		user_pool {pool} {
+			client_id {client}
+			issuer {issuer}
+			jwks_url {jwks}
+		}
+		` + rules + `
+	}
+	reverse_proxy {upstream}`
+}
+
+// sigv4Site serves the identity pool that issues the guests' credentials (every instance derives the
+// same keys from the run's key_secret, so credentials from one are good at all) and verifies requests
+// signed with them.
+func sigv4Site(rules string) string {
+	return `cognito_identity_pool /identity* {identity_pool} {
+		unauthenticated_role ` + guestRole + `
+	}
+	cognito_authorizer {
+		identity_pool {identity_pool}
+		` + rules + `
+	}
+	reverse_proxy {upstream}`
+}
+
+// policyFiles are written to {policy_dir}.
+var policyFiles = map[string]string{
+	// A custom Rego policy of the README's shape: a group, a path pattern, a scope.
+	"bench.rego": `package cognito.authz
+
+import data.cognito.lib
+
+default decision := false
+
+decision := {"allow": true, "headers": {"X-Tenant": input.identity.claims["custom:tenant"]}} if {
+	lib.is_member_of("readers")
+	lib.path_matches_any(["/items/*", "/"])
+	lib.has_scope("orders/read")
+}
+`,
+	// The guests' IAM role policy: GET on /items/* (and /).
+	"guest-policy.json": `{
+	"Version": "2012-10-17",
+	"Statement": [
+		{
+			"Effect": "Allow",
+			"Action": "execute-api:Invoke",
+			"Resource": [
+				"arn:aws:execute-api:us-east-1:123456789012:api/$default/GET/items/*",
+				"arn:aws:execute-api:us-east-1:123456789012:api/$default/GET/"
+			]
+		}
+	]
+}
+`,
+}
