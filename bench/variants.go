@@ -20,8 +20,8 @@ var variants = []variant{
 	// The authorizer.
 	{name: "jwt", requests: bearerVaried, site: jwtSite("groups readers")},
 	{name: "jwt-fixed-path", requests: bearerFixed, site: jwtSite("groups readers")},
-	{name: "jwt-context-off", requests: bearerVaried, site: jwtSite("groups readers\n\t\tcontext_header off"), needs: "context_header off"},
 	{name: "jwt-context-on", requests: bearerVaried, site: jwtSite("groups readers\n\t\tcontext_header on"), needs: "context_header on"},
+	{name: "jwt-forward-all", requests: bearerVaried, site: jwtSite("groups readers\n\t\tforward all\n\t\tcontext_header on"), needs: "forward all"},
 	{name: "jwt-rego", requests: bearerVaried, site: jwtSite("policy {policy_dir}/bench.rego")},
 	{name: "sigv4-get", requests: sigv4Get, site: sigv4Site("allow_any_role")},
 	{name: "sigv4-get-iam", requests: sigv4Get, site: sigv4Site("role_policy " + guestRole + " {policy_dir}/guest-policy.json")},
