@@ -383,6 +383,7 @@ func (g *gate) build(ctx caddy.Context, c *Config) (err error) {
 	g.cors = newCORSPolicy(c.CORS)
 	if !c.Shadow { // shadow mode refuses nothing, streams included
 		g.streams = newStreamGuard(c.streamGrace(), g.logger)
+		g.releases = append(g.releases, g.streams.stop)
 	}
 	if c.Assertion != nil {
 		if g.assertion, err = newAssertionSigner(ctx, c.Assertion); err != nil {
