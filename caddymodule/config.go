@@ -393,6 +393,7 @@ func (g *gate) build(ctx caddy.Context, c *Config) (err error) {
 		if g.revocations != nil {
 			g.streams.revoked = fleetRevocationCheck(g.revocations)
 		}
+		g.releases = append(g.releases, g.streams.stop)
 	}
 	if c.Assertion != nil {
 		if g.assertion, err = newAssertionSigner(ctx, c.Assertion); err != nil {

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"strings"
@@ -55,16 +57,43 @@ var errStreamCut = errors.New("the credential that opened the request expired or
 
 // streamGuard closes the requests a route let through when the credential that opened them expires
 // (after grace) or is revoked: a WebSocket or SSE stream must not outlive the right to open it.
+//
+// One watcher goroutine per guard does it for all requests: each allowed request registers in a
+// sharded set with its deadline (no timer, no goroutine of its own), and the watcher wakes at the
+// nearest deadline, and every check interval when there is a revocation source, to cut what is due.
 type streamGuard struct {
 	grace   time.Duration
 	revoked revocationCheck // nil: no revocation source
 	every   time.Duration
 	now     func() time.Time
 	logger  *zap.Logger
+
+	shards [streamShards]streamShard
+	pool   sync.Pool // of *stream: nothing holds one once its request ended and no sweep holds it
+	// wakeAt is when the watcher sweeps next (Unix ns); a request due earlier lowers it and pokes wake.
+	wakeAt  atomic.Int64
+	wake    chan struct{}
+	running atomic.Bool // a watcher goroutine runs (started by the first request)
+	stopped atomic.Bool // the configuration was cleaned up: the watcher ends once no request is left
+}
+
+// streamShards spreads the watched requests over locks so that concurrent requests rarely contend.
+const streamShards = 16
+
+// streamShard is one part of the watched set: an intrusive list, so that registering allocates nothing.
+type streamShard struct {
+	mu   sync.Mutex
+	head *stream
+	n    int
+	_    [40]byte // one shard per cache line
 }
 
 func newStreamGuard(grace time.Duration, logger *zap.Logger) *streamGuard {
-	return &streamGuard{grace: grace, every: revocationCheckInterval, now: time.Now, logger: logger}
+	g := &streamGuard{grace: grace, every: revocationCheckInterval, now: time.Now, logger: logger,
+		wake: make(chan struct{}, 1)}
+	g.wakeAt.Store(math.MaxInt64)
+	g.pool.New = func() any { return new(stream) }
+	return g
 }
 
 // watch returns the writer and request the rest of the chain must use for a request id was allowed,
@@ -75,18 +104,176 @@ func (g *streamGuard) watch(w http.ResponseWriter, r *http.Request, id *identity
 		return w, r, nil
 	}
 	ctx, cancel := context.WithCancelCause(r.Context())
-	s := &stream{guard: g, id: id, r: r, cancel: cancel, start: g.now()}
+	s := g.pool.Get().(*stream)
+	s.guard, s.id, s.r, s.cancel, s.start = g, id, r, cancel, g.now()
+	due := int64(math.MaxInt64)
 	if !id.ExpiresAt.IsZero() {
 		s.deadline = id.ExpiresAt.Add(g.grace)
+		due = s.deadline.UnixNano()
 	}
-	s.w = streamWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}, s: s}
-	s.mu.Lock() // the timer may fire at once: its check waits for s.timer
-	s.timer = time.AfterFunc(s.next(s.start), s.check)
-	s.mu.Unlock()
+	if g.revoked != nil {
+		due = min(due, s.start.Add(g.every).UnixNano())
+	}
+	s.w.ResponseWriter, s.w.s = w, s
+	g.register(s, due)
 	return &s.w, r.WithContext(ctx), s
 }
 
-// stream is one request being watched.
+// register adds s to the watched set, due at due (Unix ns), and has the watcher wake by then.
+func (g *streamGuard) register(s *stream, due int64) {
+	sh := &g.shards[rand.N(uint32(streamShards))]
+	sh.mu.Lock()
+	s.shard, s.linked, s.next = sh, true, sh.head
+	if sh.head != nil {
+		sh.head.prev = s
+	}
+	sh.head = s
+	sh.n++
+	sh.mu.Unlock()
+	for at := g.wakeAt.Load(); due < at; at = g.wakeAt.Load() {
+		if g.wakeAt.CompareAndSwap(at, due) {
+			g.poke()
+			break
+		}
+	}
+	if !g.running.Load() && g.running.CompareAndSwap(false, true) {
+		go g.run()
+	}
+}
+
+// poke wakes the watcher (a wake already pending is enough).
+func (g *streamGuard) poke() {
+	select {
+	case g.wake <- struct{}{}:
+	default:
+	}
+}
+
+// unlink removes s from its shard, if a sweep did not already. The caller holds the shard's lock.
+func (sh *streamShard) unlink(s *stream) {
+	if !s.linked {
+		return
+	}
+	if s.prev != nil {
+		s.prev.next = s.next
+	} else {
+		sh.head = s.next
+	}
+	if s.next != nil {
+		s.next.prev = s.prev
+	}
+	s.linked, s.prev, s.next = false, nil, nil
+	sh.n--
+}
+
+// stop ends the watcher once no request it watches is left: a request of the old configuration
+// still open after a reload (a WebSocket outlives the server's shutdown) is still cut at its time.
+func (g *streamGuard) stop() {
+	g.stopped.Store(true)
+	g.poke()
+}
+
+// watching is how many requests are watched.
+func (g *streamGuard) watching() int {
+	n := 0
+	for i := range g.shards {
+		sh := &g.shards[i]
+		sh.mu.Lock()
+		n += sh.n
+		sh.mu.Unlock()
+	}
+	return n
+}
+
+// run is the watcher: it sweeps when the earliest due time comes, and ends after stop once the set
+// is empty.
+func (g *streamGuard) run() {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	var due []dueStream
+	for {
+		select {
+		case <-timer.C:
+		case <-g.wake:
+		}
+		now := g.now()
+		if at := g.wakeAt.Load(); now.UnixNano() < at && !g.stopped.Load() {
+			timer.Reset(time.Duration(at - now.UnixNano()))
+			continue // a request due earlier than planned: only the timer moves
+		}
+		g.wakeAt.Store(math.MaxInt64) // requests registering during the sweep lower it again
+		var next int64
+		due, next = g.sweep(now, due[:0])
+		for _, d := range due {
+			// A close frame may wait a second for a slow client: not the other cuts' time.
+			go d.s.cutFor(d.reason, now)
+		}
+		clear(due)
+		if g.stopped.Load() {
+			g.running.Store(false)
+			if g.watching() == 0 || !g.running.CompareAndSwap(false, true) {
+				return // a request registering from here on starts a watcher again
+			}
+			next = min(next, now.Add(time.Second).UnixNano()) // to see the set empty
+		}
+		for at := g.wakeAt.Load(); next < at && !g.wakeAt.CompareAndSwap(at, next); at = g.wakeAt.Load() {
+		}
+		timer.Reset(max(time.Duration(g.wakeAt.Load()-now.UnixNano()), 0))
+	}
+}
+
+// dueStream is a request a sweep found due, with why.
+type dueStream struct {
+	s      *stream
+	reason streamReason
+}
+
+// sweep takes out of the set the requests due at now, appended to due (each held, so that it is not
+// reused before its cut is done), and returns when the next one is due (Unix ns).
+func (g *streamGuard) sweep(now time.Time, due []dueStream) ([]dueStream, int64) {
+	next := int64(math.MaxInt64)
+	if g.revoked != nil {
+		next = now.Add(g.every).UnixNano()
+	}
+	for i := range g.shards {
+		sh := &g.shards[i]
+		sh.mu.Lock()
+		for s := sh.head; s != nil; {
+			following := s.next
+			var reason streamReason
+			switch {
+			case !s.deadline.IsZero() && !now.Before(s.deadline):
+				reason = streamExpired
+			case g.revoked != nil && g.revoked(s.id, now):
+				reason = streamRevoked
+			case !s.deadline.IsZero():
+				next = min(next, s.deadline.UnixNano())
+			}
+			if reason != "" {
+				sh.unlink(s)
+				s.mu.Lock()
+				s.held = true
+				s.mu.Unlock()
+				due = append(due, dueStream{s, reason})
+			}
+			s = following
+		}
+		sh.mu.Unlock()
+	}
+	return due, next
+}
+
+// check sweeps at now and cuts what is due, as the watcher does (for tests).
+func (g *streamGuard) check(now time.Time) int {
+	due, _ := g.sweep(now, nil)
+	for _, d := range due {
+		d.s.cutFor(d.reason, now)
+	}
+	return len(due)
+}
+
+// stream is one request being watched. It comes from its guard's pool and returns to it when both
+// the request has ended and no sweep holds it.
 type stream struct {
 	guard    *streamGuard
 	id       *identity.Identity
@@ -96,43 +283,37 @@ type stream struct {
 	start    time.Time
 	deadline time.Time // zero: the credential does not expire
 
+	shard *streamShard // the shard it registered in
+	// In the watched set, under shard's lock.
+	linked     bool
+	prev, next *stream
+
 	mu          sync.Mutex
-	timer       *time.Timer
 	ended       bool         // the chain returned
+	held        bool         // a sweep took it out to cut it: the cut returns it to the pool
 	cut         streamReason // set once the request is cut
 	conn        *frameConn   // the hijacked connection, if any
 	isWebSocket bool         // hijacked for a WebSocket
 }
 
-// next is how long until the stream must be checked again.
-func (s *stream) next(now time.Time) time.Duration {
-	d := s.guard.every
-	if !s.deadline.IsZero() && (s.guard.revoked == nil || s.deadline.Sub(now) < d) {
-		d = s.deadline.Sub(now)
+// cutFor cuts the request, unless it ended, because its credential expired or was revoked, and lets
+// the stream go.
+func (s *stream) cutFor(reason streamReason, now time.Time) {
+	s.mu.Lock()
+	if !s.ended && s.cut == "" {
+		s.cutLocked(reason, now)
 	}
-	return max(d, 0)
+	s.held = false
+	free := s.ended
+	s.mu.Unlock()
+	if free {
+		s.release()
+	}
 }
 
-// check runs on the stream's timer: it cuts the request if its credential expired or was revoked, and
-// otherwise arms the timer again.
-func (s *stream) check() {
-	now := s.guard.now()
-	var reason streamReason
-	switch {
-	case !s.deadline.IsZero() && !now.Before(s.deadline):
-		reason = streamExpired
-	case s.guard.revoked != nil && s.guard.revoked(s.id, now):
-		reason = streamRevoked
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ended || s.cut != "" {
-		return
-	}
-	if reason == "" {
-		s.timer.Reset(s.next(now))
-		return
-	}
+// cutLocked closes the request: its hijacked connection, after a WebSocket close frame, and its
+// context. The caller holds s.mu.
+func (s *stream) cutLocked(reason streamReason, now time.Time) {
 	s.cut = reason
 	streamsClosed.WithLabelValues(string(reason)).Inc() // before the client can see the close
 	closeFrame := false
@@ -154,14 +335,29 @@ func (s *stream) check() {
 		zap.Duration("open_for", now.Sub(s.start)))
 }
 
-// end stops watching: the chain has returned. It reports whether the request was cut.
+// end stops watching: the chain has returned. It reports whether the request was cut; s must not be
+// used after it.
 func (s *stream) end() bool {
+	s.shard.mu.Lock()
+	s.shard.unlink(s)
+	s.shard.mu.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.ended = true
-	s.timer.Stop()
 	s.cancel(nil)
-	return s.cut != ""
+	cut := s.cut != ""
+	free := !s.held
+	s.mu.Unlock() // a sweep holding s lets it go from here on
+	if free {
+		s.release()
+	}
+	return cut
+}
+
+// release returns s, ended and let go by any sweep, to its guard's pool.
+func (s *stream) release() {
+	g := s.guard
+	*s = stream{}
+	g.pool.Put(s)
 }
 
 // serve runs next for a watched request (s nil: for any request). A request the guard cut ends as if
@@ -173,13 +369,14 @@ func (s *stream) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Ha
 		return next.ServeHTTP(w, r)
 	}
 	defer func() {
+		wrote := s.w.wrote.Load() // s is not ours after end
 		cut := s.end()
 		v := recover()
 		switch {
 		case v == nil && !cut:
 		case v != nil && (v != http.ErrAbortHandler || !cut):
 			panic(v)
-		case !s.w.wrote.Load():
+		case !wrote:
 			err = caddyhttp.Error(http.StatusUnauthorized, errStreamCut)
 		default:
 			err = nil // logged when cut

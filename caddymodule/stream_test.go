@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -12,11 +13,14 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -284,7 +288,7 @@ func TestStreamIdentityPoolCredentialsExpire(t *testing.T) {
 	}
 }
 
-// A request that ends stops its timer: a check after the end neither cuts nor counts, and no
+// A request that ends leaves the watched set: a sweep after the end neither cuts nor counts, and no
 // request outlives its chain.
 func TestStreamEndStopsWatching(t *testing.T) {
 	revs := fleet.NewRevocations(fleet.RevocationsOptions{})
@@ -297,10 +301,12 @@ func TestStreamEndStopsWatching(t *testing.T) {
 		if err := s.serve(w, r, caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })); err != nil {
 			t.Fatal(err)
 		}
-		if s.timer.Stop() {
-			t.Fatal("the timer of an ended request was still armed")
+		if n := g.watching(); n != 0 {
+			t.Fatalf("%d requests still watched after they ended", n)
 		}
-		s.check()
+		if n := g.check(time.Now().Add(2 * time.Hour)); n != 0 {
+			t.Fatalf("a sweep after the end found %d requests due", n)
+		}
 		if r.Context().Err() == nil {
 			t.Fatal("the request context outlived the request")
 		}
@@ -458,8 +464,9 @@ func TestFleetRevocationCheck(t *testing.T) {
 	}
 }
 
-// BenchmarkStreamWatch is what watching costs an allowed request that ends at once: the timer, the
-// cancellable context and the writer, against the same request unwatched.
+// BenchmarkStreamWatch is what watching costs an allowed request that ends at once: the cancellable
+// context, the request carrying it and registering in the watched set, against the same request
+// unwatched.
 func BenchmarkStreamWatch(b *testing.B) {
 	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
 	r := httptest.NewRequest("GET", "/", nil)
@@ -476,6 +483,7 @@ func BenchmarkStreamWatch(b *testing.B) {
 	} {
 		g := newStreamGuard(0, zap.NewNop())
 		g.revoked = bc.revoked
+		b.Cleanup(g.stop)
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
@@ -517,4 +525,198 @@ func TestStreamShadowClosesNothing(t *testing.T) {
 	}
 	ws.Close()
 	readLog(t, accessLog, 1)
+}
+
+// watchers counts the watcher goroutines of g (all guards' when g is nil), from the goroutines' stacks.
+func watchers(g *streamGuard) int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	name := "caddymodule.(*streamGuard).run("
+	if g != nil {
+		name += fmt.Sprintf("%p", g)
+	}
+	return bytes.Count(buf, []byte(name))
+}
+
+// waitWatchers waits up to 3 s for g to have want watcher goroutines, and fails the test otherwise.
+func waitWatchers(t *testing.T, g *streamGuard, want int) {
+	t.Helper()
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		got := watchers(g)
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d watcher goroutines, want %d", got, want)
+		}
+	}
+}
+
+// One goroutine watches all of a guard's requests; after its configuration is cleaned up it still
+// cuts the requests left open (a WebSocket outlives the server's shutdown at a reload) and ends with
+// the last of them.
+func TestStreamOneWatcherEndsAfterCleanup(t *testing.T) {
+	g := newStreamGuard(0, zap.NewNop())
+	if n := watchers(g); n != 0 {
+		t.Fatalf("%d watchers before any request", n)
+	}
+	next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
+	hour := &identity.Identity{Kind: identity.KindOIDC, Subject: "s", ExpiresAt: time.Now().Add(time.Hour)}
+	var open []*stream
+	var ctxs []context.Context
+	for range 100 {
+		_, r, s := g.watch(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil), hour)
+		open = append(open, s)
+		ctxs = append(ctxs, r.Context())
+	}
+	waitWatchers(t, g, 1)
+	soon := &identity.Identity{Kind: identity.KindOIDC, Subject: "s", ExpiresAt: time.Now().Add(300 * time.Millisecond)}
+	w, r, last := g.watch(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil), soon)
+	for _, s := range open {
+		if err := s.serve(w, r, next); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, ctx := range ctxs {
+		if context.Cause(ctx) != context.Canceled {
+			t.Fatalf("an ended request's context: %v", context.Cause(ctx))
+		}
+	}
+	g.stop()
+	time.Sleep(100 * time.Millisecond)
+	if n := watchers(g); n != 1 {
+		t.Fatalf("%d watchers with a request still open after the cleanup, want 1", n)
+	}
+	select {
+	case <-r.Context().Done():
+		if !errors.Is(context.Cause(r.Context()), errStreamCut) {
+			t.Errorf("cause %v, want errStreamCut", context.Cause(r.Context()))
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("a request open at the cleanup was not cut at its expiry")
+	}
+	_ = last.serve(w, r, next)
+	waitWatchers(t, g, 0)
+	// A request of the old configuration arriving after its cleanup is still watched.
+	w, r, late := g.watch(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil), soon)
+	select {
+	case <-r.Context().Done():
+	case <-time.After(3 * time.Second):
+		t.Fatal("a request watched after the cleanup was not cut")
+	}
+	_ = late.serve(w, r, next)
+	waitWatchers(t, g, 0)
+}
+
+// A reload (here a stop) of a configuration with cognito_authorizer ends its watcher goroutine.
+func TestStreamWatcherEndsAtCaddyStop(t *testing.T) {
+	idp := testidp.New(t)
+	before := watchers(nil)
+	base, _ := runCaddy(t, site(idp, "http://127.0.0.1:1", ""))
+	req, _ := http.NewRequest("GET", base+"/orders", nil)
+	req.Header.Set("Authorization", "Bearer "+idp.AccessToken(t, nil))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if n := watchers(nil); n != before+1 {
+		t.Fatalf("%d watcher goroutines after a request, want %d", n, before+1)
+	}
+	if err := caddy.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(3 * time.Second); watchers(nil) != before; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d watcher goroutines after the stop, want %d", watchers(nil), before)
+		}
+	}
+}
+
+// Any response is cut at its credential's expiry, whatever it looks like: a plain GET whose upstream
+// streams text/plain, asked for without Accept: text/event-stream.
+func TestStreamPlainResponseCutAtExpiry(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		for {
+			if _, err := io.WriteString(w, "chunk\n"); err != nil {
+				return
+			}
+			http.NewResponseController(w).Flush()
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}))
+	t.Cleanup(up.Close)
+	g := newStreamGuard(0, zap.NewNop())
+	t.Cleanup(g.stop)
+	exp := time.Now().Add(time.Second)
+	srv := proxyThroughGuard(t, g, up.URL, &identity.Identity{Kind: identity.KindOIDC, Subject: "s", ExpiresAt: exp})
+	res, err := (&http.Client{Timeout: 10 * time.Second}).Get(srv.URL + "/download")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	at := time.Now()
+	if at.Before(exp) || at.After(exp.Add(time.Second)) || !strings.Contains(string(body), "chunk\n") {
+		t.Errorf("ended at %v with %d bytes, want chunks until within a second after %v", at, len(body), exp)
+	}
+}
+
+// Requests ending while the watcher cuts others, with their streams reused from the pool: only the
+// requests due are cut, each with errStreamCut, none twice, and none of those far from expiry
+// (run with -race).
+func TestStreamCutsRaceEnds(t *testing.T) {
+	g := newStreamGuard(0, zap.NewNop())
+	t.Cleanup(g.stop)
+	before := closedCount(t, "expired")
+	var cut, wrong atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 400 {
+		wg.Go(func() {
+			exp := time.Now().Add(time.Hour)
+			if i%2 == 0 {
+				exp = time.Now().Add(time.Duration(i%7) * time.Millisecond)
+			}
+			id := &identity.Identity{Kind: identity.KindOIDC, Subject: "s", ExpiresAt: exp}
+			w, r, s := g.watch(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil), id)
+			_ = s.serve(w, r, caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+				if i%3 == 0 {
+					_, _ = w.Write([]byte("x"))
+				}
+				select {
+				case <-r.Context().Done():
+				case <-time.After(time.Duration(i%5) * time.Millisecond):
+				}
+				return nil
+			}))
+			if errors.Is(context.Cause(r.Context()), errStreamCut) {
+				cut.Add(1)
+				if time.Now().Before(exp) {
+					wrong.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if wrong.Load() != 0 {
+		t.Errorf("%d requests cut before their expiry", wrong.Load())
+	}
+	if got := closedCount(t, "expired") - before; got != float64(cut.Load()) {
+		t.Errorf("streams_closed_total went up by %v, %d requests were cut", got, cut.Load())
+	}
+	if n := g.watching(); n != 0 {
+		t.Errorf("%d requests still watched", n)
+	}
 }
