@@ -3,7 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
 
 // built is the benchmark's Caddy, built once for the tests that need it.
@@ -192,5 +198,119 @@ Type: cpu
 	}
 	if !strings.Contains(describeMachine("v2", "/bin/true"), "cores") {
 		t.Error("the machine description names no cores")
+	}
+}
+
+// requireRedis skips without redis-server, with the command that installs it, or fails when the CI
+// environment variable is set.
+func requireRedis(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal(errNoRedis)
+		}
+		t.Skip(errNoRedis)
+	}
+}
+
+// TestBenchTinyRedis runs the fleet's variants in their smallest form, on the redis-server the harness
+// starts: a signature the replay variants accept once they refuse the second time (the in-memory one
+// without a key in Redis, the Redis one with its key there), the JWT variant follows revocations from
+// Redis, and a round under wrk of each passes, which it cannot if wrk sent a signed POST twice.
+func TestBenchTinyRedis(t *testing.T) {
+	requireWrk(t)
+	requireRedis(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	names := []string{"plain-sigv4-post-1k", "sigv4-post-1k-replay", "sigv4-post-1k-replay-redis", "jwt-redis"}
+	chosen, err := choose(names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := options{variants: names, rounds: 1, duration: time.Second, threads: 2, connections: 4, caddy: benchCaddy(t)}
+	var progress bytes.Buffer
+	e, err := start(ctx, o, chosen, &progress)
+	if e != nil {
+		defer e.close()
+	}
+	if err != nil {
+		t.Fatalf("start: %v\n%s", err, progress.String())
+	}
+	if len(e.running) != len(names) {
+		t.Fatalf("running %d of %d variants, skipped: %v", len(e.running), len(names), e.skipped)
+	}
+	creds, err := e.credentialsFor(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range e.running[1:3] {
+		post := signedPost(ctx, t, creds, in.url)
+		for i, want := range []int{200, 403} {
+			resp, err := http.DefaultClient.Do(post())
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
+			resp.Body.Close()
+			if resp.StatusCode != want || (want == 403 && resp.Header.Get("X-Amzn-ErrorType") != "InvalidSignatureException") {
+				t.Errorf("%s: signed POST sent %d time(s): %d %s, want %d", in.name, i+1, resp.StatusCode, body, want)
+			}
+		}
+		keys, err := e.redis.command("KEYS", "bench-"+in.name+":replay:*")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if wantKeys := map[bool]string{true: "*1", false: "*0"}[in.redis]; keys != wantKeys {
+			t.Errorf("%s: its replay keys in Redis: %s, want %s", in.name, keys, wantKeys)
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		channels, err := e.redis.command("PUBSUB", "CHANNELS", "bench-jwt-redis:*")
+		if err == nil && channels == "*1" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("jwt-redis follows no revocations channel: %q %v", channels, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	wrk, _ := findWrk()
+	results, err := measureAll(ctx, e, wrk, o, &progress)
+	if err != nil {
+		t.Fatalf("measure: %v\n%s", err, progress.String())
+	}
+	text := table(results, e.skipped)
+	t.Log("\n" + text)
+	for _, name := range names[1:] {
+		want := regexp.MustCompile(`(?m)^\| ` + name + ` \| [^|]+ \| \d+ \| (\d\.\d\d|—) \| — \| `)
+		if !want.MatchString(text) {
+			t.Errorf("the table has no line matching %s", want)
+		}
+	}
+	if !strings.Contains(text, "| sigv4-post-1k-replay-redis | SigV4, POST 1 KiB /items/<n>, each signed once | ") {
+		t.Error("the Redis replay variant's line does not say its requests are each signed once")
+	}
+}
+
+// signedPost returns a function that makes the same signed 1 KiB POST to baseURL/replayed (a path wrk
+// never sends to) each time it is called.
+func signedPost(ctx context.Context, t *testing.T, creds *credentials, baseURL string) func() *http.Request {
+	t.Helper()
+	body := strings.Repeat("x", 1024)
+	sum := sha256.Sum256([]byte(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, baseURL+"/replayed", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	region, _, _ := strings.Cut(identityPoolID, ":")
+	if err := v4.NewSigner().SignHTTP(ctx, creds.Credentials, req, hex.EncodeToString(sum[:]), "execute-api", region, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	return func() *http.Request {
+		again := req.Clone(ctx)
+		again.Body = io.NopCloser(strings.NewReader(body))
+		return again
 	}
 }

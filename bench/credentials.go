@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/big"
 	"net/http"
@@ -119,8 +120,10 @@ func guestCredentials(ctx context.Context, in *instance) (*credentials, error) {
 }
 
 // signedRequests signs n requests (method to /items/1, /items/2, ...; POSTs with body) for the host of
-// baseURL, and returns them as signed.lua reads them: one a line, method, path, then the signed headers
-// as name=value, tab-separated. Signatures are good for AWS's 5 minutes of skew: sign again before each
+// baseURL, and returns them as signedLua reads them: a first line of what they share, the method and the
+// signed headers as name=value, tab-separated, the Authorization header's value up to its signature; then
+// one line a request, its path and its signature. Each path has its own signature, so that a request sent
+// once is never a replay. Signatures are good for AWS's 5 minutes of skew: sign again before each
 // measurement.
 func signedRequests(ctx context.Context, creds *credentials, baseURL, method, body string, n int) (string, error) {
 	sum := sha256.Sum256([]byte(body))
@@ -129,13 +132,14 @@ func signedRequests(ctx context.Context, creds *credentials, baseURL, method, bo
 	signer := v4.NewSigner()
 	now := time.Now()
 	var b strings.Builder
+	var shared string
 	for i := 1; i <= n; i++ {
 		path := fmt.Sprintf("/items/%d", i)
 		req, err := http.NewRequest(method, baseURL+path, strings.NewReader(body))
 		if err != nil {
 			return "", err
 		}
-		names := []string{"Authorization", "X-Amz-Date", "X-Amz-Security-Token"}
+		names := []string{"X-Amz-Date", "X-Amz-Security-Token"}
 		if body != "" {
 			req.Header.Set("Content-Type", "application/octet-stream")
 			names = append(names, "Content-Type")
@@ -143,11 +147,23 @@ func signedRequests(ctx context.Context, creds *credentials, baseURL, method, bo
 		if err := signer.SignHTTP(ctx, creds.Credentials, req, hash, "execute-api", region, now); err != nil {
 			return "", fmt.Errorf("signing: %w", err)
 		}
-		b.WriteString(method + "\t" + path)
-		for _, name := range names {
-			fmt.Fprintf(&b, "\t%s=%s", name, req.Header.Get(name))
+		prefix, signature, ok := strings.Cut(req.Header.Get("Authorization"), "Signature=")
+		if !ok {
+			return "", errors.New("signing: no Signature= in the Authorization header")
 		}
-		b.WriteByte('\n')
+		if i == 1 {
+			var line strings.Builder
+			line.WriteString(method)
+			for _, name := range names {
+				fmt.Fprintf(&line, "\t%s=%s", name, req.Header.Get(name))
+			}
+			shared = line.String() + "\tAuthorization=" + prefix + "Signature="
+			b.WriteString(shared + "\n")
+		} else if !strings.HasSuffix(shared, "\tAuthorization="+prefix+"Signature=") {
+			// Signed at one instant with one set of headers, only the signature may differ.
+			return "", fmt.Errorf("signing: request %d's Authorization differs from the first's before its signature", i)
+		}
+		b.WriteString(path + "\t" + signature + "\n")
 	}
 	return b.String(), nil
 }

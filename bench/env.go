@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -23,6 +24,7 @@ type variant struct {
 	requests *requestKind
 	site     string
 	needs    string
+	redis    bool // the app has `redis`: the run's redis-server, started when a chosen variant has it
 }
 
 // instance is a variant's running Caddy.
@@ -44,11 +46,13 @@ type env struct {
 	upstream     *http.Server
 	pool         *userPool
 	running      []*instance
-	failed       []*instance       // started but never served: only to stop
-	skipped      map[string]string // variant name: why it did not run
-	creds        *credentials      // identity-pool guest credentials, once fetched
-	replacer     *strings.Replacer // fills in a variant's site
-	secrets      []string          // the environment of every Caddy: its key_secret, identity_secret
+	failed       []*instance        // started but never served: only to stop
+	skipped      map[string]string  // variant name: why it did not run
+	creds        *credentials       // identity-pool guest credentials, once fetched
+	replacer     *strings.Replacer  // fills in a variant's site
+	secrets      []string           // the environment of every Caddy: its key_secret, identity_secret
+	redis        *redisServer       // when a chosen variant has redis and redis-server is installed
+	fastest      map[string]float64 // variant name: its highest requests/s so far, warm-ups included
 }
 
 func (e *env) close() {
@@ -67,6 +71,9 @@ func (e *env) close() {
 	if e.pool != nil {
 		e.pool.close()
 	}
+	if e.redis != nil {
+		e.redis.stop()
+	}
 	if !e.keep {
 		_ = os.RemoveAll(e.work)
 	}
@@ -79,7 +86,7 @@ func start(ctx context.Context, o options, chosen []variant, progress io.Writer)
 	if err != nil {
 		return nil, err
 	}
-	e := &env{work: work, keep: o.keep, caddy: o.caddy, skipped: map[string]string{}}
+	e := &env{work: work, keep: o.keep, caddy: o.caddy, skipped: map[string]string{}, fastest: map[string]float64{}}
 	if o.keep {
 		fmt.Fprintln(progress, "work directory:", work)
 	}
@@ -125,7 +132,18 @@ func start(ctx context.Context, o options, chosen []variant, progress io.Writer)
 		"{client}", e.pool.clientID, "{pool}", e.pool.id, "{identity_pool}", identityPoolID,
 		"{policy_dir}", policyDir,
 	)
+	if slices.ContainsFunc(chosen, func(v variant) bool { return v.redis }) {
+		e.redis, err = startRedis(filepath.Join(work, "redis"))
+		if err != nil && !errors.Is(err, errNoRedis) {
+			return e, err
+		}
+	}
 	for _, v := range chosen {
+		if v.redis && e.redis == nil {
+			e.skipped[v.name] = errNoRedis.Error()
+			fmt.Fprintf(progress, "%s: skipped: %v\n", v.name, errNoRedis)
+			continue
+		}
 		in, err := e.startInstance(ctx, v)
 		for try := 1; try < 3 && err != nil && strings.Contains(err.Error(), "address already in use"); try++ {
 			// Another process took a port between our pick and Caddy's bind: pick others.
@@ -218,19 +236,32 @@ func (e *env) writeCaddyfile(v variant, dir, siteAddr, adminAddr string) (string
 	}
 	cognito {
 		key_secret {env.BENCH_KEY_SECRET}
-		identity_secret {env.BENCH_IDENTITY_SECRET}
+		identity_secret {env.BENCH_IDENTITY_SECRET}%s
 	}
 }
 
 http://%s {
 	%s
 }
-`, adminAddr, filepath.Join(dir, "storage"), siteAddr, e.replacer.Replace(v.site))
+`, adminAddr, filepath.Join(dir, "storage"), e.redisOption(v), siteAddr, e.replacer.Replace(v.site))
 	path := filepath.Join(dir, "Caddyfile")
 	if err := os.WriteFile(path, []byte(caddyfile), 0o600); err != nil {
 		return "", nil, err
 	}
 	return path, append(os.Environ(), append(e.secrets, "XDG_CONFIG_HOME="+dir, "XDG_DATA_HOME="+dir)...), nil
+}
+
+// redisOption is the app's redis option for v: the run's redis-server (an address nothing listens on while
+// none runs, for adapting only), its keys and channels under the variant's own prefix.
+func (e *env) redisOption(v variant) string {
+	if !v.redis {
+		return ""
+	}
+	url := "redis://127.0.0.1:1/0"
+	if e.redis != nil {
+		url = e.redis.url()
+	}
+	return fmt.Sprintf("\n\t\tredis %s {\n\t\t\tprefix bench-%s:\n\t\t}", url, v.name)
 }
 
 // waitHTTP waits until something answers HTTP at url (any status), for 30 s or until exited is closed.

@@ -9,7 +9,8 @@
 //	go run ./bench -variants plain,jwt -rounds 5 -duration 20s
 //	go run ./bench -profile jwt                    # a CPU profile of the gateway under load, grouped
 //
-// Loopback only; needs wrk (apt-get install wrk) and Go.
+// Loopback only; needs wrk (apt-get install wrk) and Go, and for the variants with Redis redis-server
+// (apt-get install redis-server), which the run starts on loopback and stops; without it they are skipped.
 package main
 
 import (

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -26,6 +27,7 @@ type requestKind struct {
 	body   string // of signed requests
 	plain  string // the plain reverse_proxy variant with these requests
 	floor  string // the cache-only authorizer floor with these requests
+	once   bool   // each signed request is sent once: enough are signed for a measurement
 }
 
 func (k *requestKind) String() string { return k.name }
@@ -37,8 +39,9 @@ var (
 		plain: "plain", floor: "floor-authorizer"}
 	sigv4Get = &requestKind{name: "SigV4, GET /items/<n>", script: signedLua, method: "GET",
 		plain: "plain-sigv4-get", floor: "floor-authorizer-sigv4-get"}
-	sigv4Post = &requestKind{name: "SigV4, POST 1 KiB /items/<n>", script: signedLua, method: "POST", body: strings.Repeat("x", 1024),
-		plain: "plain-sigv4-post-1k", floor: "floor-authorizer-sigv4-post-1k"}
+	// Sent once each, as a client does: under replay_protection a signature sent again is refused.
+	sigv4Post = &requestKind{name: "SigV4, POST 1 KiB /items/<n>, each signed once", script: signedLua, method: "POST",
+		body: strings.Repeat("x", 1024), plain: "plain-sigv4-post-1k", floor: "floor-authorizer-sigv4-post-1k", once: true}
 )
 
 // bearerLua sends the run's access token (BENCH_TOKEN) as a bearer token, to a new path each request
@@ -59,36 +62,67 @@ end
 `
 }
 
-// signedLua sends the signed requests of the file SIGNED_REQUESTS (signedRequests' format), in turn.
-const signedLua = `local requests = {}
+// signedLua sends the signed requests of the file SIGNED_REQUESTS (signedRequests' format): thread i of
+// BENCH_THREADS sends the i-th of every BENCH_THREADS requests, in turn, so that no two threads send the
+// same one. A thread that has sent all of its own starts over, and done says so: for requests sent once
+// (requestKind.once) that is a replay, and the run is void.
+const signedLua = `local threads = {}
+setup = function(thread)
+	threads[#threads + 1] = thread
+	thread:set("id", #threads)
+end
+local headers, method, authorization, body = {}, nil, nil, nil
+local paths, signatures = {}, {}
 init = function(args)
 	local file = os.getenv("SIGNED_REQUESTS")
 	assert(file and file ~= "", "SIGNED_REQUESTS is not set")
-	for line in io.lines(file) do
-		local fields = {}
-		for field in string.gmatch(line, "[^\t]+") do
-			fields[#fields + 1] = field
-		end
-		local headers = {}
-		for name, value in pairs(wrk.headers) do
-			headers[name] = value
-		end
-		for i = 3, #fields do
-			local name, value = string.match(fields[i], "^([^=]+)=(.*)$")
-			headers[name] = value
-		end
-		local body = nil
-		if fields[1] == "POST" then
-			body = string.rep("x", 1024)
-		end
-		requests[#requests + 1] = wrk.format(fields[1], fields[2], headers, body)
+	local count = tonumber(os.getenv("BENCH_THREADS"))
+	assert(count and count >= 1, "BENCH_THREADS is not set")
+	for name, value in pairs(wrk.headers) do
+		headers[name] = value
 	end
-	assert(#requests > 0, "no signed request in " .. file)
+	local line_number = 0
+	for line in io.lines(file) do
+		if line_number == 0 then
+			for field in string.gmatch(line, "[^\t]+") do
+				if method == nil then
+					method = field
+				else
+					local name, value = string.match(field, "^([^=]+)=(.*)$")
+					headers[name] = value
+				end
+			end
+			authorization = headers["Authorization"]
+			if method == "POST" then
+				body = string.rep("x", 1024)
+			end
+		elseif (line_number - 1) % count == id - 1 then
+			local path, signature = string.match(line, "^([^\t]+)\t([^\t]+)$")
+			paths[#paths + 1] = path
+			signatures[#signatures + 1] = signature
+		end
+		line_number = line_number + 1
+	end
+	assert(#paths > 0, "no signed request for thread " .. id .. " in " .. file)
 end
 local n = 0
+laps = 0
 request = function()
-	n = n % #requests + 1
-	return requests[n]
+	if n == #paths then
+		n = 0
+		laps = laps + 1
+	end
+	n = n + 1
+	headers["Authorization"] = authorization .. signatures[n]
+	return wrk.format(method, paths[n], headers, body)
+end
+done = function(summary, latency, requests)
+	for _, thread in ipairs(threads) do
+		local laps = thread:get("laps")
+		if laps and laps > 0 then
+			print("bench: thread " .. thread:get("id") .. " sent its signed requests again " .. laps .. " time(s)")
+		end
+	end
 end
 `
 
@@ -98,20 +132,20 @@ var fakeCredentials = &credentials{Credentials: aws.Credentials{
 	AccessKeyID: "ASIABENCHFAKE0000000", SecretAccessKey: "bench-fake-secret", SessionToken: "bench-fake-session",
 }}
 
-// prepare writes the variant's wrk script (and its signed requests, signed now) and returns wrk's
-// arguments after the connection options.
-func (e *env) prepare(ctx context.Context, in *instance) ([]string, []string, error) {
+// prepare writes the variant's wrk script (and its signed requests, signed now, enough for d when each is
+// sent once) and returns wrk's arguments after the connection options, and its environment.
+func (e *env) prepare(ctx context.Context, o options, in *instance, d time.Duration) ([]string, []string, error) {
 	script := filepath.Join(in.dir, "wrk.lua")
 	if err := os.WriteFile(script, []byte(in.requests.script), 0o600); err != nil {
 		return nil, nil, err
 	}
-	environ := append(os.Environ(), "BENCH_TOKEN="+e.pool.accessToken)
+	environ := append(os.Environ(), "BENCH_TOKEN="+e.pool.accessToken, "BENCH_THREADS="+strconv.Itoa(o.threads))
 	if in.requests.method != "" {
 		creds, err := e.credentialsFor(ctx)
 		if err != nil {
 			return nil, nil, err
 		}
-		signed, err := signedRequests(ctx, creds, in.url, in.requests.method, in.requests.body, 1000)
+		signed, err := signedRequests(ctx, creds, in.url, in.requests.method, in.requests.body, e.signedCount(in, d))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -122,6 +156,20 @@ func (e *env) prepare(ctx context.Context, in *instance) ([]string, []string, er
 		environ = append(environ, "SIGNED_REQUESTS="+file)
 	}
 	return []string{"-s", script, in.url + "/"}, environ, nil
+}
+
+// onceRate is the rate, in requests/s, that the requests sent once are signed for until a variant has been
+// measured: about three times plain reverse_proxy's on the 2-core VM of the README's figures.
+const onceRate = 20000
+
+// signedCount is how many requests to sign for a measurement of in for d: 1000 sent in turn, or, sent
+// once, enough for twice the fastest rate measured of in so far (onceRate before), for a second more than d.
+func (e *env) signedCount(in *instance, d time.Duration) int {
+	if !in.requests.once {
+		return 1000
+	}
+	rate := max(onceRate, 2*e.fastest[in.name])
+	return int(rate * (d.Seconds() + 1))
 }
 
 // credentialsFor returns guest credentials of the run's identity pool, from the first SigV4 variant
@@ -148,7 +196,7 @@ var rpsLine = regexp.MustCompile(`(?m)^Requests/sec:\s+([0-9.]+)`)
 // wrkRun runs wrk against in for d and returns its requests/s, or an error when a response was not 2xx
 // or 3xx or a socket failed: a fast 401 is no throughput.
 func (e *env) wrkRun(ctx context.Context, wrk string, o options, in *instance, d time.Duration) (float64, error) {
-	args, environ, err := e.prepare(ctx, in)
+	args, environ, err := e.prepare(ctx, o, in, d)
 	if err != nil {
 		return 0, fmt.Errorf("variant %s: %w", in.name, err)
 	}
@@ -159,6 +207,11 @@ func (e *env) wrkRun(ctx context.Context, wrk string, o options, in *instance, d
 	if err != nil {
 		return 0, fmt.Errorf("variant %s: wrk: %v\n%s", in.name, err, out)
 	}
+	if in.requests.once && bytes.Contains(out, []byte("sent its signed requests again")) {
+		return 0, fmt.Errorf("variant %s: wrk sent a signed request twice (%d signed for %s were too few): "+
+			"under replay protection that is refused, its measurement would mean nothing:\n%s",
+			in.name, e.signedCount(in, d), d, out)
+	}
 	if bad := regexp.MustCompile(`Non-2xx or 3xx responses|Socket errors`); bad.Match(out) {
 		logText, _ := os.ReadFile(filepath.Join(in.dir, "log"))
 		return 0, fmt.Errorf("variant %s: failed responses, its measurement would mean nothing:\n%s\nits log:\n%s",
@@ -168,7 +221,12 @@ func (e *env) wrkRun(ctx context.Context, wrk string, o options, in *instance, d
 	if m == nil {
 		return 0, fmt.Errorf("variant %s: no Requests/sec in wrk's output:\n%s", in.name, out)
 	}
-	return strconv.ParseFloat(string(m[1]), 64)
+	rps, err := strconv.ParseFloat(string(m[1]), 64)
+	if err != nil {
+		return 0, fmt.Errorf("variant %s: wrk's Requests/sec: %w", in.name, err)
+	}
+	e.fastest[in.name] = max(e.fastest[in.name], rps)
+	return rps, nil
 }
 
 func wrkDuration(d time.Duration) string {

@@ -1,12 +1,16 @@
 package main
 
+import "strings"
+
 // The configurations measured side by side. A variant is one line: adding one is adding a line.
 //
 // site is the body of the variant's site block; {upstream} becomes the upstream's address, {issuer},
 // {jwks}, {client} and {pool} the user pool's, {identity_pool} the identity pool's, {policy_dir} the
 // directory of the policy files below. requests is what wrk sends (see requestKinds). needs names a
 // Caddyfile option of this tree that the variant uses: a tree whose Caddyfile does not adapt it skips the
-// variant (it reports why) instead of failing, so the table can run on older and newer trees.
+// variant (it reports why) instead of failing, so the table can run on older and newer trees. redis gives
+// the app (the cognito global option) `redis` with the run's redis-server, which the run starts when a
+// chosen variant has it; without redis-server installed those variants are skipped, and say so.
 var variants = []variant{
 	// The baselines: plain reverse_proxy, the same requests as those measured against it.
 	{name: "plain", requests: bearerVaried, site: `reverse_proxy {upstream}`},
@@ -26,6 +30,11 @@ var variants = []variant{
 	{name: "sigv4-get", requests: sigv4Get, site: sigv4Site("allow_any_role")},
 	{name: "sigv4-get-iam", requests: sigv4Get, site: sigv4Site("role_policy " + guestRole + " {policy_dir}/guest-policy.json")},
 	{name: "sigv4-post-1k", requests: sigv4Post, site: sigv4Site("allow_any_role")},
+	// The fleet: replay protection in memory and on Redis, and a JWT with the app's Redis (revocations
+	// followed from it, each request checked in memory).
+	{name: "sigv4-post-1k-replay", requests: sigv4Post, site: sigv4Site("allow_any_role", "replay_protection"), needs: "replay_protection"},
+	{name: "sigv4-post-1k-replay-redis", requests: sigv4Post, site: sigv4Site("allow_any_role", "replay_protection"), needs: "redis", redis: true},
+	{name: "jwt-redis", requests: bearerVaried, site: jwtSite("groups readers"), needs: "redis", redis: true},
 }
 
 // defaultVariants are those run without -variants.
@@ -53,13 +62,17 @@ func jwtSite(rules string) string {
 
 // sigv4Site serves the identity pool that issues the guests' credentials (every instance derives the
 // same keys from the run's key_secret, so credentials from one are good at all) and verifies requests
-// signed with them.
-func sigv4Site(rules string) string {
+// signed with them, with the identity_pool options given.
+func sigv4Site(rules string, poolOptions ...string) string {
+	pool := "identity_pool {identity_pool}"
+	if len(poolOptions) > 0 {
+		pool += " {\n\t\t\t" + strings.Join(poolOptions, "\n\t\t\t") + "\n\t\t}"
+	}
 	return `cognito_identity_pool /identity* {identity_pool} {
 		unauthenticated_role ` + guestRole + `
 	}
 	cognito_authorizer {
-		identity_pool {identity_pool}
+		` + pool + `
 		` + rules + `
 	}
 	reverse_proxy {upstream}`
