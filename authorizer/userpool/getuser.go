@@ -62,7 +62,8 @@ type UserCheckConfig struct {
 	Client *http.Client
 	// Store, when set, shares the pool's definite answers with the other instances of a fleet: it is
 	// looked up before the pool is asked, and written after the pool answered. Answers remembered
-	// here are used first; a store that fails or is slower than 250ms is passed over for the pool.
+	// here are used first; a store that fails or is slower than 250ms is passed over for the pool,
+	// and not used for a second after.
 	Store VerdictStore
 	// Logger receives a line per unavailable pool answer accepted by AllowUnavailable, and per failure
 	// of Store; default none.
@@ -85,6 +86,9 @@ type UserCheck struct {
 	flight singleflight.Group
 	// downUntil (Unix nanoseconds) is when a pool that failed to answer may be asked again.
 	downUntil atomic.Int64
+	// storeDownUntil (Unix nanoseconds) is when a Store that failed may be used again: during a Redis
+	// outage, tokens are not each delayed by the store's timeout before and after the pool is asked.
+	storeDownUntil atomic.Int64
 }
 
 // userAnswer is a remembered answer: nil for a token that stands, or the refusal.
@@ -184,10 +188,11 @@ func (c *UserCheck) ask(ctx context.Context, sum [32]byte, token string, expires
 		return userAnswer{err: err}
 	}
 	a := userAnswer{err: err, until: c.until(c.cfg.Now(), expires)}
-	if c.cfg.Store != nil {
+	if c.cfg.Store != nil && c.cfg.Now().UnixNano() >= c.storeDownUntil.Load() {
 		sctx, cancel := context.WithTimeout(ctx, verdictStoreTimeout)
 		defer cancel()
 		if serr := c.cfg.Store.SetVerdict(sctx, sum, Verdict{Revoked: err != nil, Until: a.until}); serr != nil {
+			c.storeDownUntil.Store(c.cfg.Now().Add(userPoolHoldDown).UnixNano())
 			c.storeFailed("sharing the user pool's answer failed: the other instances ask the pool", sum, serr)
 		}
 	}
@@ -197,17 +202,18 @@ func (c *UserCheck) ask(ctx context.Context, sum [32]byte, token string, expires
 // sharedAnswer is the answer Store holds for sum, if any. A store's verdict is kept here no longer
 // than the interval, nor past the token's expiry, whatever Until it carries.
 func (c *UserCheck) sharedAnswer(ctx context.Context, sum [32]byte, expires time.Time) (userAnswer, bool) {
-	if c.cfg.Store == nil {
+	if c.cfg.Store == nil || c.cfg.Now().UnixNano() < c.storeDownUntil.Load() {
 		return userAnswer{}, false
 	}
 	ctx, cancel := context.WithTimeout(ctx, verdictStoreTimeout)
 	defer cancel()
 	v, found, err := c.cfg.Store.Verdict(ctx, sum)
+	now := c.cfg.Now()
 	if err != nil {
-		c.storeFailed("reading the fleet's answer failed: the pool is asked", sum, err)
+		c.storeDownUntil.Store(now.Add(userPoolHoldDown).UnixNano())
+		c.storeFailed("reading the fleet's answer failed: the pool is asked (and the store not read for a second)", sum, err)
 		return userAnswer{}, false
 	}
-	now := c.cfg.Now()
 	if !found || !now.Before(v.Until) {
 		return userAnswer{}, false
 	}

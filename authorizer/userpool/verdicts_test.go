@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -128,5 +129,36 @@ func TestUserCheckBoundsStoredVerdicts(t *testing.T) {
 	clock = now.Add(61 * time.Second)
 	if err := c.Check(context.Background(), "tok-far", exp); err != nil || p.calls.Load() != 2 {
 		t.Errorf("past the interval = %v after %d calls; want the pool asked again", err, p.calls.Load())
+	}
+}
+
+// A store that failed is not used for a second: during an outage, tokens go straight to the pool
+// instead of each waiting for the store's timeout; it is read again after.
+func TestUserCheckStoreHoldDown(t *testing.T) {
+	t.Parallel()
+	p := newFakePool(t)
+	now := time.Now()
+	var clock atomic.Int64
+	clock.Store(now.UnixNano())
+	store := &mapStore{m: map[[32]byte]Verdict{}, failGet: true, fail: true}
+	c := newTestCheck(t, p, func(c *UserCheckConfig) {
+		c.Store, c.Now = store, func() time.Time { return time.Unix(0, clock.Load()) }
+	})
+	exp := now.Add(time.Hour)
+	if err := c.Check(context.Background(), "tok-1", exp); err != nil {
+		t.Fatal(err)
+	}
+	if store.gets != 1 || store.sets != 0 {
+		t.Fatalf("a failed read: %d reads, %d writes; want 1 and none", store.gets, store.sets)
+	}
+	if err := c.Check(context.Background(), "tok-2", exp); err != nil || store.gets != 1 || store.sets != 0 || p.calls.Load() != 2 {
+		t.Errorf("within the hold-down = %v, %d reads, %d writes, %d calls; want the pool asked, the store not used", err, store.gets, store.sets, p.calls.Load())
+	}
+	store.mu.Lock()
+	store.failGet, store.fail = false, false
+	store.mu.Unlock()
+	clock.Store(now.Add(userPoolHoldDown + time.Millisecond).UnixNano())
+	if err := c.Check(context.Background(), "tok-3", exp); err != nil || store.gets != 2 || store.sets != 1 {
+		t.Errorf("after the hold-down = %v, %d reads, %d writes; want the store used again", err, store.gets, store.sets)
 	}
 }
