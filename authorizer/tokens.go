@@ -64,7 +64,13 @@ type Issuers struct {
 	OIDC      []OIDCProvider
 	// ClockSkew is the tolerance for token times, at most MaxClockSkew; zero: the userpool default.
 	ClockSkew time.Duration
+	// UserVerdicts, when set, shares the answers of every user pool check (UserPool.Check) with the
+	// other instances of a fleet (fleet.Redis is one); nil: each instance asks the pool itself.
+	UserVerdicts VerdictStore
 }
+
+// VerdictStore shares user pool checks' answers across a fleet (userpool.VerdictStore).
+type VerdictStore = userpool.VerdictStore
 
 // Resource is what a Shared store holds; Destruct runs when its last user releases it.
 type Resource interface{ Destruct() error }
@@ -168,7 +174,7 @@ func NewTokenVerifier(iss Issuers, shared Shared, logger *zap.Logger) (v *userpo
 	}()
 	var decl []declaredIssuer
 	for _, p := range iss.UserPools {
-		check, err := newUserCheck(p, logger)
+		check, err := newUserCheck(p, iss.UserVerdicts, logger)
 		if err != nil {
 			return nil, got.release, fmt.Errorf("user_pool %s: %w", p.ID, err)
 		}
@@ -205,9 +211,9 @@ func NewTokenVerifier(iss Issuers, shared Shared, logger *zap.Logger) (v *userpo
 	return v, got.release, nil
 }
 
-// newUserCheck builds p's user pool check, asking the API at the issuer's scheme and host; nil when p
-// has none.
-func newUserCheck(p UserPool, logger *zap.Logger) (*userpool.UserCheck, error) {
+// newUserCheck builds p's user pool check, asking the API at the issuer's scheme and host and sharing
+// its answers through store (nil: not shared); nil when p has none.
+func newUserCheck(p UserPool, store VerdictStore, logger *zap.Logger) (*userpool.UserCheck, error) {
 	if p.Check == nil {
 		return nil, nil
 	}
@@ -223,7 +229,7 @@ func newUserCheck(p UserPool, logger *zap.Logger) (*userpool.UserCheck, error) {
 		return nil, err
 	}
 	return userpool.NewUserCheck(userpool.UserCheckConfig{Endpoint: endpoint, Interval: p.Check.Interval,
-		Timeout: p.Check.Timeout, AllowUnavailable: p.Check.AllowUnavailable, Logger: logger})
+		Timeout: p.Check.Timeout, AllowUnavailable: p.Check.AllowUnavailable, Store: store, Logger: logger})
 }
 
 // CheckURL is the rule for a configured issuer or JWKS URL (userpool.CheckURL): empty or an absolute

@@ -330,7 +330,16 @@ func (c *Config) deniesEverySignedRequest() string {
 
 // build creates the authorizer, recording in g what it acquires.
 func (g *gate) build(ctx caddy.Context, c *Config) (err error) {
-	tokens, release, err := authorizer.NewTokenVerifier(c.issuers(), sharedResources, jwksLogger())
+	iss := c.issuers()
+	app, err := fleetApp(ctx)
+	if err != nil {
+		return err
+	}
+	if app != nil && app.redis != nil {
+		// check_user_pool's answers are the fleet's: one instance asks the pool, every other reads it.
+		iss.UserVerdicts = app.redis
+	}
+	tokens, release, err := authorizer.NewTokenVerifier(iss, sharedResources, jwksLogger())
 	if err != nil {
 		return err
 	}

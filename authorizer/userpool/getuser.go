@@ -60,7 +60,13 @@ type UserCheckConfig struct {
 	MaxEntries int
 	// Client sends the calls; default a client of its own. Its timeout is not used: Timeout is.
 	Client *http.Client
-	// Logger receives a line per unavailable pool answer accepted by AllowUnavailable; default none.
+	// Store, when set, shares the pool's definite answers with the other instances of a fleet: it is
+	// looked up before the pool is asked, and written after the pool answered. Answers remembered
+	// here are used first; a store that fails or is slower than 250ms is passed over for the pool,
+	// and not used for a second after.
+	Store VerdictStore
+	// Logger receives a line per unavailable pool answer accepted by AllowUnavailable, and per failure
+	// of Store; default none.
 	Logger *zap.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
@@ -80,6 +86,9 @@ type UserCheck struct {
 	flight singleflight.Group
 	// downUntil (Unix nanoseconds) is when a pool that failed to answer may be asked again.
 	downUntil atomic.Int64
+	// storeDownUntil (Unix nanoseconds) is when a Store that failed may be used again: during a Redis
+	// outage, tokens are not each delayed by the store's timeout before and after the pool is asked.
+	storeDownUntil atomic.Int64
 }
 
 // userAnswer is a remembered answer: nil for a token that stands, or the refusal.
@@ -145,35 +154,92 @@ func (c *UserCheck) check(ctx context.Context, sum [32]byte, token string, expir
 	if a, ok := c.cache.Get(sum); ok && now.Before(a.until) {
 		return a.err
 	}
-	var err error
-	if down := c.downUntil.Load(); now.UnixNano() < down {
-		err = fmt.Errorf("%w: it failed to answer less than %v ago", ErrUserPoolUnavailable, userPoolHoldDown)
-	} else {
-		v, _, _ := c.flight.Do(string(sum[:]), func() (any, error) {
-			// Shared by every waiter: not cancelled with the first one's request, bounded by the timeout.
-			return c.getUser(context.WithoutCancel(ctx), token), nil
-		})
-		err, _ = v.(error)
-		if errors.Is(err, ErrUserPoolUnavailable) {
-			c.downUntil.Store(c.cfg.Now().Add(userPoolHoldDown).UnixNano())
-		}
-	}
-	if errors.Is(err, ErrUserPoolUnavailable) {
+	v, _, _ := c.flight.Do(string(sum[:]), func() (any, error) {
+		// Shared by every waiter: not cancelled with the first one's request, bounded by the timeouts.
+		return c.ask(context.WithoutCancel(ctx), sum, token, expires), nil
+	})
+	a := v.(userAnswer)
+	if errors.Is(a.err, ErrUserPoolUnavailable) {
 		// Not remembered for the token: asked again after the hold-down.
 		if c.cfg.AllowUnavailable {
 			if ce := c.cfg.Logger.Check(zap.WarnLevel, "user pool check failed: token accepted (allow when unavailable)"); ce != nil {
-				ce.Write(zap.String("endpoint", c.cfg.Endpoint), zap.Error(err))
+				ce.Write(zap.String("endpoint", c.cfg.Endpoint), zap.Error(a.err))
 			}
 			return nil
 		}
-		return err
+		return a.err
 	}
-	until := now.Add(c.cfg.Interval)
-	if expires.Before(until) {
-		until = expires
+	c.cache.Add(sum, a)
+	return a.err
+}
+
+// ask finds the answer about token: the fleet's, when Store has one, else the pool's, which is then
+// shared through Store when it is definite. An unavailable answer has no until.
+func (c *UserCheck) ask(ctx context.Context, sum [32]byte, token string, expires time.Time) userAnswer {
+	if a, ok := c.sharedAnswer(ctx, sum, expires); ok {
+		return a
 	}
-	c.cache.Add(sum, userAnswer{err: err, until: until})
-	return err
+	if down := c.downUntil.Load(); c.cfg.Now().UnixNano() < down {
+		return userAnswer{err: fmt.Errorf("%w: it failed to answer less than %v ago", ErrUserPoolUnavailable, userPoolHoldDown)}
+	}
+	err := c.getUser(ctx, token)
+	if errors.Is(err, ErrUserPoolUnavailable) {
+		c.downUntil.Store(c.cfg.Now().Add(userPoolHoldDown).UnixNano())
+		return userAnswer{err: err}
+	}
+	a := userAnswer{err: err, until: c.until(c.cfg.Now(), expires)}
+	if c.cfg.Store != nil && c.cfg.Now().UnixNano() >= c.storeDownUntil.Load() {
+		sctx, cancel := context.WithTimeout(ctx, verdictStoreTimeout)
+		defer cancel()
+		if serr := c.cfg.Store.SetVerdict(sctx, sum, Verdict{Revoked: err != nil, Until: a.until}); serr != nil {
+			c.storeDownUntil.Store(c.cfg.Now().Add(userPoolHoldDown).UnixNano())
+			c.storeFailed("sharing the user pool's answer failed: the other instances ask the pool", sum, serr)
+		}
+	}
+	return a
+}
+
+// sharedAnswer is the answer Store holds for sum, if any. A store's verdict is kept here no longer
+// than the interval, nor past the token's expiry, whatever Until it carries.
+func (c *UserCheck) sharedAnswer(ctx context.Context, sum [32]byte, expires time.Time) (userAnswer, bool) {
+	if c.cfg.Store == nil || c.cfg.Now().UnixNano() < c.storeDownUntil.Load() {
+		return userAnswer{}, false
+	}
+	ctx, cancel := context.WithTimeout(ctx, verdictStoreTimeout)
+	defer cancel()
+	v, found, err := c.cfg.Store.Verdict(ctx, sum)
+	now := c.cfg.Now()
+	if err != nil {
+		c.storeDownUntil.Store(now.Add(userPoolHoldDown).UnixNano())
+		c.storeFailed("reading the fleet's answer failed: the pool is asked (and the store not read for a second)", sum, err)
+		return userAnswer{}, false
+	}
+	if !found || !now.Before(v.Until) {
+		return userAnswer{}, false
+	}
+	a := userAnswer{until: c.until(now, expires)}
+	if v.Until.Before(a.until) {
+		a.until = v.Until
+	}
+	if v.Revoked {
+		a.err = fmt.Errorf("%w: another instance of the fleet was told so by the pool", ErrUserRevoked)
+	}
+	return a, true
+}
+
+// until is when an answer given at now stops being used: the interval after, or the token's expiry.
+func (c *UserCheck) until(now, expires time.Time) time.Time {
+	if until := now.Add(c.cfg.Interval); until.Before(expires) {
+		return until
+	}
+	return expires
+}
+
+// storeFailed logs a failure of Store, naming the token by its hash's prefix only.
+func (c *UserCheck) storeFailed(what string, sum [32]byte, err error) {
+	if ce := c.cfg.Logger.Check(zap.WarnLevel, "user pool check: "+what); ce != nil {
+		ce.Write(zap.String("token_sha256_prefix", hashPrefix(sum)), zap.Error(err))
+	}
 }
 
 // getUser calls GetUser with token and maps its answer.
