@@ -463,7 +463,7 @@ func findGate(app *caddyhttp.App, r *http.Request) (*foundGate, error) {
 			return &foundGate{server: name, route: route, gate: g, request: req}, nil
 		}
 	}
-	return nil, fmt.Errorf("no route of the configuration for %s %s%s has a cognito_authorizer: the request would not be authorized at all",
+	return nil, fmt.Errorf("no route of the configuration for %s %s%s has a cognito_authorizer: the gateway would not check the request at all (it would pass unauthenticated)",
 		r.Method, r.Host, r.URL.RequestURI())
 }
 

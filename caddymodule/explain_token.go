@@ -40,7 +40,8 @@ The issuers' signing keys (JWKS) are fetched from each issuer as the server
 would, unless --jwks-file gives them.
 
 Exit status: 0 accepted by a route (or only decoded), 1 refused by every
-route, 2 error (not a JWT, a configuration that does not provision).`,
+route, 2 error (not a JWT, a configuration that does not provision, or no
+route accepted it and one could not check it: keys not fetched within --wait).`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return caddycmd.WrapCommandFuncForCobra(func(fl caddycmd.Flags) (int, error) {
@@ -68,6 +69,8 @@ type tokenCheck struct {
 	Route    string `json:"route,omitempty"`
 	Accepted bool   `json:"accepted"`
 	Error    string `json:"error,omitempty"`
+	// undecided: the route could not say (its issuer's keys unavailable), which is no refusal.
+	undecided bool
 }
 
 func cmdToken(fl caddycmd.Flags, args []string) (int, error) {
@@ -95,6 +98,7 @@ func cmdToken(fl caddycmd.Flags, args []string) (int, error) {
 			check := tokenCheck{Server: g.server, Route: g.route}
 			if err := verifyWaiting(g.gate, token, fl.Duration("wait")); err != nil {
 				check.Error = err.Error()
+				check.undecided = errors.Is(err, userpool.ErrKeysUnavailable)
 			} else {
 				check.Accepted = true
 			}
@@ -105,6 +109,11 @@ func cmdToken(fl caddycmd.Flags, args []string) (int, error) {
 		return exitError, err
 	}
 	if report.Checked && !slices.ContainsFunc(report.Routes, func(c tokenCheck) bool { return c.Accepted }) {
+		// A route that could not check the token (its keys not fetched within --wait) leaves the
+		// answer open, as a 5xx does for explain.
+		if slices.ContainsFunc(report.Routes, func(c tokenCheck) bool { return c.undecided }) {
+			os.Exit(exitError)
+		}
 		os.Exit(exitDeny)
 	}
 	return exitAllow, nil

@@ -284,6 +284,15 @@ func TestCognitoToken(t *testing.T) {
 			t.Errorf("explained %+v, want the server's 503 keys_unavailable", e)
 		}
 	})
+	t.Run("token without the issuer's keys", func(t *testing.T) {
+		// No route can check it: an error (2), not a refusal (1), saying why the keys are missing.
+		run := runCognito(t, dir, idp.AccessToken(t, nil), "token", "--config", "Caddyfile", "--wait", "1s", "-")
+		run.want(t, 2)
+		if !strings.Contains(run.stdout, "signing keys unavailable") || !strings.Contains(run.stdout, "the last fetch: ") ||
+			!strings.Contains(run.stdout, "connection refused") {
+			t.Errorf("the output does not say the keys are unavailable, and why:\n%s", run.stdout)
+		}
+	})
 	t.Run("decoded only, without a configuration", func(t *testing.T) {
 		run := runCognito(t, t.TempDir(), "", "token", idp.IDToken(t, nil))
 		run.want(t, 0)

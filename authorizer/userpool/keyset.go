@@ -101,6 +101,9 @@ type KeySet struct {
 	now       func() time.Time
 
 	snapshot atomic.Pointer[keySnapshot]
+	// fetchErr is why the last fetch failed, nil after a success: what a token refused for want of keys
+	// is told.
+	fetchErr atomic.Pointer[string]
 
 	mu        sync.Mutex
 	round     *round // the next fetch, or the running one
@@ -273,16 +276,24 @@ func (k *KeySet) Ready() bool {
 func (k *KeySet) lookup(kid string) (*verificationKey, error) {
 	s := k.snapshot.Load()
 	if s == nil {
-		return nil, fmt.Errorf("%w: no keys fetched yet from %s", ErrKeysUnavailable, k.source)
+		return nil, fmt.Errorf("%w: no keys fetched yet from %s%s", ErrKeysUnavailable, k.source, k.lastFetchError())
 	}
 	if k.now().After(s.usableUntil) {
-		return nil, fmt.Errorf("%w: keys from %s could not be refreshed since %s and were dropped",
-			ErrKeysUnavailable, k.source, s.fetchedAt.UTC().Format(time.RFC3339))
+		return nil, fmt.Errorf("%w: keys from %s could not be refreshed since %s and were dropped%s",
+			ErrKeysUnavailable, k.source, s.fetchedAt.UTC().Format(time.RFC3339), k.lastFetchError())
 	}
 	if key := s.keys[kid]; key != nil {
 		return key, nil
 	}
 	return nil, fmt.Errorf("%w: no key %s in %s", ErrUnknownKey, quote(kid), k.source)
+}
+
+// lastFetchError is " (the last fetch: <why it failed>)", or "" when the last fetch did not fail.
+func (k *KeySet) lastFetchError() string {
+	if msg := k.fetchErr.Load(); msg != nil {
+		return " (the last fetch: " + *msg + ")"
+	}
+	return ""
 }
 
 // key returns the key kid, refetching when it is unknown or no keys are usable.
@@ -313,7 +324,7 @@ func (k *KeySet) refetch(ctx context.Context, kid string) (*verificationKey, err
 		if !k.requested && !k.fetching {
 			if now := k.now(); now.Before(k.heldUntil) {
 				k.mu.Unlock()
-				return nil, fmt.Errorf("%w (refetching held back for %v after a refetch that missed its kid)",
+				return nil, fmt.Errorf("%w (refetching held back for %v after a refetch that did not bring it)",
 					err, k.heldUntil.Sub(now).Round(time.Second))
 			}
 			k.requested, r.onDemand = true, true
@@ -437,6 +448,12 @@ func (k *KeySet) fetchRound() error {
 		k.log.Debug("fetched signing keys", zap.String("jwks", redact(k.jwksURL)), zap.Int("keys", len(keys)))
 	}
 	k.lastFailed = err != nil
+	if err != nil && k.ctx.Err() == nil {
+		msg := err.Error()
+		k.fetchErr.Store(&msg)
+	} else if err == nil {
+		k.fetchErr.Store(nil)
+	}
 	k.observe(len(keys), err)
 
 	k.mu.Lock()

@@ -174,8 +174,13 @@ func TestJWKSDownAtStart(t *testing.T) {
 		})
 		waitFor(t, "the failure to be logged", func() bool { return logged(f.logs, "fetching signing keys failed", "503") })
 		token := key("rsa1").sign(nil, accessClaims(f.clock.Now()))
-		if _, err := f.verifier.Verify(verifyCtx(t), token); !errors.Is(err, ErrKeysUnavailable) {
+		_, err := f.verifier.Verify(verifyCtx(t), token)
+		if !errors.Is(err, ErrKeysUnavailable) {
 			t.Fatalf("while down: %v, want ErrKeysUnavailable", err)
+		}
+		// The refusal says why the keys are missing, not only that they are.
+		if !strings.Contains(err.Error(), "(the last fetch: ") || !strings.Contains(err.Error(), "503") {
+			t.Errorf("while down: %q, want the last fetch's error", err)
 		}
 		f.idp.serveKeys(key("rsa1"))
 		waitFor(t, "the background retry", f.keys.Ready)
