@@ -28,6 +28,7 @@ type requestKind struct {
 	plain  string // the plain reverse_proxy variant with these requests
 	floor  string // the cache-only authorizer floor with these requests
 	once   bool   // each signed request is sent once: enough are signed for a measurement
+	paths  int    // of signed requests sent in turn: how many distinct ones (default 1000)
 }
 
 func (k *requestKind) String() string { return k.name }
@@ -39,6 +40,10 @@ var (
 		plain: "plain", floor: "floor-authorizer"}
 	sigv4Get = &requestKind{name: "SigV4, GET /items/<n>", script: signedLua, method: "GET",
 		plain: "plain-sigv4-get", floor: "floor-authorizer-sigv4-get"}
+	// A caller's working set of paths, which the decision memo holds (64 per caller): what a memoized
+	// path-reading policy costs.
+	sigv4Get32 = &requestKind{name: "SigV4, GET /items/1..32", script: signedLua, method: "GET",
+		plain: "plain-sigv4-get", floor: "floor-authorizer-sigv4-get", paths: 32}
 	// Sent once each, as a client does: under replay_protection a signature sent again is refused.
 	sigv4Post = &requestKind{name: "SigV4, POST 1 KiB /items/<n>, each signed once", script: signedLua, method: "POST",
 		body: strings.Repeat("x", 1024), plain: "plain-sigv4-post-1k", floor: "floor-authorizer-sigv4-post-1k", once: true}
@@ -162,10 +167,14 @@ func (e *env) prepare(ctx context.Context, o options, in *instance, d time.Durat
 // measured: about three times plain reverse_proxy's on the 2-core VM of the README's figures.
 const onceRate = 20000
 
-// signedCount is how many requests to sign for a measurement of in for d: 1000 sent in turn, or, sent
+// signedCount is how many requests to sign for a measurement of in for d: 1000 (or the kind's paths) sent
+// in turn, or, sent
 // once, enough for twice the fastest rate measured of in so far (onceRate before), for a second more than d.
 func (e *env) signedCount(in *instance, d time.Duration) int {
 	if !in.requests.once {
+		if in.requests.paths > 0 {
+			return in.requests.paths
+		}
 		return 1000
 	}
 	rate := max(onceRate, 2*e.fastest[in.name])

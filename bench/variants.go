@@ -27,8 +27,10 @@ var variants = []variant{
 	{name: "jwt-context-on", requests: bearerVaried, site: jwtSite("groups readers\n\t\tcontext_header on"), needs: "context_header on"},
 	{name: "jwt-forward-all", requests: bearerVaried, site: jwtSite("groups readers\n\t\tforward all\n\t\tcontext_header on"), needs: "forward all"},
 	{name: "jwt-rego", requests: bearerVaried, site: jwtSite("policy {policy_dir}/bench.rego")},
+	{name: "jwt-rego-fixed-path", requests: bearerFixed, site: jwtSite("policy {policy_dir}/bench.rego")},
 	{name: "sigv4-get", requests: sigv4Get, site: sigv4Site("allow_any_role")},
 	{name: "sigv4-get-iam", requests: sigv4Get, site: sigv4Site("role_policy " + guestRole + " {policy_dir}/guest-policy.json")},
+	{name: "sigv4-get-iam-32-paths", requests: sigv4Get32, site: sigv4Site("role_policy " + guestRole + " {policy_dir}/guest-policy.json")},
 	{name: "sigv4-post-1k", requests: sigv4Post, site: sigv4Site("allow_any_role")},
 	// The fleet: replay protection in memory and on Redis, and a JWT with the app's Redis (revocations
 	// followed from it, each request checked in memory).
