@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identitypool"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/keyring"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/sigv4"
@@ -38,6 +39,8 @@ type IdentityPool struct {
 	Logger *zap.Logger
 	// Observer learns of the pool's API calls and the credentials it issues; nil: none.
 	Observer identitypool.Observer
+	// Revoked says whether an identity id or a login presented for it is revoked; nil: none is.
+	Revoked func(identityID string, login *identity.Identity, now time.Time) bool
 }
 
 // RoleMapping chooses the role of an authenticated identity from its login token, as Cognito's role
@@ -179,6 +182,7 @@ func NewIdentityPool(ctx context.Context, cfg IdentityPool, host PoolHost) (p *i
 		Logger:              cfg.Logger,
 		MaxBodyBytes:        cfg.MaxBodyBytes,
 		Observer:            cfg.Observer,
+		Revoked:             cfg.Revoked,
 	})
 	if err != nil {
 		return nil, release, err

@@ -198,6 +198,11 @@ func (h *IdentityPoolEndpoint) provision(ctx caddy.Context) error {
 	if err := registerMetrics(ctx); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
+	revocations, releaseRevocations, err := acquireRevocations()
+	if err != nil {
+		return err
+	}
+	h.releases = append(h.releases, releaseRevocations)
 	logger := ctx.Logger()
 	pool, release, err := authorizer.NewIdentityPool(ctx, authorizer.IdentityPool{
 		ID:                  h.IdentityPoolID,
@@ -210,6 +215,7 @@ func (h *IdentityPoolEndpoint) provision(ctx caddy.Context) error {
 		Issuer:              h.Issuer,
 		Logger:              logger.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core { return atLeastInfo{c} })),
 		Observer:            poolMetrics,
+		Revoked:             poolRevocationCheck(revocations),
 	}, authorizer.PoolHost{
 		Storage:       ctx.Storage(),
 		KeySecret:     secret,

@@ -25,6 +25,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-cognito/caddy-cognito/authorizer"
+	"github.com/caddy-cognito/caddy-cognito/authorizer/fleet"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identitypool"
 	"github.com/caddy-cognito/caddy-cognito/internal/testidp"
 )
@@ -583,5 +584,64 @@ func BenchmarkIdentityPoolGetCredentials(b *testing.B) {
 		if err != nil || res.StatusCode != 200 || out.Credentials.SessionToken == "" {
 			b.Fatalf("status %d, %v", res.StatusCode, err)
 		}
+	}
+}
+
+// cognito_identity_pool issues nothing to what is revoked, as Cognito refuses a disabled identity or a
+// revoked token: a login token whose origin_jti is revoked gets no identity id and no credentials, a
+// revoked identity id no credentials; another token of the same user is unaffected.
+func TestIdentityPoolRefusesRevoked(t *testing.T) {
+	idp := testidp.New(t)
+	s := runPoolCaddy(t, poolSite(idp, newEcho(t).URL, "unauthenticated_role "+guestRoleARN))
+	client, ctx := s.client(), t.Context()
+	revocations, release, err := acquireRevocations() // the process's set, the admin API's
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(release)
+	revoke := func(kind fleet.Kind, value string) {
+		t.Helper()
+		if err := revocations.Add(fleet.Entry{Kind: kind, Value: value, Expires: time.Now().Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { revocations.Expire(kind, value) })
+	}
+	notAuthorized := func(t *testing.T, err error, want string) {
+		t.Helper()
+		var e *types.NotAuthorizedException
+		if !errors.As(err, &e) || !strings.Contains(aws.ToString(e.Message), want) {
+			t.Errorf("%v, want NotAuthorizedException %q", err, want)
+		}
+	}
+
+	revokedToken := idp.IDToken(t, map[string]any{"origin_jti": "pool-refresh-revoked"})
+	logins := map[string]string{testUserPoolLogin: revokedToken}
+	id, err := client.GetId(ctx, &cognitoidentity.GetIdInput{IdentityPoolId: aws.String(testIdentityPoolID), Logins: logins})
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoke(fleet.OriginJTI, "pool-refresh-revoked")
+	_, err = client.GetId(ctx, &cognitoidentity.GetIdInput{IdentityPoolId: aws.String(testIdentityPoolID), Logins: logins})
+	notAuthorized(t, err, "has been revoked")
+	_, err = client.GetCredentialsForIdentity(ctx, &cognitoidentity.GetCredentialsForIdentityInput{IdentityId: id.IdentityId, Logins: logins})
+	notAuthorized(t, err, "has been revoked")
+	// The same user with another refresh token's tokens.
+	fresh := map[string]string{testUserPoolLogin: idp.IDToken(t, map[string]any{"origin_jti": "pool-refresh-kept"})}
+	if _, err := client.GetCredentialsForIdentity(ctx, &cognitoidentity.GetCredentialsForIdentityInput{IdentityId: id.IdentityId, Logins: fresh}); err != nil {
+		t.Errorf("another token of the user: %v", err)
+	}
+
+	guest, err := client.GetId(ctx, &cognitoidentity.GetIdInput{IdentityPoolId: aws.String(testIdentityPoolID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoke(fleet.IdentityID, *guest.IdentityId)
+	_, err = client.GetCredentialsForIdentity(ctx, &cognitoidentity.GetCredentialsForIdentityInput{IdentityId: guest.IdentityId})
+	notAuthorized(t, err, "Access to Identity '"+*guest.IdentityId+"' is forbidden.")
+	// Another guest still gets credentials.
+	if other, err := client.GetId(ctx, &cognitoidentity.GetIdInput{IdentityPoolId: aws.String(testIdentityPoolID)}); err != nil {
+		t.Fatal(err)
+	} else if _, err := client.GetCredentialsForIdentity(ctx, &cognitoidentity.GetCredentialsForIdentityInput{IdentityId: other.IdentityId}); err != nil {
+		t.Errorf("another guest: %v", err)
 	}
 }

@@ -69,3 +69,16 @@ func revocationCredential(id *identity.Identity) (fleet.Credential, bool) {
 	}
 	return fleet.Credential{}, false
 }
+
+// poolRevocationCheck is cognito_identity_pool's view of the process's revocation set: an identity id,
+// or a login token (its origin_jti, or its subject signed out after it was issued). The pool issues
+// nothing to them, as every cognito_authorizer would refuse what it issued.
+func poolRevocationCheck(r *fleet.Revocations) func(string, *identity.Identity, time.Time) bool {
+	return func(identityID string, login *identity.Identity, now time.Time) bool {
+		if login == nil {
+			return r.Revoked(fleet.Credential{IdentityID: identityID}, now)
+		}
+		c, ok := revocationCredential(login)
+		return ok && r.Revoked(c, now)
+	}
+}

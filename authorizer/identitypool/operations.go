@@ -72,6 +72,9 @@ func (p *Pool) getID(ctx context.Context, in *getIDInput) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := p.checkRevoked("", logins); err != nil {
+		return nil, err
+	}
 	if len(logins) == 0 {
 		if p.cfg.UnauthenticatedRole == "" {
 			return nil, errGuestsDisabled()
@@ -84,6 +87,9 @@ func (p *Pool) getID(ctx context.Context, in *getIDInput) (any, error) {
 func (p *Pool) getCredentials(ctx context.Context, in *getCredentialsInput) (any, error) {
 	logins, err := p.checkIdentity(ctx, in.IdentityId, in.Logins)
 	if err != nil {
+		return nil, err
+	}
+	if err := p.checkRevoked(in.IdentityId, logins); err != nil {
 		return nil, err
 	}
 	var role string
@@ -143,6 +149,9 @@ func (p *Pool) getOpenIDToken(ctx context.Context, in *getOpenIDTokenInput) (any
 	if err != nil {
 		return nil, err
 	}
+	if err := p.checkRevoked(in.IdentityId, logins); err != nil {
+		return nil, err
+	}
 	var tags map[string]string
 	if len(logins) > 0 {
 		if tags, err = principalTags(logins[0].id, p.cfg.PrincipalTags); err != nil {
@@ -154,6 +163,24 @@ func (p *Pool) getOpenIDToken(ctx context.Context, in *getOpenIDTokenInput) (any
 		return nil, err
 	}
 	return &getOpenIDTokenOutput{IdentityId: in.IdentityId, Token: token}, nil
+}
+
+// checkRevoked refuses, as Cognito refuses a disabled identity or a revoked token, an identity id or
+// a login that Config.Revoked says is revoked.
+func (p *Pool) checkRevoked(identityID string, logins []login) error {
+	if p.cfg.Revoked == nil {
+		return nil
+	}
+	now := p.cfg.Now()
+	for _, l := range logins {
+		if p.cfg.Revoked(identityID, l.id, now) {
+			return clientError(errTypeNotAuthorized, nil, "Invalid login token. The token of %s has been revoked.", l.provider)
+		}
+	}
+	if identityID != "" && p.cfg.Revoked(identityID, nil, now) {
+		return clientError(errTypeNotAuthorized, nil, "Access to Identity '%s' is forbidden.", identityID)
+	}
+	return nil
 }
 
 func (p *Pool) checkPoolID(id string) error {

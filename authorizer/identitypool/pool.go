@@ -60,6 +60,11 @@ type Config struct {
 	MaxBodyBytes int64
 	// Observer learns of every API call and of the credentials issued, for metrics; default: none.
 	Observer Observer
+	// Revoked reports whether an identity id (empty in GetId) or a login presented for it is revoked
+	// (a revocation list's identity, origin_jti or sign-out cut-off): the pool then issues nothing, as
+	// its credentials would be refused anyway. It is called on the request's path: it must be cheap and
+	// safe for concurrent use. Default: nothing is revoked.
+	Revoked func(identityID string, login *identity.Identity, now time.Time) bool
 }
 
 // Observer learns what a Pool serves, for metrics. Its methods are called on the request's path: they
