@@ -2,10 +2,6 @@ package fleet
 
 import (
 	"context"
-	"fmt"
-	"net"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -15,70 +11,10 @@ import (
 	"github.com/caddy-cognito/caddy-cognito/internal/testredis"
 )
 
-// redisServer is a redis-server on a loopback port, with no automatic persistence, that a test can stop
-// and start again on the same port and directory (an explicit SAVE survives the restart).
-type redisServer struct {
-	t    *testing.T
-	bin  string
-	dir  string
-	port int
-	cmd  *exec.Cmd
-}
-
 // startRedis starts a redis-server on a free loopback port, stopped at cleanup.
 func startRedis(t *testing.T) (url string, stop func()) {
-	s := newRedisServer(t)
-	return s.url(), s.stop
-}
-
-func newRedisServer(t *testing.T) *redisServer {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("redis-server not installed")
-		}
-		t.Skip("redis-server not installed: apt-get install redis-server")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &redisServer{t: t, bin: bin, dir: t.TempDir(), port: l.Addr().(*net.TCPAddr).Port}
-	l.Close()
-	s.start()
-	t.Cleanup(s.stop)
-	return s
-}
-
-func (s *redisServer) url() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", s.port) }
-
-func (s *redisServer) start() {
-	s.t.Helper()
-	s.cmd = exec.Command(s.bin, "--port", fmt.Sprint(s.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", s.dir)
-	if err := s.cmd.Start(); err != nil {
-		s.t.Fatal(err)
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", s.port)
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatal("redis-server did not start")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func (s *redisServer) stop() {
-	if s.cmd == nil {
-		return
-	}
-	_ = s.cmd.Process.Kill()
-	_ = s.cmd.Wait()
-	s.cmd = nil
+	s := testredis.Start(t)
+	return s.URL(), s.Stop
 }
 
 func TestRedisReplayAcrossClients(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-cognito/caddy-cognito/internal/testredis"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -196,10 +197,10 @@ func TestRedisRevocationsExpire(t *testing.T) {
 }
 
 func TestRedisRevocationsAcrossARestart(t *testing.T) {
-	srv := newRedisServer(t)
-	a, b := newReplica(t, srv.url()), newReplica(t, srv.url())
+	srv := testredis.Start(t)
+	a, b := newReplica(t, srv.URL()), newReplica(t, srv.URL())
 	// A replica that resyncs often, to see the outage reported.
-	c, err := NewRedis(RedisOptions{URL: srv.url()})
+	c, err := NewRedis(RedisOptions{URL: srv.URL()})
 	must(t, err)
 	defer c.Close()
 	cErrs := &errorLog{}
@@ -212,7 +213,7 @@ func TestRedisRevocationsAcrossARestart(t *testing.T) {
 	must(t, a.redis.client.Save(t.Context()).Err())
 	before, _ := b.follower.Resyncs()
 
-	srv.stop()
+	srv.Stop()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	if err := a.redis.Revoke(ctx, Entry{Kind: OriginJTI, Value: "during-outage", Expires: time.Now().Add(time.Hour)}); err == nil {
@@ -222,7 +223,7 @@ func TestRedisRevocationsAcrossARestart(t *testing.T) {
 		t.Error("Seen with redis down returned no error")
 	}
 	eventually(t, 5*time.Second, "an error reported during the outage", func() bool { return cErrs.len() > 0 })
-	srv.start()
+	srv.Restart()
 
 	eventually(t, 10*time.Second, "a resync after the reconnection", func() bool { n, _ := b.follower.Resyncs(); return n > before })
 	if !b.set.Revoked(Credential{OriginJTI: "missed"}, time.Now()) {
@@ -236,9 +237,9 @@ func TestRedisRevocationsAcrossARestart(t *testing.T) {
 
 // A replica that starts while Redis is down reports it, then catches up when Redis comes up.
 func TestRedisFollowStartedDuringAnOutage(t *testing.T) {
-	srv := newRedisServer(t)
-	srv.stop()
-	r, err := NewRedis(RedisOptions{URL: srv.url()})
+	srv := testredis.Start(t)
+	srv.Stop()
+	r, err := NewRedis(RedisOptions{URL: srv.URL()})
 	must(t, err)
 	defer r.Close()
 	set, errs := NewRevocations(RevocationsOptions{}), &errorLog{}
@@ -248,7 +249,7 @@ func TestRedisFollowStartedDuringAnOutage(t *testing.T) {
 	if n, _ := f.Resyncs(); n != 0 {
 		t.Errorf("%d resyncs counted with redis down", n)
 	}
-	srv.start()
+	srv.Restart()
 	must(t, r.Revoke(t.Context(), Entry{Kind: IdentityID, Value: "eu-west-1:x", Expires: time.Now().Add(time.Hour)}))
 	eventually(t, 5*time.Second, "the entry on the replica", func() bool {
 		return set.Revoked(Credential{IdentityID: "eu-west-1:x"}, time.Now())
