@@ -29,6 +29,7 @@ import (
 	"github.com/caddy-cognito/caddy-cognito/authorizer/fleet"
 	"github.com/caddy-cognito/caddy-cognito/authorizer/identity"
 	"github.com/caddy-cognito/caddy-cognito/internal/testidp"
+	"github.com/caddy-cognito/caddy-cognito/internal/wstest"
 )
 
 // newTicker is a WebSocket upstream that sends "tick" every 50ms until the connection ends, and
@@ -50,52 +51,18 @@ func newTicker(t *testing.T) (*httptest.Server, *atomic.Int32) {
 }
 
 // closed is how a WebSocket ended, as its client saw it.
-type closed struct {
-	at     time.Time
-	ticks  int
-	code   int // 0: no close frame
-	reason string
-	err    error // the read error when there was no close frame
-}
+type closed = wstest.End
 
 // dialAndRead opens a WebSocket to url with token and reads frames until the connection ends (at most
 // 15 s).
 func dialAndRead(t *testing.T, rawURL, token string) closed {
 	t.Helper()
-	cfg, err := websocket.NewConfig(rawURL, "http://127.0.0.1/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Header.Set("Authorization", "Bearer "+token)
-	ws, err := websocket.DialConfig(cfg)
+	ws, err := wstest.Dial(rawURL, token)
 	if err != nil {
 		t.Fatalf("dialing %s: %v", rawURL, err)
 	}
 	defer ws.Close()
-	_ = ws.SetDeadline(time.Now().Add(15 * time.Second))
-	var c closed
-	for {
-		fr, err := ws.NewFrameReader()
-		if err != nil {
-			c.at, c.err = time.Now(), err
-			return c
-		}
-		payload, err := io.ReadAll(fr)
-		if err != nil {
-			c.at, c.err = time.Now(), err
-			return c
-		}
-		switch fr.PayloadType() {
-		case websocket.CloseFrame:
-			c.at = time.Now()
-			if len(payload) >= 2 {
-				c.code, c.reason = int(binary.BigEndian.Uint16(payload)), string(payload[2:])
-			}
-			return c
-		case websocket.TextFrame, websocket.BinaryFrame:
-			c.ticks++
-		}
-	}
+	return wstest.ReadUntilEnd(ws, 15*time.Second)
 }
 
 func wsURL(base string) string { return "ws" + strings.TrimPrefix(base, "http") + "/ws" }
@@ -111,14 +78,14 @@ func TestStreamWebSocketClosedAtExpiry(t *testing.T) {
 	exp := time.Now().Add(2 * time.Second).Unix()
 	c := dialAndRead(t, wsURL(base), idp.AccessToken(t, map[string]any{"exp": exp}))
 	expiry := time.Unix(exp, 0)
-	if c.code != 1008 || c.reason != "credential expired" {
-		t.Errorf("close frame %d %q (read error %v), want 1008 \"credential expired\"", c.code, c.reason, c.err)
+	if c.Code != 1008 || c.Reason != "credential expired" {
+		t.Errorf("close frame %d %q (read error %v), want 1008 \"credential expired\"", c.Code, c.Reason, c.Err)
 	}
-	if c.at.Before(expiry) || c.at.After(expiry.Add(time.Second)) {
-		t.Errorf("closed at %v, want within a second after the expiry %v", c.at, expiry)
+	if c.At.Before(expiry) || c.At.After(expiry.Add(time.Second)) {
+		t.Errorf("closed at %v, want within a second after the expiry %v", c.At, expiry)
 	}
-	if c.ticks < 5 {
-		t.Errorf("%d messages before the close, want the stream to have flowed", c.ticks)
+	if c.Messages < 5 {
+		t.Errorf("%d messages before the close, want the stream to have flowed", c.Messages)
 	}
 	if got := closedCount(t, "expired") - before; got != 1 {
 		t.Errorf("streams_closed_total{reason=expired} went up by %v, want 1", got)
@@ -136,8 +103,8 @@ func TestStreamWebSocketGrace(t *testing.T) {
 	exp := time.Now().Add(time.Second).Unix()
 	c := dialAndRead(t, wsURL(base), idp.AccessToken(t, map[string]any{"exp": exp}))
 	end := time.Unix(exp, 0).Add(1500 * time.Millisecond)
-	if c.code != 1008 || c.at.Before(end) || c.at.After(end.Add(time.Second)) {
-		t.Errorf("closed at %v with %d, want 1008 within a second after %v", c.at, c.code, end)
+	if c.Code != 1008 || c.At.Before(end) || c.At.After(end.Add(time.Second)) {
+		t.Errorf("closed at %v with %d, want 1008 within a second after %v", c.At, c.Code, end)
 	}
 	readLog(t, accessLog, 1)
 }
@@ -248,11 +215,11 @@ func TestStreamWebSocketClosedAtRevocation(t *testing.T) {
 		}
 	})
 	c := dialAndRead(t, wsURL(aliceSrv.URL), "")
-	if c.code != 1008 || c.reason != "credential revoked" {
-		t.Errorf("close frame %d %q (read error %v), want 1008 \"credential revoked\"", c.code, c.reason, c.err)
+	if c.Code != 1008 || c.Reason != "credential revoked" {
+		t.Errorf("close frame %d %q (read error %v), want 1008 \"credential revoked\"", c.Code, c.Reason, c.Err)
 	}
-	if c.at.Before(revokeAt) || c.at.After(revokeAt.Add(500*time.Millisecond)) {
-		t.Errorf("closed at %v, want soon after the revocation at %v", c.at, revokeAt)
+	if c.At.Before(revokeAt) || c.At.After(revokeAt.Add(500*time.Millisecond)) {
+		t.Errorf("closed at %v, want soon after the revocation at %v", c.At, revokeAt)
 	}
 	select {
 	case b := <-bobDone:
@@ -268,8 +235,8 @@ func TestStreamWebSocketClosedAtRevocation(t *testing.T) {
 	}
 	select {
 	case b := <-bobDone:
-		if b.code != 1008 {
-			t.Errorf("bob's stream ended with %d (%v), want 1008", b.code, b.err)
+		if b.Code != 1008 {
+			t.Errorf("bob's stream ended with %d (%v), want 1008", b.Code, b.Err)
 		}
 	case <-time.After(2 * time.Second):
 		t.Error("bob's stream is still open after his sign-out")
@@ -283,8 +250,8 @@ func TestStreamIdentityPoolCredentialsExpire(t *testing.T) {
 	exp := time.Now().Add(time.Second).Truncate(time.Second).Add(time.Second) // whole seconds, as sessions are
 	id := &identity.Identity{Kind: identity.KindIdentityPool, IdentityID: "us-east-1:id", Subject: "us-east-1:id", ExpiresAt: exp}
 	c := dialAndRead(t, wsURL(proxyThroughGuard(t, g, up.URL, id).URL), "")
-	if c.code != 1008 || c.reason != "credential expired" || c.at.Before(exp) || c.at.After(exp.Add(time.Second)) {
-		t.Errorf("closed at %v with %d %q (%v), want 1008 \"credential expired\" within a second after %v", c.at, c.code, c.reason, c.err, exp)
+	if c.Code != 1008 || c.Reason != "credential expired" || c.At.Before(exp) || c.At.After(exp.Add(time.Second)) {
+		t.Errorf("closed at %v with %d %q (%v), want 1008 \"credential expired\" within a second after %v", c.At, c.Code, c.Reason, c.Err, exp)
 	}
 }
 

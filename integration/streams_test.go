@@ -4,7 +4,6 @@ package integration
 // that opened them expires.
 
 import (
-	"encoding/binary"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,6 +16,7 @@ import (
 	"golang.org/x/net/websocket"
 
 	"github.com/caddy-cognito/caddy-cognito/internal/testidp"
+	"github.com/caddy-cognito/caddy-cognito/internal/wstest"
 )
 
 // wsTicker is a WebSocket upstream that sends "tick" every 50 ms until the connection ends.
@@ -55,50 +55,14 @@ func wsTicker(t *testing.T) (*httptest.Server, *atomic.Int32) {
 }
 
 // wsEnd is how a WebSocket ended, as its client saw it.
-type wsEnd struct {
-	at     time.Time
-	ticks  int
-	code   int // 0: no close frame
-	reason string
-	err    error
-}
+type wsEnd = wstest.End
 
 // dialWebSocket opens a WebSocket to url with a bearer token.
-func dialWebSocket(url, token string) (*websocket.Conn, error) {
-	cfg, err := websocket.NewConfig(url, "http://127.0.0.1/")
-	if err != nil {
-		return nil, err
-	}
-	cfg.Header.Set("Authorization", "Bearer "+token)
-	return websocket.DialConfig(cfg)
-}
+func dialWebSocket(url, token string) (*websocket.Conn, error) { return wstest.Dial(url, token) }
 
 // readUntilEnd reads frames until the connection ends, at most for limit.
 func readUntilEnd(ws *websocket.Conn, limit time.Duration) wsEnd {
-	_ = ws.SetDeadline(time.Now().Add(limit))
-	var e wsEnd
-	for {
-		fr, err := ws.NewFrameReader()
-		if err != nil {
-			e.at, e.err = time.Now(), err
-			return e
-		}
-		payload, err := io.ReadAll(fr)
-		if err != nil {
-			e.at, e.err = time.Now(), err
-			return e
-		}
-		switch fr.PayloadType() {
-		case websocket.CloseFrame:
-			e.at = time.Now()
-			if len(payload) >= 2 {
-				e.code, e.reason = int(binary.BigEndian.Uint16(payload)), string(payload[2:])
-			}
-			return e
-		case websocket.TextFrame, websocket.BinaryFrame:
-			e.ticks++
-		}
-	}
+	return wstest.ReadUntilEnd(ws, limit)
 }
 
 // TestStreamsClosedAtTokenExpiry: a WebSocket through the gateway is closed at its token's expiry
@@ -133,19 +97,19 @@ func TestStreamsClosedAtTokenExpiry(t *testing.T) {
 	defer ws.Close()
 	end := readUntilEnd(ws, 15*time.Second)
 	expiry := time.Unix(exp, 0)
-	if end.code != 1008 || end.reason != "credential expired" {
-		t.Errorf("close frame %d %q (read error %v), want 1008 \"credential expired\"", end.code, end.reason, end.err)
+	if end.Code != 1008 || end.Reason != "credential expired" {
+		t.Errorf("close frame %d %q (read error %v), want 1008 \"credential expired\"", end.Code, end.Reason, end.Err)
 	}
-	if end.at.Before(expiry) || end.at.After(expiry.Add(1500*time.Millisecond)) {
-		t.Errorf("closed at %v, want at the expiry %v (within 1.5 s)", end.at.Format(time.StampMilli), expiry.Format(time.StampMilli))
+	if end.At.Before(expiry) || end.At.After(expiry.Add(1500*time.Millisecond)) {
+		t.Errorf("closed at %v, want at the expiry %v (within 1.5 s)", end.At.Format(time.StampMilli), expiry.Format(time.StampMilli))
 	}
-	if end.ticks < 10 {
-		t.Errorf("%d messages before the close: the stream did not flow", end.ticks)
+	if end.Messages < 10 {
+		t.Errorf("%d messages before the close: the stream did not flow", end.Messages)
 	}
-	t.Logf("closed %v after the expiry, after %d messages", end.at.Sub(expiry), end.ticks)
+	t.Logf("closed %v after the expiry, after %d messages", end.At.Sub(expiry), end.Messages)
 
 	// The other stream still flows.
-	if after := readFor(lasting, 500*time.Millisecond); after.code != 0 || after.ticks < 3 {
+	if after := readFor(lasting, 500*time.Millisecond); after.Code != 0 || after.Messages < 3 {
 		t.Errorf("the WebSocket of the hour-long token: %+v, want it still open and flowing", after)
 	}
 	srv.waitForLog(t, 5*time.Second, func(e logEntry) bool {
@@ -222,7 +186,7 @@ func TestStreamsClosedAtRevocation(t *testing.T) {
 		t.Fatalf("opening a WebSocket: %v", err)
 	}
 	defer ws.Close()
-	if first := readFor(ws, 300*time.Millisecond); first.code != 0 || first.ticks == 0 {
+	if first := readFor(ws, 300*time.Millisecond); first.Code != 0 || first.Messages == 0 {
 		t.Fatalf("before the revocation: %+v, want the stream flowing", first)
 	}
 
@@ -234,14 +198,14 @@ func TestStreamsClosedAtRevocation(t *testing.T) {
 		t.Fatalf("POST /cognito/revocations: %d %s", resp.status, resp.body)
 	}
 	end := readUntilEnd(ws, 10*time.Second)
-	if end.code != 1008 || end.reason != "credential revoked" {
-		t.Errorf("close frame %d %q (read error %v), want 1008 \"credential revoked\"", end.code, end.reason, end.err)
+	if end.Code != 1008 || end.Reason != "credential revoked" {
+		t.Errorf("close frame %d %q (read error %v), want 1008 \"credential revoked\"", end.Code, end.Reason, end.Err)
 	}
-	if d := end.at.Sub(at); d > 2*time.Second {
+	if d := end.At.Sub(at); d > 2*time.Second {
 		t.Errorf("closed %v after the revocation, want within about a second", d)
 	}
-	t.Logf("closed %v after the revocation", end.at.Sub(at))
-	if after := readFor(lasting, 500*time.Millisecond); after.code != 0 || after.ticks < 3 {
+	t.Logf("closed %v after the revocation", end.At.Sub(at))
+	if after := readFor(lasting, 500*time.Millisecond); after.Code != 0 || after.Messages < 3 {
 		t.Errorf("the WebSocket of the other token: %+v, want it still open and flowing", after)
 	}
 	if again, err := dialWebSocket(wsURL, revoked); err == nil {
@@ -261,8 +225,8 @@ func TestStreamsClosedAtRevocation(t *testing.T) {
 // readFor reads frames for d and reports what came (a deadline ending it is no error).
 func readFor(ws *websocket.Conn, d time.Duration) wsEnd {
 	e := readUntilEnd(ws, d)
-	if e.code == 0 {
-		e.err = nil
+	if e.Code == 0 {
+		e.Err = nil
 	}
 	return e
 }
