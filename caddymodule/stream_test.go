@@ -32,24 +32,6 @@ import (
 	"github.com/caddy-cognito/caddy-cognito/internal/wstest"
 )
 
-// newTicker is a WebSocket upstream that sends "tick" every 50ms until the connection ends, and
-// counts the connections that ended.
-func newTicker(t *testing.T) (*httptest.Server, *atomic.Int32) {
-	t.Helper()
-	var ended atomic.Int32
-	srv := httptest.NewServer(websocket.Server{Handler: func(ws *websocket.Conn) {
-		defer ended.Add(1)
-		for {
-			if _, err := ws.Write([]byte("tick")); err != nil {
-				return
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}})
-	t.Cleanup(srv.Close)
-	return srv, &ended
-}
-
 // closed is how a WebSocket ended, as its client saw it.
 type closed = wstest.End
 
@@ -71,7 +53,7 @@ func wsURL(base string) string { return "ws" + strings.TrimPrefix(base, "http") 
 // with a close frame 1008, and the upstream's side is closed too.
 func TestStreamWebSocketClosedAtExpiry(t *testing.T) {
 	idp := testidp.New(t)
-	up, ended := newTicker(t)
+	up, ended := wstest.Ticker(t)
 	base, accessLog := runCaddy(t, site(idp, up.URL, "stream_grace 0"))
 	before := closedCount(t, "expired")
 
@@ -98,7 +80,7 @@ func TestStreamWebSocketClosedAtExpiry(t *testing.T) {
 // stream_grace keeps the stream open that long after the expiry.
 func TestStreamWebSocketGrace(t *testing.T) {
 	idp := testidp.New(t)
-	up, _ := newTicker(t)
+	up, _ := wstest.Ticker(t)
 	base, accessLog := runCaddy(t, site(idp, up.URL, "stream_grace 1500ms"))
 	exp := time.Now().Add(time.Second).Unix()
 	c := dialAndRead(t, wsURL(base), idp.AccessToken(t, map[string]any{"exp": exp}))
@@ -195,7 +177,7 @@ func TestStreamWebSocketClosedAtRevocation(t *testing.T) {
 	g := newStreamGuard(0, zap.NewNop())
 	g.revoked = fleetRevocationCheck(revs)
 	g.every = 100 * time.Millisecond
-	up, _ := newTicker(t)
+	up, _ := wstest.Ticker(t)
 	now := time.Now()
 	issued := now.Truncate(time.Second) // as a token's iat
 	alice := &identity.Identity{Kind: identity.KindUserPool, Subject: "alice", ExpiresAt: now.Add(time.Hour),
@@ -246,7 +228,7 @@ func TestStreamWebSocketClosedAtRevocation(t *testing.T) {
 // Identity-pool credentials are watched as tokens are: their expiration closes the stream.
 func TestStreamIdentityPoolCredentialsExpire(t *testing.T) {
 	g := newStreamGuard(0, zap.NewNop())
-	up, _ := newTicker(t)
+	up, _ := wstest.Ticker(t)
 	exp := time.Now().Add(time.Second).Truncate(time.Second).Add(time.Second) // whole seconds, as sessions are
 	id := &identity.Identity{Kind: identity.KindIdentityPool, IdentityID: "us-east-1:id", Subject: "us-east-1:id", ExpiresAt: exp}
 	c := dialAndRead(t, wsURL(proxyThroughGuard(t, g, up.URL, id).URL), "")
@@ -466,7 +448,7 @@ func BenchmarkStreamWatch(b *testing.B) {
 // Shadow mode refuses nothing: a stream outlives its token.
 func TestStreamShadowClosesNothing(t *testing.T) {
 	idp := testidp.New(t)
-	up, _ := newTicker(t)
+	up, _ := wstest.Ticker(t)
 	base, accessLog := runCaddy(t, site(idp, up.URL, "shadow\nstream_grace 0"))
 	exp := time.Now().Add(time.Second).Unix()
 	cfg, _ := websocket.NewConfig(wsURL(base), "http://127.0.0.1/")

@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,41 +16,6 @@ import (
 	"github.com/caddy-cognito/caddy-cognito/internal/testidp"
 	"github.com/caddy-cognito/caddy-cognito/internal/wstest"
 )
-
-// wsTicker is a WebSocket upstream that sends "tick" every 50 ms until the connection ends.
-func wsTicker(t *testing.T) (*httptest.Server, *atomic.Int32) {
-	t.Helper()
-	var ended atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/events":
-			w.Header().Set("Content-Type", "text/event-stream")
-			for i := 0; ; i++ {
-				if _, err := fmt.Fprintf(w, "data: %d\n\n", i); err != nil {
-					return
-				}
-				http.NewResponseController(w).Flush()
-				select {
-				case <-r.Context().Done():
-					return
-				case <-time.After(50 * time.Millisecond):
-				}
-			}
-		default:
-			websocket.Server{Handler: func(ws *websocket.Conn) {
-				defer ended.Add(1)
-				for {
-					if _, err := ws.Write([]byte("tick")); err != nil {
-						return
-					}
-					time.Sleep(50 * time.Millisecond)
-				}
-			}}.ServeHTTP(w, r)
-		}
-	}))
-	t.Cleanup(srv.Close)
-	return srv, &ended
-}
 
 // wsEnd is how a WebSocket ended, as its client saw it.
 type wsEnd = wstest.End
@@ -71,7 +34,7 @@ func readUntilEnd(ws *websocket.Conn, limit time.Duration) wsEnd {
 func TestStreamsClosedAtTokenExpiry(t *testing.T) {
 	t.Parallel()
 	idp := testidp.New(t)
-	up, ended := wsTicker(t)
+	up, ended := wstest.Ticker(t)
 	b := blocksFor(idp)
 	srv := startCaddy(t, fmt.Sprintf(`{$SITE} {
 	cognito_authorizer {
@@ -165,7 +128,7 @@ func TestStreamsClosedAtTokenExpiry(t *testing.T) {
 func TestStreamsClosedAtRevocation(t *testing.T) {
 	t.Parallel()
 	idp := testidp.New(t)
-	up, _ := wsTicker(t)
+	up, _ := wstest.Ticker(t)
 	b := blocksFor(idp)
 	srv := startCaddy(t, fmt.Sprintf(`{$SITE} {
 	cognito_authorizer {

@@ -4,7 +4,12 @@ package wstest
 
 import (
 	"encoding/binary"
+	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
 	"time"
 
 	"golang.org/x/net/websocket"
@@ -55,4 +60,41 @@ func ReadUntilEnd(ws *websocket.Conn, limit time.Duration) End {
 			e.Messages++
 		}
 	}
+}
+
+// Ticker is an upstream that streams until the client goes: at /events, an SSE stream of "data: <n>"
+// every 50 ms; at any other path, a WebSocket that sends "tick" every 50 ms. The counter counts the
+// WebSockets that ended. It is closed at cleanup.
+func Ticker(t testing.TB) (*httptest.Server, *atomic.Int32) {
+	t.Helper()
+	var ended atomic.Int32
+	ws := websocket.Server{Handler: func(ws *websocket.Conn) {
+		defer ended.Add(1)
+		for {
+			if _, err := ws.Write([]byte("tick")); err != nil {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/events" {
+			ws.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := 0; ; i++ {
+			if _, err := fmt.Fprintf(w, "data: %d\n\n", i); err != nil {
+				return
+			}
+			_ = http.NewResponseController(w).Flush()
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &ended
 }
