@@ -83,6 +83,17 @@ func sendBody(t *testing.T, r *http.Request, body string) response {
 	return doRequest(t, c)
 }
 
+// replaySite is a site whose identity-pool callers, any role, are under replay protection.
+func replaySite(t *testing.T) string {
+	return `	cognito_authorizer {
+		identity_pool ` + testPoolID + ` {
+			replay_protection
+		}
+		allow_any_role
+	}
+	reverse_proxy ` + newEcho(t).URL
+}
+
 // With redis, replay protection is kept in Redis: a signature another instance recorded is refused;
 // each accepted signature is kept for what is left of its validity; with Redis down a POST is refused
 // with 503 (counted, logged with its reason) and a GET still served; once Redis is back, the POST
@@ -90,13 +101,7 @@ func sendBody(t *testing.T, r *http.Request, body string) response {
 func TestReplayProtectionInRedis(t *testing.T) {
 	srv := testredis.Start(t)
 	c := newFleetCaddy(t)
-	site := `	cognito_authorizer {
-		identity_pool ` + testPoolID + ` {
-			replay_protection
-		}
-		allow_any_role
-	}
-	reverse_proxy ` + newEcho(t).URL
+	site := replaySite(t)
 	c.load(t, srv.URL(), "", site)
 	guest := mintCredentials(t, c.dir, false)
 	peek := redis.NewClient(&redis.Options{Addr: srv.Addr()})
@@ -169,13 +174,7 @@ func TestReplayProtectionInRedis(t *testing.T) {
 func TestReplayProtectionLocalFallback(t *testing.T) {
 	srv := testredis.Start(t)
 	c := newFleetCaddy(t)
-	site := `	cognito_authorizer {
-		identity_pool ` + testPoolID + ` {
-			replay_protection
-		}
-		allow_any_role
-	}
-	reverse_proxy ` + newEcho(t).URL
+	site := replaySite(t)
 	c.load(t, srv.URL(), "replay_when_unreachable local", site)
 	guest := mintCredentials(t, c.dir, false)
 	before := sign(t, guest, http.MethodPost, c.base+"/pay", `{"n":1}`)
