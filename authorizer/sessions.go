@@ -64,7 +64,7 @@ func (c *SessionCache) Credential(ctx context.Context, accessKeyID, sessionToken
 		}
 	}
 	// The verifier refuses the credential once it has expired (Credential.Expires, on its clock).
-	if cred.Identity.AccessKeyID != accessKeyID {
+	if cred.Identity.Pool.AccessKeyID != accessKeyID {
 		return nil, fmt.Errorf("%w: access key %s is not the one its session token was issued with", sigv4.ErrUnknownCredential, accessKeyID)
 	}
 	return cred, nil

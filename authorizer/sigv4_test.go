@@ -86,7 +86,7 @@ func TestAuthorizeSigV4(t *testing.T) {
 		if !d.Allow || d.Scheme != SchemeSigV4 {
 			t.Fatalf("decision %+v", d)
 		}
-		if id := d.Identity; id.Kind != identity.KindIdentityPool || id.IdentityPoolID != testPoolID || id.AccessKeyID != creds.AccessKeyID || id.Authenticated {
+		if id := d.Identity; id.Kind != identity.KindIdentityPool || id.Pool.IdentityPoolID != testPoolID || id.Pool.AccessKeyID != creds.AccessKeyID || id.Authenticated {
 			t.Errorf("identity %+v", id)
 		}
 		body, _ := io.ReadAll(r.Body)

@@ -118,9 +118,9 @@ func (g *gate) logDeny(r *http.Request, d *authorizer.Decision, requestID string
 	}
 	if d.Identity != nil {
 		fields = append(fields, zap.String("kind", string(d.Identity.Kind)), zap.String("user_id", d.Identity.UserID()))
-		if d.Identity.RoleARN != "" {
+		if p := d.Identity.Pool; p != nil && p.RoleARN != "" {
 			// The role whose policy was evaluated (an identity-pool caller's).
-			fields = append(fields, zap.String("role", d.Identity.RoleARN))
+			fields = append(fields, zap.String("role", p.RoleARN))
 		}
 	}
 	c.Write(fields...)

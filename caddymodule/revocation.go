@@ -65,7 +65,11 @@ func revocationCredential(id *identity.Identity) (fleet.Credential, bool) {
 	case identity.KindUserPool, identity.KindOIDC:
 		return fleet.Credential{OriginJTI: id.OriginJTI, Subject: id.Subject, IssuedAt: id.IssuedAt}, true
 	case identity.KindIdentityPool:
-		return fleet.Credential{OriginJTI: id.OriginJTI, Subject: id.LoginSubject, IdentityID: id.IdentityID, IssuedAt: id.IssuedAt}, true
+		cred := fleet.Credential{OriginJTI: id.OriginJTI, IssuedAt: id.IssuedAt}
+		if p := id.Pool; p != nil {
+			cred.Subject, cred.IdentityID = p.LoginSubject, p.IdentityID
+		}
+		return cred, true
 	}
 	return fleet.Credential{}, false
 }

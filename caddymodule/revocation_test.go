@@ -37,8 +37,11 @@ func TestCheckRevocation(t *testing.T) {
 		return &identity.Identity{Kind: identity.KindUserPool, Subject: sub, OriginJTI: jti, IssuedAt: iat}
 	}
 	creds := func(identityID, loginSub, jti string, iat time.Time) *identity.Identity {
-		return &identity.Identity{Kind: identity.KindIdentityPool, Subject: identityID, IdentityID: identityID,
-			LoginSubject: loginSub, OriginJTI: jti, IssuedAt: iat}
+		return &identity.Identity{Kind: identity.KindIdentityPool, Subject: identityID, Pool: &identity.PoolCredentials{
+			IdentityID:   identityID,
+			LoginSubject: loginSub,
+		},
+			OriginJTI: jti, IssuedAt: iat}
 	}
 	old, fresh := revocationNow.Add(-time.Hour), revocationNow
 	cases := []struct {
@@ -116,8 +119,11 @@ func BenchmarkCheckRevocation(b *testing.B) {
 	}{
 		{"token not revoked", &identity.Identity{Kind: identity.KindUserPool, Subject: "3f2b6c1e-1111-4a5b-9c8d-000000000001",
 			OriginJTI: "5a1b2c3d-4e5f-4061-8273-8495a6b7c8d9", IssuedAt: revocationNow}},
-		{"credentials not revoked", &identity.Identity{Kind: identity.KindIdentityPool, IdentityID: "eu-west-1:3f2a1b4c-5d6e-8f70-8123-456789abcdef",
-			LoginSubject: "3f2b6c1e-1111-4a5b-9c8d-000000000001", OriginJTI: "5a1b2c3d-4e5f-4061-8273-8495a6b7c8d9", IssuedAt: revocationNow}},
+		{"credentials not revoked", &identity.Identity{Kind: identity.KindIdentityPool, Pool: &identity.PoolCredentials{
+			IdentityID:   "eu-west-1:3f2a1b4c-5d6e-8f70-8123-456789abcdef",
+			LoginSubject: "3f2b6c1e-1111-4a5b-9c8d-000000000001",
+		},
+			OriginJTI: "5a1b2c3d-4e5f-4061-8273-8495a6b7c8d9", IssuedAt: revocationNow}},
 		{"token revoked", &identity.Identity{Kind: identity.KindUserPool, Subject: "u", OriginJTI: "refresh-revoked"}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {

@@ -230,7 +230,9 @@ func TestStreamIdentityPoolCredentialsExpire(t *testing.T) {
 	g := newStreamGuard(0, zap.NewNop())
 	up, _ := wstest.Ticker(t)
 	exp := time.Now().Add(time.Second).Truncate(time.Second).Add(time.Second) // whole seconds, as sessions are
-	id := &identity.Identity{Kind: identity.KindIdentityPool, IdentityID: "us-east-1:id", Subject: "us-east-1:id", ExpiresAt: exp}
+	id := &identity.Identity{Kind: identity.KindIdentityPool, Pool: &identity.PoolCredentials{
+		IdentityID: "us-east-1:id",
+	}, Subject: "us-east-1:id", ExpiresAt: exp}
 	c := dialAndRead(t, wsURL(proxyThroughGuard(t, g, up.URL, id).URL), "")
 	if c.Code != 1008 || c.Reason != "credential expired" || c.At.Before(exp) || c.At.After(exp.Add(time.Second)) {
 		t.Errorf("closed at %v with %d %q (%v), want 1008 \"credential expired\" within a second after %v", c.At, c.Code, c.Reason, c.Err, exp)
@@ -399,8 +401,11 @@ func TestFleetRevocationCheck(t *testing.T) {
 	if !check(id, time.Now()) {
 		t.Error("a token issued before the sign-out is not revoked")
 	}
-	pool := &identity.Identity{Kind: identity.KindIdentityPool, Subject: "us-east-1:id", IdentityID: "us-east-1:id",
-		LoginSubject: "bob", IssuedAt: iat}
+	pool := &identity.Identity{Kind: identity.KindIdentityPool, Subject: "us-east-1:id", Pool: &identity.PoolCredentials{
+		IdentityID:   "us-east-1:id",
+		LoginSubject: "bob",
+	},
+		IssuedAt: iat}
 	if check(pool, time.Now()) {
 		t.Error("credentials nothing revoked are revoked")
 	}

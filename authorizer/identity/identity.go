@@ -67,8 +67,20 @@ type Identity struct {
 	OriginJTI string
 	IssuedAt  time.Time
 
-	// Identity-pool identities.
+	// Pool holds what only identity-pool callers have; it is nil for every other kind. Read its fields
+	// as `if p := id.Pool; p != nil`.
+	Pool *PoolCredentials
 
+	// ExpiresAt is when the token or the credentials expire.
+	ExpiresAt time.Time
+
+	// memo holds values derived from this identity once and reused while it is served from a cache.
+	memo sync.Map
+}
+
+// PoolCredentials are the parts of an identity-pool caller's identity that token identities do not
+// have: kept behind Identity.Pool, they cost a token identity (most cached ones) one pointer.
+type PoolCredentials struct {
 	// IdentityID is the identity-pool identity id, e.g. `us-east-1:0a1b...`.
 	IdentityID string
 	// IdentityPoolID is the identity pool that issued the credentials.
@@ -88,12 +100,6 @@ type Identity struct {
 	// LoginSubject is the `sub` of the login token the credentials were issued for; empty for guests
 	// and for credentials sealed before it was recorded.
 	LoginSubject string
-
-	// ExpiresAt is when the token or the credentials expire.
-	ExpiresAt time.Time
-
-	// memo holds values derived from this identity once and reused while it is served from a cache.
-	memo sync.Map
 }
 
 // Memo returns the value derived from the identity under key, computing it with derive on first use.
@@ -157,7 +163,10 @@ func Anonymous() *Identity {
 // identity-pool callers, otherwise the subject.
 func (id *Identity) UserID() string {
 	if id.Kind == KindIdentityPool {
-		return id.IdentityID
+		if p := id.Pool; p != nil {
+			return p.IdentityID
+		}
+		return ""
 	}
 	return id.Subject
 }

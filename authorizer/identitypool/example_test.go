@@ -88,7 +88,7 @@ func ExampleKeyRing_OpenSessionToken() {
 		panic(err)
 	}
 	id := session.Identity()
-	fmt.Println(id.Kind, id.Authenticated, id.RoleARN, id.PrincipalTags["tenant"])
+	fmt.Println(id.Kind, id.Authenticated, id.Pool.RoleARN, id.Pool.PrincipalTags["tenant"])
 	fmt.Println(strings.Contains(fmt.Sprint(session), session.SecretAccessKey)) // printing never shows the secret
 
 	i, repl := len(token)/2, "A"

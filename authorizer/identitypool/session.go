@@ -47,20 +47,22 @@ type Session struct {
 // Identity returns the caller identity the session stands for.
 func (s *Session) Identity() *identity.Identity {
 	return &identity.Identity{
-		Kind:                   identity.KindIdentityPool,
-		Authenticated:          len(s.LoginProviders) > 0,
-		Subject:                s.IdentityID,
-		IdentityID:             s.IdentityID,
-		IdentityPoolID:         s.PoolID,
-		RoleARN:                s.RoleARN,
-		PrincipalTags:          s.PrincipalTags,
-		LoginProviders:         s.LoginProviders,
-		AuthenticationProvider: s.AuthenticationProvider,
-		AccessKeyID:            s.AccessKeyID,
-		ExpiresAt:              s.Expires,
-		LoginSubject:           s.LoginSubject,
-		OriginJTI:              s.LoginOriginJTI,
-		IssuedAt:               s.LoginIssuedAt,
+		Kind:          identity.KindIdentityPool,
+		Authenticated: len(s.LoginProviders) > 0,
+		Subject:       s.IdentityID,
+		Pool: &identity.PoolCredentials{
+			IdentityID:             s.IdentityID,
+			IdentityPoolID:         s.PoolID,
+			RoleARN:                s.RoleARN,
+			PrincipalTags:          s.PrincipalTags,
+			LoginProviders:         s.LoginProviders,
+			AuthenticationProvider: s.AuthenticationProvider,
+			AccessKeyID:            s.AccessKeyID,
+			LoginSubject:           s.LoginSubject,
+		},
+		ExpiresAt: s.Expires,
+		OriginJTI: s.LoginOriginJTI,
+		IssuedAt:  s.LoginIssuedAt,
 	}
 }
 

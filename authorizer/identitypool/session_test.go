@@ -58,7 +58,7 @@ func TestDecodeSessionWithoutLogin(t *testing.T) {
 	if !reflect.DeepEqual(got, s) {
 		t.Fatalf("opened %+v\nwant   %+v", *got, *s)
 	}
-	if id := got.Identity(); id.LoginSubject != "" || id.OriginJTI != "" || !id.IssuedAt.IsZero() {
+	if id := got.Identity(); id.Pool.LoginSubject != "" || id.OriginJTI != "" || !id.IssuedAt.IsZero() {
 		t.Fatalf("an old session's identity has login fields %+v", id)
 	}
 	for cut := 1; cut < 8+1+1; cut++ {
@@ -308,10 +308,10 @@ func TestSessionIdentity(t *testing.T) {
 	clock := newClock()
 	s := typicalSession(clock)
 	id := s.Identity()
-	if id.Kind != identity.KindIdentityPool || !id.Authenticated || id.IdentityID != s.IdentityID ||
-		id.Subject != s.IdentityID || id.UserID() != s.IdentityID || id.RoleARN != s.RoleARN ||
-		id.IdentityPoolID != testPoolID || id.AccessKeyID != s.AccessKeyID || !id.ExpiresAt.Equal(s.Expires) ||
-		id.PrincipalTags["tenant"] != "tenant-0042" || id.AuthenticationProvider != s.AuthenticationProvider {
+	if id.Kind != identity.KindIdentityPool || !id.Authenticated || id.Pool.IdentityID != s.IdentityID ||
+		id.Subject != s.IdentityID || id.UserID() != s.IdentityID || id.Pool.RoleARN != s.RoleARN ||
+		id.Pool.IdentityPoolID != testPoolID || id.Pool.AccessKeyID != s.AccessKeyID || !id.ExpiresAt.Equal(s.Expires) ||
+		id.Pool.PrincipalTags["tenant"] != "tenant-0042" || id.Pool.AuthenticationProvider != s.AuthenticationProvider {
 		t.Fatalf("identity %+v does not reflect session %v", id, s)
 	}
 	s.LoginProviders = nil

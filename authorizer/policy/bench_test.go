@@ -78,17 +78,19 @@ func benchRequests(n int) []policy.Input {
 func roleIdentity() *identity.Identity {
 	const provider = "cognito-idp.us-east-1.amazonaws.com/us-east-1_AbC123dEf"
 	return &identity.Identity{
-		Kind:                   identity.KindIdentityPool,
-		Authenticated:          true,
-		Subject:                "us-east-1:0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
-		IdentityID:             "us-east-1:0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
-		IdentityPoolID:         "us-east-1:5b0e2a4c-7d1f-4e8a-9c3b-2f6d8e1a0b4c",
-		RoleARN:                "arn:aws:iam::123456789012:role/orders-user",
-		PrincipalTags:          map[string]string{"username": "8f3b2c1a-5d4e-4f6a-9b8c-7d6e5f4a3b2c", "client": "3n4b5urk1ft4fl3mg5e62d9ado", "tenant": "t-1234"},
-		LoginProviders:         []string{provider},
-		AuthenticationProvider: provider + "," + provider + ":CognitoSignIn:8f3b2c1a-5d4e-4f6a-9b8c-7d6e5f4a3b2c",
-		AccessKeyID:            "ASIAEXAMPLEEXAMPLE00",
-		ExpiresAt:              time.Unix(1_900_000_000, 0),
+		Kind:          identity.KindIdentityPool,
+		Authenticated: true,
+		Subject:       "us-east-1:0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+		Pool: &identity.PoolCredentials{
+			IdentityID:             "us-east-1:0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+			IdentityPoolID:         "us-east-1:5b0e2a4c-7d1f-4e8a-9c3b-2f6d8e1a0b4c",
+			RoleARN:                "arn:aws:iam::123456789012:role/orders-user",
+			PrincipalTags:          map[string]string{"username": "8f3b2c1a-5d4e-4f6a-9b8c-7d6e5f4a3b2c", "client": "3n4b5urk1ft4fl3mg5e62d9ado", "tenant": "t-1234"},
+			LoginProviders:         []string{provider},
+			AuthenticationProvider: provider + "," + provider + ":CognitoSignIn:8f3b2c1a-5d4e-4f6a-9b8c-7d6e5f4a3b2c",
+			AccessKeyID:            "ASIAEXAMPLEEXAMPLE00",
+		},
+		ExpiresAt: time.Unix(1_900_000_000, 0),
 	}
 }
 

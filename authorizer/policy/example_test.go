@@ -141,7 +141,11 @@ func ExampleRules_WithRolePolicies() {
 	defer engine.Close(ctx)
 
 	alice := &identity.Identity{Kind: identity.KindIdentityPool, Authenticated: true,
-		IdentityID: "us-east-1:a11ce", IdentityPoolID: "us-east-1:pool", RoleARN: role}
+		Pool: &identity.PoolCredentials{
+			IdentityID:     "us-east-1:a11ce",
+			IdentityPoolID: "us-east-1:pool",
+			RoleARN:        role,
+		}}
 	for _, path := range []string{"/users/us-east-1:a11ce/cart", "/users/us-east-1:b0b/cart"} {
 		d, err := engine.Decide(ctx, policy.Input{Request: httptest.NewRequest("PUT", path, nil), Path: path, Identity: alice, Rules: rules})
 		if err != nil {

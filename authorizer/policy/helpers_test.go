@@ -94,13 +94,15 @@ func bob() *identity.Identity {
 
 func guest() *identity.Identity {
 	return &identity.Identity{
-		Kind:           identity.KindIdentityPool,
-		Subject:        "us-east-1:aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
-		IdentityID:     "us-east-1:aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
-		IdentityPoolID: "us-east-1:ffffffff-0000-1111-2222-333333333333",
-		RoleARN:        "arn:aws:iam::123456789012:role/guest",
-		PrincipalTags:  map[string]string{"tenant": "t1"},
-		AccessKeyID:    "ASIAEXAMPLEEXAMPLE00",
+		Kind:    identity.KindIdentityPool,
+		Subject: "us-east-1:aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
+		Pool: &identity.PoolCredentials{
+			IdentityID:     "us-east-1:aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
+			IdentityPoolID: "us-east-1:ffffffff-0000-1111-2222-333333333333",
+			RoleARN:        "arn:aws:iam::123456789012:role/guest",
+			PrincipalTags:  map[string]string{"tenant": "t1"},
+			AccessKeyID:    "ASIAEXAMPLEEXAMPLE00",
+		},
 	}
 }
 

@@ -62,13 +62,17 @@ func mustDocument(t testing.TB, name, src string) *policy.PolicyDocument {
 func identityPoolCaller(role, identityID string, authenticated bool, tags map[string]string) *identity.Identity {
 	id := &identity.Identity{
 		Kind: identity.KindIdentityPool, Authenticated: authenticated,
-		Subject: identityID, IdentityID: identityID,
-		IdentityPoolID: "us-east-1:99999999-9999-9999-9999-999999999999",
-		RoleARN:        role, PrincipalTags: tags, AccessKeyID: "ASIAEXAMPLEEXAMPLE00",
+		Subject: identityID, Pool: &identity.PoolCredentials{
+			IdentityID:     identityID,
+			IdentityPoolID: "us-east-1:99999999-9999-9999-9999-999999999999",
+			RoleARN:        role,
+			PrincipalTags:  tags,
+			AccessKeyID:    "ASIAEXAMPLEEXAMPLE00",
+		},
 	}
 	if authenticated {
-		id.LoginProviders = []string{testProvider}
-		id.AuthenticationProvider = testProvider + "," + testProvider + ":CognitoSignIn:user-pool-sub"
+		id.Pool.LoginProviders = []string{testProvider}
+		id.Pool.AuthenticationProvider = testProvider + "," + testProvider + ":CognitoSignIn:user-pool-sub"
 	}
 	return id
 }

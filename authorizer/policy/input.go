@@ -442,8 +442,9 @@ func identityValue(id *identity.Identity) map[string]any {
 	if !id.ExpiresAt.IsZero() {
 		expiresAt = id.ExpiresAt.Unix()
 	}
-	tags := make(map[string]any, len(id.PrincipalTags))
-	for k, v := range id.PrincipalTags {
+	pool := poolOf(id)
+	tags := make(map[string]any, len(pool.PrincipalTags))
+	for k, v := range pool.PrincipalTags {
 		tags[k] = v
 	}
 	claims := id.ClaimMap()
@@ -461,11 +462,11 @@ func identityValue(id *identity.Identity) map[string]any {
 		"groups":           stringList(id.Groups),
 		"scopes":           stringList(id.Scopes),
 		"claims":           claims,
-		"identity_id":      id.IdentityID,
-		"identity_pool_id": id.IdentityPoolID,
-		"role_arn":         id.RoleARN,
+		"identity_id":      pool.IdentityID,
+		"identity_pool_id": pool.IdentityPoolID,
+		"role_arn":         pool.RoleARN,
 		"principal_tags":   tags,
-		"login_providers":  stringList(id.LoginProviders),
+		"login_providers":  stringList(pool.LoginProviders),
 		"context":          iamContext(id),
 		"expires_at":       expiresAt,
 	}
@@ -483,18 +484,19 @@ func iamContext(id *identity.Identity) map[string]any {
 	if id.Kind != identity.KindIdentityPool {
 		return ctx
 	}
-	if id.IdentityID != "" {
-		ctx[keySub] = id.IdentityID
+	pool := poolOf(id)
+	if pool.IdentityID != "" {
+		ctx[keySub] = pool.IdentityID
 	}
-	if id.IdentityPoolID != "" {
-		ctx[keyAud] = id.IdentityPoolID
+	if pool.IdentityPoolID != "" {
+		ctx[keyAud] = pool.IdentityPoolID
 	}
 	amr := []any{"unauthenticated"}
 	if id.Authenticated {
 		amr = []any{"authenticated"}
-		providers := id.LoginProviders
-		if id.AuthenticationProvider != "" {
-			providers = strings.Split(id.AuthenticationProvider, ",")
+		providers := pool.LoginProviders
+		if pool.AuthenticationProvider != "" {
+			providers = strings.Split(pool.AuthenticationProvider, ",")
 		}
 		for _, p := range providers {
 			if p != "" {
@@ -503,8 +505,8 @@ func iamContext(id *identity.Identity) map[string]any {
 		}
 	}
 	ctx[keyAMR] = amr
-	names := make(map[string]int, len(id.PrincipalTags))
-	for tag, v := range id.PrincipalTags {
+	names := make(map[string]int, len(pool.PrincipalTags))
+	for tag, v := range pool.PrincipalTags {
 		key := keyPrincipalTag + strings.ToLower(tag)
 		names[key]++
 		ctx[key] = v
@@ -515,4 +517,12 @@ func iamContext(id *identity.Identity) map[string]any {
 		}
 	}
 	return ctx
+}
+
+// poolOf is id's identity-pool part, empty for the kinds that have none.
+func poolOf(id *identity.Identity) *identity.PoolCredentials {
+	if p := id.Pool; p != nil {
+		return p
+	}
+	return &identity.PoolCredentials{}
 }

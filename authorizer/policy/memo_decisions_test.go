@@ -183,8 +183,10 @@ decision if {
 			Claims: map[string]any{"custom:tenant_id": tenants[rnd.IntN(2)]}}
 		if i%3 == 2 {
 			id.Kind = identity.KindIdentityPool
-			id.RoleARN = "arn:aws:iam::123456789012:role/" + []string{"reader", "writer"}[rnd.IntN(2)]
-			id.PrincipalTags = map[string]string{"tenant": tenants[rnd.IntN(2)]}
+			id.Pool = &identity.PoolCredentials{
+				RoleARN:       "arn:aws:iam::123456789012:role/" + []string{"reader", "writer"}[rnd.IntN(2)],
+				PrincipalTags: map[string]string{"tenant": tenants[rnd.IntN(2)]},
+			}
 		}
 		for _, g := range groups {
 			if rnd.IntN(2) == 0 {
@@ -199,7 +201,7 @@ decision if {
 		ids = append(ids, id)
 		fresh = append(fresh, func() *identity.Identity {
 			return &identity.Identity{Kind: id.Kind, Authenticated: id.Authenticated, Subject: id.Subject, Claims: id.Claims,
-				RoleARN: id.RoleARN, PrincipalTags: id.PrincipalTags, Groups: id.Groups, Scopes: id.Scopes}
+				Pool: id.Pool, Groups: id.Groups, Scopes: id.Scopes}
 		})
 	}
 	methods := []string{"GET", "HEAD", "PUT", "POST", "DELETE"}

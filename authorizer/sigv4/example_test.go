@@ -29,7 +29,9 @@ func ExampleVerifier_Verify() {
 		return &sigv4.Credential{
 			SecretAccessKey: creds.SecretAccessKey,
 			Expires:         signedAt.Add(time.Hour),
-			Identity:        &identity.Identity{Kind: identity.KindIdentityPool, IdentityID: "us-east-1:0a1b2c3d"},
+			Identity: &identity.Identity{Kind: identity.KindIdentityPool, Pool: &identity.PoolCredentials{
+				IdentityID: "us-east-1:0a1b2c3d",
+			}},
 		}, nil
 	}
 	v, err := sigv4.NewVerifier(source, sigv4.Options{
@@ -51,7 +53,7 @@ func ExampleVerifier_Verify() {
 		fmt.Println("refused:", err)
 		return
 	}
-	fmt.Println(res.AccessKeyID, res.Credential.Identity.IdentityID, res.SignedAt.Format(time.RFC3339), res.ValidUntil.Format(time.RFC3339))
+	fmt.Println(res.AccessKeyID, res.Credential.Identity.Pool.IdentityID, res.SignedAt.Format(time.RFC3339), res.ValidUntil.Format(time.RFC3339))
 
 	r.Header.Set("X-Amz-Date", "20260314T150927Z") // one second later than signed
 	_, err = v.Verify(r)

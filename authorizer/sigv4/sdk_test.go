@@ -57,7 +57,10 @@ func (s *credentialStore) source(_ context.Context, id, token string) (*sigv4.Cr
 		return &sigv4.Credential{
 			SecretAccessKey: c.SecretAccessKey,
 			Expires:         s.expires[id],
-			Identity:        &identity.Identity{Kind: identity.KindIdentityPool, IdentityID: "us-east-1:" + id, AccessKeyID: id},
+			Identity: &identity.Identity{Kind: identity.KindIdentityPool, Pool: &identity.PoolCredentials{
+				IdentityID:  "us-east-1:" + id,
+				AccessKeyID: id,
+			}},
 		}, nil
 	}
 	return nil, fmt.Errorf("no such access key: %w", sigv4.ErrUnknownCredential)
@@ -240,7 +243,7 @@ func run(t *testing.T, cases []sdkCase) {
 					t.Fatalf("Verify: %v", o.err)
 				}
 				creds := cmp(tc.sig.creds.AccessKeyID, testCreds.AccessKeyID)
-				if o.res.AccessKeyID != creds || o.res.Credential.Identity.IdentityID != "us-east-1:"+creds ||
+				if o.res.AccessKeyID != creds || o.res.Credential.Identity.Pool.IdentityID != "us-east-1:"+creds ||
 					o.res.Presigned != tc.sig.presign || o.res.Signature != signature {
 					t.Errorf("Result = %+v", o.res)
 				}

@@ -44,16 +44,17 @@ func Context(id *identity.Identity) []byte {
 			JWT:         jwtContext{Claims: stringClaims(id.ClaimMap()), Scopes: id.Scopes},
 		}
 	case identity.KindIdentityPool:
+		pool := poolOf(id)
 		ctx.Identity = &identityContext{
-			CognitoIdentityID:             id.IdentityID,
-			CognitoIdentityPoolID:         id.IdentityPoolID,
+			CognitoIdentityID:             pool.IdentityID,
+			CognitoIdentityPoolID:         pool.IdentityPoolID,
 			CognitoAuthenticationType:     authenticationType(id),
-			CognitoAuthenticationProvider: id.AuthenticationProvider,
+			CognitoAuthenticationProvider: pool.AuthenticationProvider,
 			UserArn:                       assumedRoleARN(id),
 			Caller:                        callerID(id),
 			User:                          callerID(id),
-			AccessKey:                     id.AccessKeyID,
-			AccountID:                     accountID(id.RoleARN),
+			AccessKey:                     pool.AccessKeyID,
+			AccountID:                     accountID(pool.RoleARN),
 		}
 	}
 	b, _ := json.Marshal(ctx)
@@ -72,7 +73,8 @@ func stringClaims(claims map[string]any) map[string]string {
 // assumedRoleARN is the STS assumed-role ARN API Gateway shows as userArn:
 // arn:aws:sts::<account>:assumed-role/<role name>/CognitoIdentityCredentials.
 func assumedRoleARN(id *identity.Identity) string {
-	account, name := accountID(id.RoleARN), roleName(id.RoleARN)
+	arn := poolOf(id).RoleARN
+	account, name := accountID(arn), roleName(arn)
 	if account == "" || name == "" {
 		return ""
 	}
@@ -82,7 +84,7 @@ func assumedRoleARN(id *identity.Identity) string {
 // callerID is API Gateway's caller/user for assumed-role credentials: <role id>:<session name>. The
 // gateway has no IAM role id, so the role name stands in for it.
 func callerID(id *identity.Identity) string {
-	if name := roleName(id.RoleARN); name != "" {
+	if name := roleName(poolOf(id).RoleARN); name != "" {
 		return name + ":CognitoIdentityCredentials"
 	}
 	return ""

@@ -91,11 +91,11 @@ var fields = []Field{
 		text:  func(id *identity.Identity) string { return headerSafe(id.TokenUse) },
 		claim: func(id *identity.Identity) (any, bool) { return id.TokenUse, id.TokenUse != "" }},
 	{Name: "identity_id", Header: HeaderIdentityID, Kinds: poolKinds, Metadata: true, Claim: "identity_id",
-		text:  func(id *identity.Identity) string { return headerSafe(id.IdentityID) },
-		claim: func(id *identity.Identity) (any, bool) { return id.IdentityID, id.IdentityID != "" }},
+		text:  func(id *identity.Identity) string { return headerSafe(poolOf(id).IdentityID) },
+		claim: func(id *identity.Identity) (any, bool) { v := poolOf(id).IdentityID; return v, v != "" }},
 	{Name: "identity_pool_id", Header: HeaderIdentityPoolID, Kinds: poolKinds, Metadata: true, Claim: "identity_pool_id",
-		text:  func(id *identity.Identity) string { return headerSafe(id.IdentityPoolID) },
-		claim: func(id *identity.Identity) (any, bool) { return id.IdentityPoolID, id.IdentityPoolID != "" }},
+		text:  func(id *identity.Identity) string { return headerSafe(poolOf(id).IdentityPoolID) },
+		claim: func(id *identity.Identity) (any, bool) { v := poolOf(id).IdentityPoolID; return v, v != "" }},
 	{Name: "authentication_type", Header: HeaderAuthType, Kinds: poolKinds,
 		text: func(id *identity.Identity) string {
 			if id.Kind != identity.KindIdentityPool {
@@ -104,16 +104,16 @@ var fields = []Field{
 			return authenticationType(id)
 		}},
 	{Name: "authentication_provider", Header: HeaderAuthProvider, Kinds: poolKinds,
-		text: func(id *identity.Identity) string { return headerSafe(id.AuthenticationProvider) }},
+		text: func(id *identity.Identity) string { return headerSafe(poolOf(id).AuthenticationProvider) }},
 	{Name: "role_arn", Header: HeaderRoleARN, Kinds: poolKinds, Metadata: true, Claim: "role_arn",
-		text:  func(id *identity.Identity) string { return headerSafe(id.RoleARN) },
-		claim: func(id *identity.Identity) (any, bool) { return id.RoleARN, id.RoleARN != "" }},
+		text:  func(id *identity.Identity) string { return headerSafe(poolOf(id).RoleARN) },
+		claim: func(id *identity.Identity) (any, bool) { v := poolOf(id).RoleARN; return v, v != "" }},
 	{Name: "principal_tags", Claim: "principal_tags",
 		// Its placeholders are per tag: {cognito.principal_tags.<tag>}.
-		claim: func(id *identity.Identity) (any, bool) { return id.PrincipalTags, len(id.PrincipalTags) > 0 }},
+		claim: func(id *identity.Identity) (any, bool) { v := poolOf(id).PrincipalTags; return v, len(v) > 0 }},
 	{Name: "login_providers", Claim: "login_providers",
-		text:  func(id *identity.Identity) string { return headerList(id.LoginProviders, ',') },
-		claim: func(id *identity.Identity) (any, bool) { return id.LoginProviders, len(id.LoginProviders) > 0 }},
+		text:  func(id *identity.Identity) string { return headerList(poolOf(id).LoginProviders, ',') },
+		claim: func(id *identity.Identity) (any, bool) { v := poolOf(id).LoginProviders; return v, len(v) > 0 }},
 	{Name: "expires_at",
 		// The assertion's own `exp` stands for it, never past it.
 		text: func(id *identity.Identity) string {

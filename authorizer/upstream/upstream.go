@@ -44,7 +44,7 @@ func Placeholder(id *identity.Identity, name string) (any, bool) {
 		return placeholderClaim(v), true
 	}
 	if tag, ok := strings.CutPrefix(name, "principal_tags."); ok {
-		return headerSafe(id.PrincipalTags[tag]), true
+		return headerSafe(poolOf(id).PrincipalTags[tag]), true
 	}
 	return nil, false
 }
@@ -91,4 +91,12 @@ func StripHeaders(h http.Header) {
 			delete(h, name)
 		}
 	}
+}
+
+// poolOf is id's identity-pool part, empty for the kinds that have none.
+func poolOf(id *identity.Identity) *identity.PoolCredentials {
+	if p := id.Pool; p != nil {
+		return p
+	}
+	return &identity.PoolCredentials{}
 }

@@ -133,8 +133,11 @@ func ExampleForward_Headers() {
 
 func ExamplePlaceholder() {
 	id := &identity.Identity{
-		Kind: identity.KindIdentityPool, IdentityID: "us-east-1:0a1b", RoleARN: "arn:aws:iam::123456789012:role/Guest",
-		PrincipalTags: map[string]string{"tenant": "t1\r\n"},
+		Kind: identity.KindIdentityPool, Pool: &identity.PoolCredentials{
+			IdentityID:    "us-east-1:0a1b",
+			RoleARN:       "arn:aws:iam::123456789012:role/Guest",
+			PrincipalTags: map[string]string{"tenant": "t1\r\n"},
+		},
 	}
 	for _, name := range []string{"identity_id", "authentication_type", "principal_tags.tenant", "authenticated", "nope"} {
 		v, ok := upstream.Placeholder(id, name)
