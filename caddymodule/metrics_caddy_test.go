@@ -213,7 +213,12 @@ func TestMetricsThroughCaddy(t *testing.T) {
 		t.Fatalf("reloading: %v", err)
 	}
 	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
-	if res := do(t, "GET", s.base+"/admin", map[string]string{"Authorization": "Bearer " + admin}); res.status != http.StatusOK {
+	res := doAfterReload(t, func() *http.Request {
+		req, _ := http.NewRequest("GET", s.base+"/admin", nil)
+		req.Header.Set("Authorization", "Bearer "+admin)
+		return req
+	})
+	if res.status != http.StatusOK {
 		t.Fatalf("an admin after the reload: %d", res.status)
 	}
 	reloaded := scrapeMetrics(t, s.base)

@@ -153,7 +153,12 @@ func TestReplayProtectionThroughCaddy(t *testing.T) {
 	}
 	// Connections to the old server are closed by the reload.
 	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
-	if res := send(post, `{"amount":100}`); res.status != 403 {
+	res := doAfterReload(t, func() *http.Request {
+		c := post.Clone(context.Background())
+		c.Body, c.ContentLength = io.NopCloser(strings.NewReader(`{"amount":100}`)), int64(len(`{"amount":100}`))
+		return c
+	})
+	if res.status != 403 {
 		t.Fatalf("the first POST after a reload: %d, want 403", res.status)
 	}
 	fresh := sign(t, guest, http.MethodPost, base+"/a/pay", `{"amount":5}`)

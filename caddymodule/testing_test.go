@@ -128,17 +128,48 @@ func do(t *testing.T, method, url string, header map[string]string) response {
 
 func doRequest(t *testing.T, req *http.Request) response {
 	t.Helper()
+	res, err := tryRequest(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func tryRequest(req *http.Request) (response, error) {
 	client := &http.Client{Timeout: 10 * time.Second}
 	res, err := client.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return response{}, err
 	}
 	defer res.Body.Close()
 	body, err := io.ReadAll(res.Body)
 	if err != nil {
-		t.Fatal(err)
+		return response{}, err
 	}
-	return response{status: res.StatusCode, header: res.Header, body: body}
+	return response{status: res.StatusCode, header: res.Header, body: body}, nil
+}
+
+// doAfterReload sends a request built by build right after caddy.Load replaced a running
+// configuration, sending it again while the connection fails before any response. Load returns
+// once the old servers have started shutting down, not once their sockets are closed (Caddy's
+// http app says so where it stops them), and each configuration listens on its own
+// SO_REUSEPORT socket: a connection the kernel queued on the old socket just before it closed is
+// reset without a response. Such a request reached no handler, so a client sends it again; a
+// response of any status ends the retries, and after 5s of failures the test fails.
+func doAfterReload(t *testing.T, build func() *http.Request) response {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		res, err := tryRequest(build())
+		if err == nil {
+			return res
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after a reload: %v", err)
+		}
+		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func (r response) echoed(t *testing.T) echoed {
