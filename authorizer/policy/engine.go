@@ -308,7 +308,7 @@ type prepared struct {
 	use inputUse
 	// keyUse is what this version's decision can read of the request, beyond what a route's Rules
 	// report, embedded library included: the memo keys on that part of the request only.
-	keyUse inputUse
+	keyUse keyUse
 	// memo holds this version's decisions when they can be reused (see decisionMemo); nil otherwise.
 	memo *decisionMemo
 }
@@ -421,19 +421,24 @@ func (e *Engine) eval(ctx context.Context, in *Input) (*ast.Term, error) {
 	if in.Rules != nil {
 		use = use.or(in.Rules.use)
 	}
-	input, err := e.terms.build(in, use)
-	if err != nil {
-		return nil, err
-	}
+	// The memo is looked up before the input is built: a hit builds it only to log it.
 	var key memoEntryKey
 	memoize := false
 	if p.memo != nil {
-		if key, memoize = memoKeyOf(in, input, p.keyUse); memoize {
+		keyUse := p.keyUse
+		if in.Rules != nil {
+			keyUse = keyUse.or(wholeKeyUse(in.Rules.use))
+		}
+		if key, memoize = memoKeyOf(in, use, keyUse); memoize {
 			if result := p.memo.get(key); result != nil {
 				e.memoHits.Add(1)
 				// Logged as its evaluation would be: the same result, this request's input and a
 				// decision id of its own.
 				if plugin := logs.Lookup(e.manager); plugin != nil {
+					input, err := e.terms.build(in, use)
+					if err != nil {
+						return nil, err
+					}
 					if err := e.logDecision(ctx, plugin, txn, input, result, nil, in.Redaction); err != nil {
 						return nil, err
 					}
@@ -442,6 +447,10 @@ func (e *Engine) eval(ctx context.Context, in *Input) (*ast.Term, error) {
 			}
 			e.memoMisses.Add(1)
 		}
+	}
+	input, err := e.terms.build(in, use)
+	if err != nil {
+		return nil, err
 	}
 	// Cancel evaluation with ctx, without the goroutine per evaluation rego would start for it.
 	cancel := topdown.NewCancel()

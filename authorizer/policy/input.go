@@ -195,10 +195,7 @@ func (t *inputTerms) build(in *Input, use inputUse) (ast.Value, error) {
 	}
 	id := t.anonymous
 	if in.Identity.Kind != identity.KindNone {
-		m := in.Identity.Memo(memoKey{}, func() any {
-			term, err := identityTerm(in.Identity)
-			return memoIdentity{term, err}
-		}).(memoIdentity)
+		m := identityInput(in.Identity)
 		if m.err != nil {
 			return nil, m.err
 		}
@@ -256,16 +253,14 @@ var (
 // path that is not absolute or that has dot segments (urlpath.IsDotSegment, the authorizer's rule too),
 // which the upstream might resolve to another resource than the one decided on.
 func pathSegments(ts *terms, path string, build bool) (*ast.Term, error) {
-	if !strings.HasPrefix(path, "/") {
-		return nil, fmt.Errorf("%w: path %.64q is not absolute", ErrBadRequest, path)
-	}
 	if !build {
-		for seg := range strings.SplitSeq(path[1:], "/") {
-			if urlpath.IsDotSegment(seg) {
-				return nil, fmt.Errorf("%w: path %.64q has a dot segment", ErrBadRequest, path)
-			}
+		if err := checkPath(path); err != nil {
+			return nil, err
 		}
 		return emptyArray, nil
+	}
+	if !strings.HasPrefix(path, "/") {
+		return nil, fmt.Errorf("%w: path %.64q is not absolute", ErrBadRequest, path)
 	}
 	if path == "/" {
 		return ts.of(ast.NewArray()), nil
@@ -282,38 +277,30 @@ func pathSegments(ts *terms, path string, build bool) (*ast.Term, error) {
 	return ts.of(ast.NewArray(segments...)), nil
 }
 
+// checkPath refuses what pathSegments refuses, without building the segments.
+func checkPath(path string) error {
+	if !strings.HasPrefix(path, "/") {
+		return fmt.Errorf("%w: path %.64q is not absolute", ErrBadRequest, path)
+	}
+	for seg := range strings.SplitSeq(path[1:], "/") {
+		if urlpath.IsDotSegment(seg) {
+			return fmt.Errorf("%w: path %.64q has a dot segment", ErrBadRequest, path)
+		}
+	}
+	return nil
+}
+
 // parseQuery parses the raw query itself, so that nothing is silently dropped: a malformed escape or a
 // semicolon separator (which some upstreams split on and others do not) is refused rather than read
 // differently from the upstream. Values are lists, in order.
 func parseQuery(ts *terms, raw string, red *Redaction) (*ast.Term, error) {
-	if strings.Count(raw, "&") >= maxQueryParams {
-		return nil, fmt.Errorf("%w: query has more than %d parameters", ErrBadRequest, maxQueryParams)
-	}
-	if strings.Contains(raw, ";") {
-		return nil, fmt.Errorf("%w: query contains a semicolon", ErrBadRequest)
-	}
 	type param struct {
 		key    string
 		values []*ast.Term
 	}
 	var params []param
 	var index map[string]int // once there are more than a few, so a long query costs linear time
-	for pair := range strings.SplitSeq(raw, "&") {
-		if pair == "" {
-			continue
-		}
-		rawKey, rawValue, _ := strings.Cut(pair, "=")
-		key, err := url.QueryUnescape(rawKey)
-		if err != nil {
-			return nil, fmt.Errorf("%w: query parameter name %.64q: bad escape", ErrBadRequest, rawKey)
-		}
-		if red.param(key) {
-			continue
-		}
-		value, err := url.QueryUnescape(rawValue)
-		if err != nil {
-			return nil, fmt.Errorf("%w: query parameter %.64q: bad escape in its value", ErrBadRequest, key)
-		}
+	err := eachQueryParam(raw, red, func(key, value string) {
 		i, seen := -1, false
 		if index != nil {
 			i, seen = index[key]
@@ -333,12 +320,46 @@ func parseQuery(ts *terms, raw string, red *Redaction) (*ast.Term, error) {
 			}
 		}
 		params[i].values = append(params[i].values, ts.str(value))
+	})
+	if err != nil {
+		return nil, err
 	}
 	items := make([][2]*ast.Term, len(params))
 	for i, p := range params {
 		items[i] = ast.Item(ts.str(p.key), ts.of(ast.NewArray(p.values...)))
 	}
 	return ts.of(ast.NewObject(items...)), nil
+}
+
+// eachQueryParam is the one parser of the query for the input (parseQuery) and the decision memo's
+// key: it calls yield with each parameter's decoded name and value, in order, leaving credentials
+// out, or fails with ErrBadRequest (and then may have yielded some).
+func eachQueryParam(raw string, red *Redaction, yield func(key, value string)) error {
+	if strings.Count(raw, "&") >= maxQueryParams {
+		return fmt.Errorf("%w: query has more than %d parameters", ErrBadRequest, maxQueryParams)
+	}
+	if strings.Contains(raw, ";") {
+		return fmt.Errorf("%w: query contains a semicolon", ErrBadRequest)
+	}
+	for pair := range strings.SplitSeq(raw, "&") {
+		if pair == "" {
+			continue
+		}
+		rawKey, rawValue, _ := strings.Cut(pair, "=")
+		key, err := url.QueryUnescape(rawKey)
+		if err != nil {
+			return fmt.Errorf("%w: query parameter name %.64q: bad escape", ErrBadRequest, rawKey)
+		}
+		if red.param(key) {
+			continue
+		}
+		value, err := url.QueryUnescape(rawValue)
+		if err != nil {
+			return fmt.Errorf("%w: query parameter %.64q: bad escape in its value", ErrBadRequest, key)
+		}
+		yield(key, value)
+	}
+	return nil
 }
 
 // headers lowercases names and keeps every value, in order, leaving credentials out.
@@ -420,9 +441,20 @@ func RemoteIP(addr string) string {
 // memoKey keys the identity object in identity.Identity.Memo.
 type memoKey struct{}
 
+// memoIdentity is what is derived once per identity for its inputs: input.identity, or why it
+// cannot be built, and the tag that keys the identity's decisions in a decision memo.
 type memoIdentity struct {
 	term *ast.Term
 	err  error
+	tag  uint64
+}
+
+// identityInput returns what is derived once per identity for its inputs.
+func identityInput(id *identity.Identity) memoIdentity {
+	return id.Memo(memoKey{}, func() any {
+		term, err := identityTerm(id)
+		return memoIdentity{term, err, identityTags.Add(1)}
+	}).(memoIdentity)
 }
 
 // identityTerm is input.identity. Every key is present (empty when it does not apply to the kind),

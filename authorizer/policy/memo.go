@@ -1,8 +1,12 @@
 package policy
 
 import (
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
+	"unicode/utf8"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
@@ -19,97 +23,221 @@ const (
 )
 
 // decisionMemo holds the decisions of one policy version, keyed by the identity, the route's Rules
-// and the canonical text of the fields of input.request the decision can read. It belongs to a
+// and the canonical text of the parts of input.request the decision can read. It belongs to a
 // prepared query, so every policy, bundle or data change (which drops the prepared query) drops it too.
 //
-// A decision is reused only when the policy calls no nondeterministic built-in and no print
-// (deterministic), so it is a pure function of the input; the identity and config parts are
-// immutable values shared by pointer, and the fields read are compared in full (the map compares the
-// whole key text, so no hash collision can return another request's decision).
+// A decision is reused only when the policy calls no built-in that reads the clock, randomness or
+// anything outside the input and the policy's data (deterministic), so it is a pure function of the
+// input; the identity and config parts are immutable values, and the parts of the request read are
+// compared in full (the map compares the whole key text, so no hash collision can return another
+// request's decision).
 //
-// The fields read are found per field of input.request (memoInputUse, Rules.use), not per key within
-// one: a policy that reads one header keys on all of them, and one that reads the request object
-// whole, or through a variable key, keys on every field. The built-in policy keys on the method, path,
-// remote address and TLS only on routes with role policies, and on headers, query or path segments
-// only for the route's claim rules; a policy of your own that reaches the embedded library (by
-// calling it or by living in data.cognito) keys on what the library's reached packages read too.
+// The identity is keyed by a tag it is given once (identityTag), never reused, so the memo keeps no
+// identity alive and an identity allocated where a collected one was does not inherit its decisions.
+// The parts read are found per field of input.request (memoInputUse, Rules.use), and per name within
+// the headers and the query when the policy names them (input.request.headers["x-tenant"]).
 type decisionMemo struct {
 	mu          sync.Mutex
 	entries     map[memoEntryKey]*ast.Term
-	perIdentity map[*identity.Identity]int
+	perIdentity map[uint64]int
 	bytes       int
 }
 
-// memoEntryKey identifies one input: the identity and Rules by pointer, the request by its text.
+// memoEntryKey identifies one input: the identity by its tag, the Rules by pointer (a route's Rules
+// live as long as its configuration), the request by its text.
 type memoEntryKey struct {
-	identity *identity.Identity
+	identity uint64
 	rules    *Rules
 	request  string
 }
 
 func newDecisionMemo() *decisionMemo {
-	return &decisionMemo{entries: make(map[memoEntryKey]*ast.Term), perIdentity: make(map[*identity.Identity]int)}
+	return &decisionMemo{entries: make(map[memoEntryKey]*ast.Term), perIdentity: make(map[uint64]int)}
 }
 
-// memoKeyOf returns the memo key of an input built by inputTerms.build, whose decision can read use
-// of the request and what in's Rules report. Anonymous requests have no key: each carries a new
-// identity, so remembering their decisions would only evict others.
-func memoKeyOf(in *Input, input ast.Value, use inputUse) (memoEntryKey, bool) {
-	if in.Identity.Kind == identity.KindNone {
+// identityTags numbers identities for decision memos. It is the package's one mutable global: an
+// identity's memoized input (identity.Identity.Memo) is shared by every Engine, so its tag must be
+// unique across them. A uint64 does not wrap within any process's life.
+var identityTags atomic.Uint64
+
+// memoKeyOf returns the memo key of in, whose decision can read use of the request (the route's Rules
+// included) and whose input is built with build, from the request itself: the input document is
+// built only on a miss. It reports no key for anonymous requests (each carries a new identity, so
+// remembering their decisions would only evict others) and whenever building the input would fail
+// or could differ between two requests with one key text (two spellings of one header name, which
+// the input merges in map order): the evaluation then reports what a fresh one would.
+func memoKeyOf(in *Input, build inputUse, use keyUse) (memoEntryKey, bool) {
+	if in.Request == nil || in.Identity == nil || in.Identity.Kind == identity.KindNone {
 		return memoEntryKey{}, false
 	}
-	obj, ok := input.(ast.Object)
-	if !ok {
+	id := identityInput(in.Identity)
+	if id.err != nil || checkPath(in.Path) != nil {
 		return memoEntryKey{}, false
-	}
-	term := obj.Get(keyRequest)
-	if term == nil {
-		return memoEntryKey{}, false
-	}
-	request, ok := term.Value.(ast.Object)
-	if !ok {
-		return memoEntryKey{}, false
-	}
-	if in.Rules != nil {
-		use = use.or(in.Rules.use)
 	}
 	var buf [256]byte
 	b := buf[:0]
-	for _, f := range [...]struct {
-		key  *ast.Term
-		read bool
-	}{
-		{keyMethod, use.method}, {keyHost, use.host}, {keyPath, use.path}, {keyPathSegments, use.segments},
-		{keyQuery, use.query}, {keyHeaders, use.headers}, {keyRemoteIP, use.remoteIP}, {keyTLS, use.tls},
-	} {
-		if f.read {
-			if v := request.Get(f.key); v != nil {
-				b = appendKeyValue(b, v.Value)
-			}
-		}
-		b = append(b, ',')
+	f := use.fields
+	if f.method {
+		b = strconv.AppendQuote(b, in.Request.Method)
 	}
-	return memoEntryKey{identity: in.Identity, rules: in.Rules, request: string(b)}, true
+	b = append(b, ',')
+	if f.host {
+		b = strconv.AppendQuote(b, host(in.Request))
+	}
+	b = append(b, ',')
+	if f.path || f.segments {
+		b = strconv.AppendQuote(b, in.Path)
+	}
+	b = append(b, ',')
+	if build.query || f.query {
+		var ok bool
+		if b, ok = appendQuery(b, in, use.query); !ok {
+			return memoEntryKey{}, false
+		}
+	}
+	b = append(b, ',')
+	if f.headers {
+		var ok bool
+		if b, ok = appendHeaders(b, in, use.headers); !ok {
+			return memoEntryKey{}, false
+		}
+	}
+	b = append(b, ',')
+	if f.remoteIP {
+		b = strconv.AppendQuote(b, remoteIP(in))
+	}
+	b = append(b, ',')
+	if f.tls {
+		b = strconv.AppendBool(b, in.Request.TLS != nil)
+	}
+	return memoEntryKey{identity: id.tag, rules: in.Rules, request: string(b)}, true
 }
 
-// appendKeyValue appends v as Rego text (strings quoted), so that no two values share a text, without
-// the allocations of v.String() for the common strings, booleans and lists of strings.
-func appendKeyValue(b []byte, v ast.Value) []byte {
-	switch v := v.(type) {
-	case ast.String:
-		return strconv.AppendQuote(b, string(v))
-	case ast.Boolean:
-		return strconv.AppendBool(b, bool(v))
-	case *ast.Array:
-		b = append(b, '[')
-		for i := range v.Len() {
-			b = appendKeyValue(b, v.Elem(i).Value)
-			b = append(b, ',')
-		}
-		return append(b, ']')
-	default:
-		return append(b, v.String()...)
+// appendQuery appends the query parameters read, as the input holds them (parseQuery): every
+// parameter in order when read names all, else each name read with its values. It checks the query
+// whenever the input is built with it, so that a hit is only ever given for a query the input
+// accepts; false: the query is refused.
+func appendQuery(b []byte, in *Input, read names) ([]byte, bool) {
+	if in.Request.URL == nil || in.Request.URL.RawQuery == "" {
+		return b, true
 	}
+	type value struct {
+		name  int
+		value string
+	}
+	var named []value
+	err := eachQueryParam(in.Request.URL.RawQuery, in.Redaction, func(key, v string) {
+		switch {
+		case read.all:
+			b = strconv.AppendQuote(b, key)
+			b = append(b, '=')
+			b = strconv.AppendQuote(b, v)
+			b = append(b, '&')
+		case len(read.list) > 0:
+			if i, found := slices.BinarySearch(read.list, key); found {
+				named = append(named, value{i, v})
+			}
+		}
+	})
+	if err != nil {
+		return b, false
+	}
+	for i := range read.list {
+		b = append(b, '[')
+		for _, v := range named {
+			if v.name == i {
+				b = strconv.AppendQuote(b, v.value)
+				b = append(b, ',')
+			}
+		}
+		b = append(b, ']')
+	}
+	return b, true
+}
+
+// appendHeaders appends the headers read, as the input holds them (inputTerms.headers: lowercase
+// names, credentials left out): every header, by name, when read names all, else each name read with
+// its values. False: two header names of the request lowercase to one that is read (the input merges
+// them in map order), or a name is not ASCII (whose lowercase this does not predict).
+func appendHeaders(b []byte, in *Input, read names) ([]byte, bool) {
+	h := in.Request.Header
+	if read.all {
+		lower := make([]string, 0, len(h))
+		byLower := make(map[string][]string, len(h))
+		for name, values := range h {
+			l := strings.ToLower(name)
+			if in.Redaction.header(l) {
+				continue
+			}
+			if _, dup := byLower[l]; dup {
+				return b, false
+			}
+			byLower[l] = values
+			lower = append(lower, l)
+		}
+		slices.Sort(lower)
+		for _, l := range lower {
+			b = strconv.AppendQuote(b, l)
+			b = appendValues(b, byLower[l])
+		}
+		return b, true
+	}
+	type header struct {
+		values []string
+		found  bool
+	}
+	var fixed [4]header
+	found := fixed[:]
+	if len(read.list) > len(fixed) {
+		found = make([]header, len(read.list))
+	}
+	for name, values := range h {
+		for i, n := range read.list {
+			match, ascii := asciiLowerEqual(name, n)
+			if !ascii || match && found[i].found {
+				return b, false
+			}
+			if match {
+				found[i] = header{values, true}
+			}
+		}
+	}
+	for i, n := range read.list {
+		switch {
+		case in.Redaction.header(n) || !found[i].found:
+			b = append(b, '-')
+		default:
+			b = appendValues(b, found[i].values)
+		}
+	}
+	return b, true
+}
+
+// asciiLowerEqual reports whether name, lowercased, is lower, and whether name is ASCII.
+func asciiLowerEqual(name, lower string) (match, ascii bool) {
+	match = len(name) == len(lower)
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c >= utf8.RuneSelf {
+			return false, false
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if match && c != lower[i] {
+			match = false
+		}
+	}
+	return match, true
+}
+
+func appendValues(b []byte, values []string) []byte {
+	b = append(b, '[')
+	for _, v := range values {
+		b = strconv.AppendQuote(b, v)
+		b = append(b, ',')
+	}
+	return append(b, ']')
 }
 
 func (m *decisionMemo) get(k memoEntryKey) *ast.Term {
