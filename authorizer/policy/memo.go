@@ -283,11 +283,15 @@ func (m *decisionMemo) len() int {
 	return len(m.entries)
 }
 
-// deterministic reports whether the compiled policy calls only deterministic built-ins and no
-// print: a built-in the capabilities mark nondeterministic (http.send, time.now_ns, rand.intn,
-// net.*, opa.runtime, uuid.rfc4122...), or one that is not known at all, makes every decision
-// unrepeatable. References are checked as well as calls, so a `with` that substitutes such a
-// built-in counts.
+// deterministic reports whether the compiled policy calls only built-ins whose result is a function
+// of their arguments, and no print: a built-in the capabilities mark nondeterministic, one of
+// readsClock, or one that is not known at all makes every decision unrepeatable. References are
+// checked as well as calls, so a `with` that substitutes such a built-in counts.
+//
+// OPA v1.22 marks nondeterministic: http.send, net.lookup_ip_addr and opa.runtime (the network and the
+// runtime's configuration), time.now_ns and io.jwt.decode_verify (the clock), rand.intn,
+// uuid.rfc4122, io.jwt.encode_sign and io.jwt.encode_sign_raw (randomness), json.match_schema and
+// json.verify_schema (a schema's remote references).
 func deterministic(compiler *ast.Compiler) bool {
 	builtins := make(map[string]*ast.Builtin)
 	for _, b := range compiler.Capabilities().Builtins {
@@ -299,11 +303,8 @@ func deterministic(compiler *ast.Compiler) bool {
 		}
 	}
 	unrepeatable := func(name string) bool {
-		if name == ast.Print.Name || name == ast.InternalPrint.Name {
-			return true
-		}
 		b, ok := builtins[name]
-		return ok && b.Nondeterministic
+		return unrepeatableBuiltin(name, ok && b.Nondeterministic)
 	}
 	called := func(op *ast.Term) bool {
 		ref, ok := op.Value.(ast.Ref)
@@ -342,4 +343,17 @@ func deterministic(compiler *ast.Compiler) bool {
 		}
 	}
 	return true
+}
+
+// unrepeatableBuiltin reports whether the built-in name, which the capabilities mark nondeterministic
+// or not, turns memoization off.
+func unrepeatableBuiltin(name string, nondeterministic bool) bool {
+	return nondeterministic || readsClock[name] || name == ast.Print.Name || name == ast.InternalPrint.Name
+}
+
+// readsClock are the built-ins OPA does not mark nondeterministic that read the current time: both
+// verify a certificate chain at time.Now unless given another time (x509.VerifyOptions.CurrentTime).
+var readsClock = map[string]bool{
+	ast.CryptoX509ParseAndVerifyCertificates.Name:            true,
+	ast.CryptoX509ParseAndVerifyCertificatesWithOptions.Name: true,
 }
