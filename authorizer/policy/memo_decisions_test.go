@@ -168,13 +168,67 @@ decision if {
 }
 `)
 	rules := []*Rules{nil}
-	for _, r := range [][2][]string{{{"admins"}, nil}, {nil, {"orders/read"}}, {{"staff"}, {"orders/write"}}} {
-		rs, err := NewRules(r[0], r[1], nil)
+	for _, r := range []struct {
+		groups, scopes []string
+		claims         []ClaimRule
+	}{
+		{groups: []string{"admins"}}, {scopes: []string{"orders/read"}}, {groups: []string{"staff"}, scopes: []string{"orders/write"}},
+		{claims: []ClaimRule{{Claim: "custom:tenant_id", From: FromHeader, Name: "X-Tenant"}}},
+		{claims: []ClaimRule{{Claim: "custom:tenant_id", From: FromQuery, Name: "tenant"}}},
+		{groups: []string{"admins", "staff"}, claims: []ClaimRule{{Claim: "custom:tenant_id", From: FromSegment, Segment: 1}}},
+	} {
+		rs, err := NewRules(r.groups, r.scopes, r.claims)
 		if err != nil {
 			t.Fatal(err)
 		}
 		rules = append(rules, rs)
 	}
+	doc, err := ParsePolicyDocument("orders.json", []byte(`{"Version": "2012-10-17", "Statement": [
+		{"Effect": "Allow", "Action": "execute-api:Invoke", "Resource": "arn:aws:execute-api:us-east-1:123456789012:abc123/prod/GET/orders/*"},
+		{"Effect": "Deny", "Action": "execute-api:Invoke", "Resource": "arn:aws:execute-api:us-east-1:123456789012:abc123/prod/*/admin/*"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roleRules, err := rules[1].WithRolePolicies(ExecuteAPI{Region: "us-east-1", Account: "123456789012", APIID: "abc123", Stage: "prod"},
+		[]RolePolicy{{RoleARN: "arn:aws:iam::123456789012:role/reader", Documents: []*PolicyDocument{doc}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules = append(rules, roleRules)
+	namedHeaders := memoEngine(t, `
+default decision := {"allow": false, "reason": "tenant"}
+
+decision := {"allow": true, "headers": {"X-Page": object.get(input.request.query, "page", ["1"])[0]}} if {
+	object.get(input.request.headers, "x-tenant", ["none"])[0] == input.identity.claims["custom:tenant_id"]
+	not input.request.headers["x-other"][0] == "block"
+}
+`)
+	wholeHeaders := memoEngine(t, `
+default decision := false
+
+decision if {
+	count(input.request.headers) < 3
+	some name, values in input.request.headers
+	startswith(name, "x-")
+	values[0] == input.identity.claims["custom:tenant_id"]
+}
+`)
+	withInput := memoEngine(t, `
+default decision := {"allow": false, "status": 401}
+
+reads_path if startswith(input.request.path, "/orders")
+
+tenant_header if input.request.headers["x-tenant"][0] == "t1"
+
+decision := {"allow": true} if {
+	reads_path with input.request.path as concat("", ["/", input.request.query.limit[0]])
+	tenant_header with input.request.headers as {"x-tenant": [input.identity.claims["custom:tenant_id"]]}
+}
+
+decision := {"allow": true, "rule": "whole"} if {
+	reads_path with input as {"request": {"path": input.request.headers["x-other"][0]}}
+}
+`)
 	groups := []string{"admins", "staff", "guests"}
 	scopes := []string{"orders/read", "orders/write"}
 	tenants := []string{"t1", "t2"}
@@ -208,14 +262,24 @@ decision if {
 		})
 	}
 	methods := []string{"GET", "HEAD", "PUT", "POST", "DELETE"}
-	paths := []string{"/orders", "/orders/t1", "/orders/t2", "/admin/x", "/t1/t2"}
-	queries := []string{"", "?limit=0", "?limit=5"}
-	for _, e := range []*Engine{builtin, custom, iam} {
-		for i := range 3000 {
+	paths := []string{"/orders", "/orders/t1", "/orders/t2", "/admin/x", "/t1/t2", "/orders/../admin/x"}
+	queries := []string{"", "?limit=0", "?limit=5", "?limit=orders&page=2", "?page=1&limit=0&tenant=t1", "?tenant=t2", "?x=%zz", "?limit=5;x=1"}
+	others := []string{"", "block", "/orders/x", "t1"}
+	for _, e := range []*Engine{builtin, custom, iam, namedHeaders, wholeHeaders, withInput} {
+		for i := range 2000 {
 			n := rnd.IntN(len(ids))
 			id := ids[n]
 			method, target := methods[rnd.IntN(len(methods))], paths[rnd.IntN(len(paths))]+queries[rnd.IntN(len(queries))]
-			headers := map[string]string{"X-Tenant": tenants[rnd.IntN(2)]}
+			headers := map[string]string{}
+			if t := rnd.IntN(3); t < 2 {
+				headers["X-Tenant"] = tenants[t]
+			}
+			if o := others[rnd.IntN(len(others))]; o != "" {
+				headers["X-Other"] = o
+			}
+			if rnd.IntN(2) == 0 {
+				headers["Authorization"] = fmt.Sprint("Bearer ", rnd.IntN(1000))
+			}
 			r := rules[rnd.IntN(len(rules))]
 			memoized, err1 := e.Decide(ctx, memoInput(method, target, headers, id, r))
 			evaluated, err2 := e.Decide(ctx, memoInput(method, target, headers, fresh[n](), r))
