@@ -355,16 +355,19 @@ func TestMemoLogsEveryDecision(t *testing.T) {
 	}
 	t.Cleanup(func() { e.Close(ctx) })
 	id := &identity.Identity{Kind: identity.KindUserPool, Subject: "alice"}
-	const n = 5
-	for range n {
-		if d, err := e.Decide(ctx, memoInput("GET", "/a", nil, id, nil)); err != nil || !d.Allow {
+	// The policy reads only the method: every request after the first is a hit, each on its own path.
+	paths := []string{"/a", "/b", "/c", "/d", "/e"}
+	n := len(paths)
+	for _, path := range paths {
+		if d, err := e.Decide(ctx, memoInput("GET", path, nil, id, nil)); err != nil || !d.Allow {
 			t.Fatalf("%+v, %v", d, err)
 		}
 	}
-	if hits, misses := e.MemoStats(); hits != n-1 || misses != 1 {
+	if hits, misses := e.MemoStats(); hits != uint64(n-1) || misses != 1 {
 		t.Fatalf("memo hits %d, misses %d; want %d, 1", hits, misses, n-1)
 	}
 	ids := map[any]bool{}
+	var logged []any
 	for _, entry := range observed.All() {
 		if entry.LoggerName != "decision_log" {
 			continue
@@ -373,12 +376,16 @@ func TestMemoLogsEveryDecision(t *testing.T) {
 		ids[fields["decision_id"]] = true
 		input, _ := fields["input"].(map[string]any)
 		request, _ := input["request"].(map[string]any)
-		if fields["result"] != true || request["path"] != "/a" || request["method"] != "GET" {
+		if fields["result"] != true || request["method"] != "GET" {
 			t.Errorf("logged result %v, input %v", fields["result"], input)
 		}
+		logged = append(logged, request["path"])
 	}
 	if len(ids) != n {
 		t.Fatalf("%d distinct decision ids logged for %d decisions: %v", len(ids), n, ids)
+	}
+	if fmt.Sprint(logged) != fmt.Sprint(paths) {
+		t.Fatalf("logged paths %v, want each request's own: %v", logged, paths)
 	}
 }
 
