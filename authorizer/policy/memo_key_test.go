@@ -239,3 +239,50 @@ func TestMemoKeyChecksTheInput(t *testing.T) {
 		t.Error("a key for an identity whose input cannot be built")
 	}
 }
+
+// TestMemoSeesWithModifiers checks that what a `with` modifier puts in the input keys the memo: the
+// inner rules read a header or the path, which the modifier replaces by a query parameter or a header.
+func TestMemoSeesWithModifiers(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tests := []struct {
+		name     string
+		rego     string
+		requests []struct {
+			target  string
+			headers map[string]string
+			want    bool
+		}
+	}{
+		{"a header replaced by a parameter", "default decision := false\n\ninner if input.request.headers[\"x-a\"][0] == \"yes\"\n\n" +
+			"decision if inner with input.request.headers as {\"x-a\": input.request.query.a}", []struct {
+			target  string
+			headers map[string]string
+			want    bool
+		}{{"/p?a=yes", map[string]string{"X-A": "no"}, true}, {"/p?a=no", map[string]string{"X-A": "yes"}, false}, {"/p?a=yes", nil, true}}},
+		{"the input replaced by one of a header", "default decision := false\n\ninner if input.request.path == \"/x\"\n\n" +
+			"decision if inner with input as {\"request\": {\"path\": input.request.headers[\"x-p\"][0]}}", []struct {
+			target  string
+			headers map[string]string
+			want    bool
+		}{{"/p", map[string]string{"X-P": "/x"}, true}, {"/p", map[string]string{"X-P": "/y"}, false}, {"/x", map[string]string{"X-P": "/y"}, false}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := memoEngine(t, tt.rego)
+			id := &identity.Identity{Kind: identity.KindUserPool, Subject: "alice"}
+			for range 2 {
+				for i, r := range tt.requests {
+					d, err := e.Decide(ctx, memoInput("GET", r.target, r.headers, id, nil))
+					if err != nil || d.Allow != r.want {
+						t.Fatalf("request %d (%s %v): %+v, %v; want allow %v", i, r.target, r.headers, d, err, r.want)
+					}
+				}
+			}
+			if hits, _ := e.MemoStats(); hits == 0 {
+				t.Fatal("never memoized: the test needs the memo")
+			}
+		})
+	}
+}
