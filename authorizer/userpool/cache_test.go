@@ -191,6 +191,7 @@ func TestTokenCacheMemory(t *testing.T) {
 	const tokens = 100_000
 	const limit = 64 << 20
 	c := NewTokenCache(0)
+	var lists listTable
 	template := string(mustJSON(with(accessClaims(time.Now()), map[string]any{"sub": "%08d-0b1d-4c3e-9f8a-1b2c3d4e5f60", "jti": "%08d-5e6f-4a8b-9c0d-e1f2a3b4c5d6"})))
 	var before, after runtime.MemStats
 	runtime.GC()
@@ -201,7 +202,7 @@ func TestTokenCacheMemory(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		vt, err := newVerifiedToken(identity.KindUserPool, decoded, payload)
+		vt, err := newVerifiedToken(identity.KindUserPool, decoded, &lists)
 		if err != nil {
 			t.Fatal(err)
 		}
