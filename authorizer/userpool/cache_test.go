@@ -22,10 +22,9 @@ func TestTokenCacheBound(t *testing.T) {
 			if size <= 0 {
 				size = DefaultTokenCacheEntries
 			}
-			entry := &verifiedToken{}
 			for i := range 4 * size {
 				sum := sha256.Sum256([]byte(fmt.Sprint(i)))
-				c.put(&sum, entry)
+				c.put(&sum, &verifiedToken{})
 				n := c.Len()
 				if n > size {
 					t.Fatalf("after %d puts: %d entries, bound %d", i+1, n, size)
@@ -59,10 +58,44 @@ func TestTokenCacheEvictsOldestFirst(t *testing.T) {
 			t.Fatalf("entry %d was evicted before the oldest", i)
 		}
 	}
-	// Replacing an entry does not take a second slot.
-	c.put(&sums[64], &verifiedToken{})
+	// Replacing an entry does not take a second slot, and the new entry keeps the old one's place in
+	// the eviction order.
+	replaced := &verifiedToken{}
+	c.put(&sums[64], replaced)
 	if c.get(&sums[1]) == nil || c.Len() != 64 {
 		t.Errorf("replacing an entry evicted another (len %d)", c.Len())
+	}
+	if c.get(&sums[64]) != replaced {
+		t.Error("the replaced entry is still served")
+	}
+	for i := range 64 {
+		sum := sha256.Sum256([]byte(fmt.Sprint("later", i)))
+		c.put(&sum, &verifiedToken{})
+		if i < 63 && c.get(&sums[64]) != replaced {
+			t.Fatalf("the replaced entry was evicted after %d newer ones, before its turn", i+1)
+		}
+	}
+	if c.get(&sums[64]) != nil || c.Len() != 64 {
+		t.Errorf("after 64 newer entries: the replaced one still cached, or %d entries", c.Len())
+	}
+}
+
+// TestTokenCachePrefixCollision: entries are found by the first 8 bytes of their key; a token whose key
+// shares them with a cached one's is a miss, never the other's entry.
+func TestTokenCachePrefixCollision(t *testing.T) {
+	t.Parallel()
+	c := NewTokenCache(64)
+	a := sha256.Sum256([]byte("a"))
+	b := a
+	b[31] ^= 1
+	first := &verifiedToken{}
+	c.put(&a, first)
+	c.put(&b, &verifiedToken{})
+	if got := c.get(&b); got != nil {
+		t.Fatal("a key that differs after its first 8 bytes found another token's entry")
+	}
+	if c.get(&a) != first || c.Len() != 1 {
+		t.Errorf("the first entry is gone or a second was added (len %d)", c.Len())
 	}
 }
 
@@ -225,13 +258,12 @@ func TestTokenCacheBoundConcurrent(t *testing.T) {
 	t.Parallel()
 	const size, workers, each = 1000, 8, 1000
 	c := NewTokenCache(size)
-	entry := &verifiedToken{}
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
 			for i := range each {
 				sum := sha256.Sum256([]byte(fmt.Sprint(w, "/", i)))
-				c.put(&sum, entry)
+				c.put(&sum, &verifiedToken{})
 			}
 		})
 	}
