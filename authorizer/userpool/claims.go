@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -30,15 +29,43 @@ type verifiedToken struct {
 	keys *KeySet          // the KeySet that verified it
 	key  *verificationKey // the key that verified it
 	sum  [32]byte         // the cache key (tokenHash), set by TokenCache.put
-	// residual is the compact JSON object of the claims that no field holds, or "" when there are none.
-	// It shares its allocation with the identity's Subject, Username and OriginJTI.
+	// residual is the compact JSON array of the values of the claims that no field holds, named by
+	// names in that order (nil when there are none): the names are alike in many tokens and shared
+	// (listTable). It shares its allocation with the identity's Subject, Username and OriginJTI.
 	residual string
+	names    *[]string
+	// extra holds the claims that Cognito access tokens do not have; nil when the token has none.
+	extra *tokenExtra
+	held  heldClaims
+	alg   uint8 // algorithmNames[alg]
+}
+
+// tokenExtra are the aud and nbf claims of a token that has either.
+type tokenExtra struct {
 	audience []string // the aud claim
-	alg      string
-	// nbfSec and nbfNsec are the nbf claim, when flags has hasNotBefore.
+	// nbfSec and nbfNsec are the nbf claim, when held has hasNotBefore.
 	nbfSec  int64
 	nbfNsec int32
-	held    heldClaims
+}
+
+// algorithmNames are the algorithms a token can be verified with (signatureAlgorithm), by their index
+// in a verifiedToken.
+var algorithmNames = [...]string{"", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519"}
+
+// algorithm is the token's alg header.
+func (t *verifiedToken) algorithm() string { return algorithmNames[t.alg] }
+
+// setAlgorithm records alg, one of algorithmNames.
+func (t *verifiedToken) setAlgorithm(alg string) {
+	t.alg = uint8(max(0, slices.Index(algorithmNames[:], alg)))
+}
+
+// audience is the aud claim.
+func (t *verifiedToken) audience() []string {
+	if t.extra == nil {
+		return nil
+	}
+	return t.extra.audience
 }
 
 // heldClaims says which claims a verifiedToken holds in its fields rather than in its residual JSON, and
@@ -86,7 +113,7 @@ func (t *verifiedToken) notBefore() time.Time {
 	if t.held&hasNotBefore == 0 {
 		return time.Time{}
 	}
-	return time.Unix(t.nbfSec, int64(t.nbfNsec))
+	return time.Unix(t.extra.nbfSec, int64(t.extra.nbfNsec))
 }
 
 // clientID is the client_id claim, "" when absent (the identity's ClientID falls back on aud).
@@ -113,12 +140,16 @@ func (t *verifiedToken) tokenUse() string {
 // JSON, and the held ones rebuilt from the fields, exactly as decodeClaims decoded them.
 func (t *verifiedToken) ClaimMap() map[string]any {
 	claims := make(map[string]any, 16)
-	if t.residual != "" {
+	if t.names != nil {
 		dec := json.NewDecoder(strings.NewReader(t.residual))
 		dec.UseNumber()
-		if err := dec.Decode(&claims); err != nil {
+		var values []any
+		if err := dec.Decode(&values); err != nil || len(values) != len(*t.names) {
 			// The residual JSON was encoded from decoded claims; it decodes the same way again.
 			return nil
+		}
+		for i, name := range *t.names {
+			claims[name] = values[i]
 		}
 	}
 	id, h := &t.id, t.held
@@ -141,7 +172,7 @@ func (t *verifiedToken) ClaimMap() map[string]any {
 		claims["iat"] = json.Number(strconv.FormatInt(id.IssuedAt.Unix(), 10))
 	}
 	if h&heldNbf != 0 {
-		claims["nbf"] = json.Number(strconv.FormatInt(t.nbfSec, 10))
+		claims["nbf"] = json.Number(strconv.FormatInt(t.extra.nbfSec, 10))
 	}
 	put(heldOriginJTI, "origin_jti", id.OriginJTI)
 	if h&(heldCognitoGroups|heldGroups) != 0 {
@@ -157,12 +188,12 @@ func (t *verifiedToken) ClaimMap() map[string]any {
 		put(heldScope, "scope", scope)
 		put(heldScp, "scp", scope)
 	}
-	if len(t.audience) > 0 {
-		put(heldAudString, "aud", t.audience[0])
+	if h&heldAudString != 0 {
+		claims["aud"] = t.extra.audience[0]
 	}
 	if h&heldAudArray != 0 {
-		aud := make([]any, len(t.audience))
-		for i, a := range t.audience {
+		aud := make([]any, len(t.extra.audience))
+		for i, a := range t.extra.audience {
 			aud[i] = a
 		}
 		claims["aud"] = aud
@@ -221,7 +252,8 @@ func newVerifiedToken(kind identity.Kind, claims map[string]any, lists *listTabl
 			return nil, fmt.Errorf("%w: client_id claim is not a string", ErrMalformed)
 		}
 	}
-	if t.audience, err = audience(claims["aud"]); err != nil {
+	aud, err := audience(claims["aud"])
+	if err != nil {
 		return nil, err
 	}
 	tokenUse, tokenUseOK := claims["token_use"].(string)
@@ -244,8 +276,11 @@ func newVerifiedToken(kind identity.Kind, claims map[string]any, lists *listTabl
 	hold(heldOriginJTI, originJTI != "")
 	id.ClientID = intern(clientID)
 	hold(heldClientID, clientID != "")
-	for i, a := range t.audience {
-		t.audience[i] = intern(a)
+	for i, a := range aud {
+		aud[i] = intern(a)
+	}
+	if aud != nil || hasNbf {
+		t.extra = &tokenExtra{audience: aud}
 	}
 	switch claims["aud"].(type) {
 	case string:
@@ -253,8 +288,8 @@ func newVerifiedToken(kind identity.Kind, claims map[string]any, lists *listTabl
 	case []any:
 		h |= heldAudArray
 	}
-	if id.ClientID == "" && len(t.audience) > 0 {
-		id.ClientID = t.audience[0]
+	if id.ClientID == "" && len(aud) > 0 {
+		id.ClientID = aud[0]
 	}
 	if kind == identity.KindUserPool {
 		id.TokenUse = intern(tokenUse)
@@ -265,7 +300,7 @@ func newVerifiedToken(kind identity.Kind, claims map[string]any, lists *listTabl
 	hold(heldIat, wholeSeconds(claims["iat"], id.IssuedAt))
 	if hasNbf {
 		h |= hasNotBefore
-		t.nbfSec, t.nbfNsec = nbf.Unix(), int32(nbf.Nanosecond())
+		t.extra.nbfSec, t.extra.nbfNsec = nbf.Unix(), int32(nbf.Nanosecond())
 		hold(heldNbf, wholeSeconds(claims["nbf"], nbf))
 	}
 	var groupsFrom, scopesFrom string
@@ -278,9 +313,12 @@ func newVerifiedToken(kind identity.Kind, claims map[string]any, lists *listTabl
 	t.held = h
 
 	// The residual JSON, then the strings of this token alone, in one allocation.
-	residual, err := residualJSON(claims, h)
+	residual, names, err := residualJSON(claims, h)
 	if err != nil {
 		return nil, err
+	}
+	if names != nil {
+		t.names = lists.shareNames(names)
 	}
 	var b strings.Builder
 	b.Grow(len(residual) + len(sub) + len(username) + len(originJTI))
@@ -301,25 +339,31 @@ func newVerifiedToken(kind identity.Kind, claims map[string]any, lists *listTabl
 	return t, nil
 }
 
-// residualJSON encodes the claims that h does not hold as a compact JSON object, or returns nil when h
-// holds all of them. Encoding what was decoded (numbers as json.Number) decodes to the same values.
-func residualJSON(claims map[string]any, h heldClaims) ([]byte, error) {
-	rest := maps.Clone(claims)
-	for name, bit := range heldNames {
-		if h&bit != 0 {
-			delete(rest, name)
+// residualJSON encodes the values of the claims that h does not hold as a compact JSON array, and
+// returns it with their names, sorted; or nil, nil when h holds all of them. Encoding what was decoded
+// (numbers as json.Number) decodes to the same values.
+func residualJSON(claims map[string]any, h heldClaims) ([]byte, []string, error) {
+	var names []string
+	for name := range claims {
+		if h&heldNames[name] == 0 {
+			names = append(names, name)
 		}
 	}
-	if len(rest) == 0 {
-		return nil, nil
+	if len(names) == 0 {
+		return nil, nil, nil
+	}
+	slices.Sort(names)
+	values := make([]any, len(names))
+	for i, name := range names {
+		values[i] = claims[name]
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(rest); err != nil {
-		return nil, fmt.Errorf("%w: payload is not a JSON object", ErrMalformed)
+	if err := enc.Encode(values); err != nil {
+		return nil, nil, fmt.Errorf("%w: payload is not a JSON object", ErrMalformed)
 	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), names, nil
 }
 
 // heldNames are the claims a heldClaims bit stands for.
@@ -357,15 +401,28 @@ const maxSharedLists = 4096
 // seen. It is safe for concurrent use.
 type listTable struct {
 	mu    sync.Mutex
-	lists map[string][]string
+	lists map[string]*[]string
 }
 
 // share returns the table's list equal to list (kind tells scopes from groups), adding list when the
 // table has room. The lists it returns have no spare capacity, so that an append to one copies it.
 func (lt *listTable) share(kind byte, list []string) []string {
+	return *lt.sharePtr(kind, list)
+}
+
+// shareNames returns the table's list of claim names equal to names (residualJSON's), as a pointer:
+// a token holds one of these, not a slice.
+func (lt *listTable) shareNames(names []string) *[]string {
+	for i, n := range names {
+		names[i] = intern(n)
+	}
+	return lt.sharePtr('n', names)
+}
+
+func (lt *listTable) sharePtr(kind byte, list []string) *[]string {
 	list = slices.Clip(list)
 	if lt == nil {
-		return list
+		return &list
 	}
 	// Each string with its length before it: no two lists have the same key.
 	key := make([]byte, 0, 64)
@@ -381,11 +438,11 @@ func (lt *listTable) share(kind byte, list []string) []string {
 	}
 	if len(lt.lists) < maxSharedLists {
 		if lt.lists == nil {
-			lt.lists = make(map[string][]string)
+			lt.lists = make(map[string]*[]string)
 		}
-		lt.lists[string(key)] = list
+		lt.lists[string(key)] = &list
 	}
-	return list
+	return &list
 }
 
 // maxNumericDate is the year 10000: later dates are not real token lifetimes.

@@ -288,15 +288,16 @@ func (v *Verifier) verify(ctx context.Context, token string) (*verifiedToken, *t
 	if err != nil {
 		return nil, nil, err
 	}
-	t.keys, t.key, t.alg = ti.keys, key, intern(alg)
+	t.keys, t.key = ti.keys, key
+	t.setAlgorithm(alg)
 	return t, ti, nil
 }
 
 // accept runs the checks that depend on the verifier's configuration and the time. They run on every
 // use of a token, cached or not.
 func (v *Verifier) accept(ti *trustedIssuer, t *verifiedToken) error {
-	if !slices.Contains(ti.algs, t.alg) {
-		return fmt.Errorf("%w: alg %s is not allowed for issuer %s", ErrAlgorithm, quote(t.alg), quote(ti.issuer))
+	if !slices.Contains(ti.algs, t.algorithm()) {
+		return fmt.Errorf("%w: alg %s is not allowed for issuer %s", ErrAlgorithm, quote(t.algorithm()), quote(ti.issuer))
 	}
 	switch ti.kind {
 	case identity.KindUserPool:
@@ -315,11 +316,11 @@ func (v *Verifier) accept(ti *trustedIssuer, t *verifiedToken) error {
 			if !slices.Contains(ti.clients, t.clientID()) {
 				return fmt.Errorf("%w: client_id %s is not an accepted client of issuer %s", ErrAudience, quote(t.clientID()), quote(ti.issuer))
 			}
-		} else if !containsAny(ti.clients, t.audience) {
+		} else if !containsAny(ti.clients, t.audience()) {
 			return fmt.Errorf("%w: aud is not an accepted client of issuer %s", ErrAudience, quote(ti.issuer))
 		}
 	default:
-		if !containsAny(ti.clients, t.audience) {
+		if !containsAny(ti.clients, t.audience()) {
 			return fmt.Errorf("%w: aud is not an accepted audience of issuer %s", ErrAudience, quote(ti.issuer))
 		}
 	}
