@@ -35,9 +35,10 @@ type verifiedToken struct {
 	residual string
 	names    *[]string
 	// extra holds the claims that Cognito access tokens do not have; nil when the token has none.
-	extra *tokenExtra
-	held  heldClaims
-	alg   uint8 // algorithmNames[alg]
+	extra    *tokenExtra
+	authTime int64 // the auth_time claim of Cognito tokens, when held
+	held     heldClaims
+	alg      uint8 // algorithmNames[alg]
 }
 
 // tokenExtra are the aud and nbf claims of a token that has either.
@@ -91,6 +92,7 @@ const (
 	heldScp                                      // id.Scopes joined by single spaces
 	heldAudString                                // audience[0], a string
 	heldAudArray                                 // audience, an array of strings
+	heldAuthTime                                 // authTime, an integer
 
 	hasNotBefore // the token has an nbf claim (nbfSec, nbfNsec)
 	accessToken  // token_use is "access" (the identity holds token_use for user-pool tokens only)
@@ -170,6 +172,9 @@ func (t *verifiedToken) ClaimMap() map[string]any {
 	}
 	if h&heldIat != 0 {
 		claims["iat"] = json.Number(strconv.FormatInt(id.IssuedAt.Unix(), 10))
+	}
+	if h&heldAuthTime != 0 {
+		claims["auth_time"] = json.Number(strconv.FormatInt(t.authTime, 10))
 	}
 	if h&heldNbf != 0 {
 		claims["nbf"] = json.Number(strconv.FormatInt(t.extra.nbfSec, 10))
@@ -303,6 +308,12 @@ func newVerifiedToken(kind identity.Kind, claims map[string]any, lists *listTabl
 		t.extra.nbfSec, t.extra.nbfNsec = nbf.Unix(), int32(nbf.Nanosecond())
 		hold(heldNbf, wholeSeconds(claims["nbf"], nbf))
 	}
+	if n, ok := claims["auth_time"].(json.Number); ok {
+		if i, err := strconv.ParseInt(string(n), 10, 64); err == nil && strconv.FormatInt(i, 10) == string(n) {
+			t.authTime = i
+			h |= heldAuthTime
+		}
+	}
 	var groupsFrom, scopesFrom string
 	id.Groups, groupsFrom = stringList(claims, false, lists, "cognito:groups", "groups")
 	hold(heldCognitoGroups, groupsFrom == "cognito:groups")
@@ -372,7 +383,7 @@ var heldNames = map[string]heldClaims{
 	"preferred_username": heldPreferredUsername, "client_id": heldClientID, "token_use": heldTokenUse,
 	"exp": heldExp, "iat": heldIat, "nbf": heldNbf, "origin_jti": heldOriginJTI,
 	"cognito:groups": heldCognitoGroups, "groups": heldGroups, "scope": heldScope, "scp": heldScp,
-	"aud": heldAudString | heldAudArray,
+	"aud": heldAudString | heldAudArray, "auth_time": heldAuthTime,
 }
 
 // wholeSeconds reports whether the NumericDate claim v was written as t's seconds, so that it is
