@@ -227,7 +227,8 @@ func decodeClaims(payload []byte) (map[string]any, error) {
 // issuer that verified the token; claims are its payload, decoded by decodeClaims. The token keeps the
 // claims that its fields do not hold as compact JSON, not the decoded map (which would take several
 // times the memory in the cache), and shares what many tokens have alike: strings (issuer, client,
-// token use, group names) through intern, the lists of groups and scopes through lists when it is not nil.
+// token use, group names) through intern, the lists of groups, scopes and claim names through lists when
+// it is not nil.
 func newVerifiedToken(kind identity.Kind, claims map[string]any, lists *listTable) (*verifiedToken, error) {
 	iss, issOK := claims["iss"].(string)
 	sub, ok := claims["sub"].(string)
