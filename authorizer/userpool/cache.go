@@ -52,7 +52,7 @@ type CacheStats struct {
 }
 
 // NewTokenCache returns a cache of at most maxEntries verified tokens (DefaultTokenCacheEntries when
-// maxEntries <= 0). An entry costs about 600 bytes of live heap (about 680 of heap in use) for a
+// maxEntries <= 0). An entry costs about 600 bytes of live heap (about 700 of heap in use) for a
 // Cognito access token, so 100k fit in 64 MiB; BenchmarkTokenCacheMemory measures it and
 // TestTokenCacheMemory holds it to that.
 func NewTokenCache(maxEntries int) *TokenCache {
