@@ -285,3 +285,34 @@ func TestTokenCacheBoundConcurrent(t *testing.T) {
 		t.Errorf("the count is %d, want %d", n, size)
 	}
 }
+
+// TestListTable: lists are shared only with equal lists, the table stops growing at its bound, and a
+// shared list has no room for an append to write into.
+func TestListTable(t *testing.T) {
+	t.Parallel()
+	var lt listTable
+	a := lt.share('g', []string{"a", "b"})
+	if b := lt.share('g', []string{"a", "b"}); &b[0] != &a[0] {
+		t.Error("an equal list is not shared")
+	}
+	for _, other := range [][]string{{"ab"}, {"a", "b", ""}, {"a\x01b"}, {"b", "a"}} {
+		if got := lt.share('g', other); fmt.Sprint(got) != fmt.Sprint(other) || len(got) != len(other) {
+			t.Errorf("share(%q) = %q", other, got)
+		}
+	}
+	if s := lt.share('s', []string{"a", "b"}); &s[0] == &a[0] {
+		t.Error("scopes share the groups' list")
+	}
+	if cap(a) != len(a) {
+		t.Errorf("a shared list has capacity %d for %d elements", cap(a), len(a))
+	}
+	for i := range 2 * maxSharedLists {
+		lt.share('g', []string{fmt.Sprint(i)})
+	}
+	if n := len(lt.lists); n != maxSharedLists {
+		t.Errorf("the table holds %d lists, bound %d", n, maxSharedLists)
+	}
+	if got := lt.share('g', []string{"past the bound"}); len(got) != 1 || got[0] != "past the bound" {
+		t.Errorf("past the bound: %q", got)
+	}
+}
