@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -53,13 +54,14 @@ type Identity struct {
 	// Scopes are the space-separated `scope` claim (or `scp`), split.
 	Scopes []string
 	// Claims are all claims of the token, as decoded from JSON, when whoever built the identity set them
-	// as a map. A verifier that caches many identities keeps the verified JSON instead (SetClaimsJSON)
-	// and leaves this nil: read claims through ClaimMap or Claim, which see both.
+	// as a map. A verifier that caches many identities keeps them in a compact form of its own instead
+	// (SetClaimSource, SetClaimsJSON) and leaves this nil: read claims through ClaimMap or Claim, which
+	// see all of them.
 	Claims map[string]any
-	// claimsJSON is the verified JSON object of the claims, decoded on demand: a decoded map costs
-	// about 1.3 KiB for a Cognito access token, its JSON about half that, and most uses of a cached
-	// identity are memoized once per identity (Memo).
-	claimsJSON string
+	// claims decodes the claims on demand when Claims is nil: a decoded map costs about 1.3 KiB for a
+	// Cognito access token, its compact form a fraction of that, and most uses of a cached identity are
+	// memoized once per identity (Memo).
+	claims ClaimSource
 
 	// OriginJTI is the token's `origin_jti` (in Cognito, the refresh token it came from), and IssuedAt
 	// its `iat` (zero when absent). For identity-pool callers, those of the login token the credentials
@@ -74,8 +76,16 @@ type Identity struct {
 	// ExpiresAt is when the token or the credentials expire.
 	ExpiresAt time.Time
 
-	// memo holds values derived from this identity once and reused while it is served from a cache.
-	memo sync.Map
+	// memo holds values derived from this identity once and reused while it is served from a cache. It
+	// is made on first use: most cached identities are never asked for one, and an empty sync.Map
+	// would cost each of them 48 bytes.
+	memo atomic.Pointer[sync.Map]
+}
+
+// ClaimSource gives the claims of an identity that keeps them in a form of its own (SetClaimSource).
+type ClaimSource interface {
+	// ClaimMap returns the claims, decoded afresh: the caller may modify the map.
+	ClaimMap() map[string]any
 }
 
 // PoolCredentials are the parts of an identity-pool caller's identity that token identities do not
@@ -107,34 +117,42 @@ type PoolCredentials struct {
 // so a cached identity pays for it once. derive must be deterministic: two concurrent first uses may both
 // run it, and one result wins. key should be a value of an unexported type of the calling package.
 func (id *Identity) Memo(key any, derive func() any) any {
-	if v, ok := id.memo.Load(key); ok {
+	m := id.memo.Load()
+	if m == nil {
+		id.memo.CompareAndSwap(nil, new(sync.Map))
+		m = id.memo.Load()
+	}
+	if v, ok := m.Load(key); ok {
 		return v
 	}
-	v, _ := id.memo.LoadOrStore(key, derive())
+	v, _ := m.LoadOrStore(key, derive())
 	return v
+}
+
+// SetClaimSource makes src the source of the claims when Claims is nil; ClaimMap and Claim ask it on
+// each use. Call it while building the identity, before it is shared.
+func (id *Identity) SetClaimSource(src ClaimSource) {
+	id.claims = src
 }
 
 // SetClaimsJSON makes the claims the JSON object obj, which must decode (encoding/json, numbers as
 // json.Number) to the claims the identity was verified with; ClaimMap and Claim decode it on each use.
 // Call it while building the identity, before it is shared.
 func (id *Identity) SetClaimsJSON(obj []byte) {
-	id.claimsJSON = string(obj)
+	id.claims = claimsJSON(obj)
 }
 
 // ClaimsJSON returns the JSON object SetClaimsJSON kept, or "".
 func (id *Identity) ClaimsJSON() string {
-	return id.claimsJSON
+	s, _ := id.claims.(claimsJSON)
+	return string(s)
 }
 
-// ClaimMap returns the claims: Claims when set, otherwise those of the JSON the verifier kept, decoded
-// afresh (numbers as json.Number, exactly as the verifier decoded them), or nil when there are none.
-// The map must not be modified when it is Claims; a decoded one is the caller's. Decoding costs a few
-// microseconds: per-request callers should memoize what they derive from it (Memo).
-func (id *Identity) ClaimMap() map[string]any {
-	if id.Claims != nil || id.claimsJSON == "" {
-		return id.Claims
-	}
-	dec := json.NewDecoder(strings.NewReader(id.claimsJSON))
+// claimsJSON is a JSON object of claims, decoded on each use.
+type claimsJSON string
+
+func (s claimsJSON) ClaimMap() map[string]any {
+	dec := json.NewDecoder(strings.NewReader(string(s)))
 	dec.UseNumber()
 	var claims map[string]any
 	if err := dec.Decode(&claims); err != nil {
@@ -144,9 +162,20 @@ func (id *Identity) ClaimMap() map[string]any {
 	return claims
 }
 
+// ClaimMap returns the claims: Claims when set, otherwise those the verifier kept in a compact form,
+// decoded afresh (numbers as json.Number, exactly as the verifier decoded them), or nil when there are
+// none. The map must not be modified when it is Claims; a decoded one is the caller's. Decoding costs a
+// few microseconds: per-request callers should memoize what they derive from it (Memo).
+func (id *Identity) ClaimMap() map[string]any {
+	if id.Claims != nil || id.claims == nil {
+		return id.Claims
+	}
+	return id.claims.ClaimMap()
+}
+
 // Claim returns the claim name and whether the identity has it (see ClaimMap).
 func (id *Identity) Claim(name string) (any, bool) {
-	if id.Claims != nil || id.claimsJSON == "" {
+	if id.Claims != nil || id.claims == nil {
 		v, ok := id.Claims[name]
 		return v, ok
 	}

@@ -16,7 +16,7 @@ import (
 // all however they fall on its shards).
 //
 // The tokens are signed with Ed25519: signing 100k with a 2048-bit RSA key would take minutes, and the
-// cache keeps the claims' JSON, not the token or its signature, so an entry is the same size
+// cache keeps the claims, not the token or its signature, so an entry is the same size
 // whatever the algorithm. Their claims are those of a Cognito access token (about 1 KB with an RS256
 // signature), every identifier distinct.
 func BenchmarkTokenCacheMemory(b *testing.B) {

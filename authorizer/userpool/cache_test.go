@@ -22,10 +22,9 @@ func TestTokenCacheBound(t *testing.T) {
 			if size <= 0 {
 				size = DefaultTokenCacheEntries
 			}
-			entry := &verifiedToken{}
 			for i := range 4 * size {
 				sum := sha256.Sum256([]byte(fmt.Sprint(i)))
-				c.put(&sum, entry)
+				c.put(&sum, &verifiedToken{})
 				n := c.Len()
 				if n > size {
 					t.Fatalf("after %d puts: %d entries, bound %d", i+1, n, size)
@@ -59,10 +58,44 @@ func TestTokenCacheEvictsOldestFirst(t *testing.T) {
 			t.Fatalf("entry %d was evicted before the oldest", i)
 		}
 	}
-	// Replacing an entry does not take a second slot.
-	c.put(&sums[64], &verifiedToken{})
+	// Replacing an entry does not take a second slot, and the new entry keeps the old one's place in
+	// the eviction order.
+	replaced := &verifiedToken{}
+	c.put(&sums[64], replaced)
 	if c.get(&sums[1]) == nil || c.Len() != 64 {
 		t.Errorf("replacing an entry evicted another (len %d)", c.Len())
+	}
+	if c.get(&sums[64]) != replaced {
+		t.Error("the replaced entry is still served")
+	}
+	for i := range 64 {
+		sum := sha256.Sum256([]byte(fmt.Sprint("later", i)))
+		c.put(&sum, &verifiedToken{})
+		if i < 63 && c.get(&sums[64]) != replaced {
+			t.Fatalf("the replaced entry was evicted after %d newer ones, before its turn", i+1)
+		}
+	}
+	if c.get(&sums[64]) != nil || c.Len() != 64 {
+		t.Errorf("after 64 newer entries: the replaced one still cached, or %d entries", c.Len())
+	}
+}
+
+// TestTokenCachePrefixCollision: entries are found by the first 8 bytes of their key; a token whose key
+// shares them with a cached one's is a miss, never the other's entry.
+func TestTokenCachePrefixCollision(t *testing.T) {
+	t.Parallel()
+	c := NewTokenCache(64)
+	a := sha256.Sum256([]byte("a"))
+	b := a
+	b[31] ^= 1
+	first := &verifiedToken{}
+	c.put(&a, first)
+	c.put(&b, &verifiedToken{})
+	if got := c.get(&b); got != nil {
+		t.Fatal("a key that differs after its first 8 bytes found another token's entry")
+	}
+	if c.get(&a) != first || c.Len() != 1 {
+		t.Errorf("the first entry is gone or a second was added (len %d)", c.Len())
 	}
 }
 
@@ -182,26 +215,31 @@ func TestCacheIsolation(t *testing.T) {
 	})
 }
 
-// TestTokenCacheMemory pushes 100k distinct, realistic Cognito access tokens through a cache of the
-// default size (each entry built by the verifier's own claim decoding) and measures the heap.
+// TestTokenCacheMemory fills a cache of 100k entries with 100k distinct, realistic Cognito access
+// tokens (each entry built by the verifier's own claim decoding, its groups and scopes shared as a
+// verifier shares them) and checks the live heap it holds: under 64 MiB in all, under 640 bytes an entry.
 func TestTokenCacheMemory(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		t.Skip("builds 100k cache entries: too slow for -short and -race")
 	}
 	const tokens = 100_000
-	const limit = 64 << 20
-	c := NewTokenCache(0)
-	template := string(mustJSON(with(accessClaims(time.Now()), map[string]any{"sub": "%08d-0b1d-4c3e-9f8a-1b2c3d4e5f60", "jti": "%08d-5e6f-4a8b-9c0d-e1f2a3b4c5d6"})))
+	const limit, perEntry = 64 << 20, 640
+	f := newFixture(t, fixtureConfig{})
+	payloads := make([][]byte, tokens)
+	for i := range payloads {
+		payloads[i] = mustJSON(distinctAccessClaims(f, i))
+	}
+	c := NewTokenCache(tokens)
+	var lists listTable
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	for i := range tokens {
-		payload := []byte(fmt.Sprintf(template, i, i))
+	for _, payload := range payloads {
 		decoded, err := decodeClaims(payload)
 		if err != nil {
 			t.Fatal(err)
 		}
-		vt, err := newVerifiedToken(identity.KindUserPool, decoded, payload)
+		vt, err := newVerifiedToken(identity.KindUserPool, decoded, &lists)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -210,12 +248,18 @@ func TestTokenCacheMemory(t *testing.T) {
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
+	if c.Len() != tokens {
+		t.Fatalf("the cache holds %d tokens, want all %d", c.Len(), tokens)
+	}
 	grown := int64(after.HeapAlloc) - int64(before.HeapAlloc)
-	t.Logf("%d entries hold %.1f MiB (%d bytes each)", c.Len(), float64(grown)/(1<<20), grown/int64(c.Len()))
-	if grown > limit {
-		t.Errorf("the cache grew the heap by %d MiB after %d tokens, limit %d MiB", grown>>20, tokens, limit>>20)
+	each := grown / int64(c.Len())
+	t.Logf("%d entries hold %.1f MiB (%d bytes each)", c.Len(), float64(grown)/(1<<20), each)
+	if grown > limit || each >= perEntry {
+		t.Errorf("the cache grew the heap by %.1f MiB for %d tokens (%d bytes each), limit %d MiB (%d bytes each)",
+			float64(grown)/(1<<20), tokens, each, limit>>20, perEntry)
 	}
 	runtime.KeepAlive(c)
+	runtime.KeepAlive(payloads) // made before the first measure: freed after, they would hide entries
 }
 
 // TestTokenCacheBoundConcurrent: puts from many goroutines at once never leave more entries than the
@@ -224,13 +268,12 @@ func TestTokenCacheBoundConcurrent(t *testing.T) {
 	t.Parallel()
 	const size, workers, each = 1000, 8, 1000
 	c := NewTokenCache(size)
-	entry := &verifiedToken{}
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
 			for i := range each {
 				sum := sha256.Sum256([]byte(fmt.Sprint(w, "/", i)))
-				c.put(&sum, entry)
+				c.put(&sum, &verifiedToken{})
 			}
 		})
 	}
@@ -240,5 +283,36 @@ func TestTokenCacheBoundConcurrent(t *testing.T) {
 	}
 	if n := c.n.Load(); n != size {
 		t.Errorf("the count is %d, want %d", n, size)
+	}
+}
+
+// TestListTable: lists are shared only with equal lists, the table stops growing at its bound, and a
+// shared list has no room for an append to write into.
+func TestListTable(t *testing.T) {
+	t.Parallel()
+	var lt listTable
+	a := lt.share('g', []string{"a", "b"})
+	if b := lt.share('g', []string{"a", "b"}); &b[0] != &a[0] {
+		t.Error("an equal list is not shared")
+	}
+	for _, other := range [][]string{{"ab"}, {"a", "b", ""}, {"a\x01b"}, {"b", "a"}} {
+		if got := lt.share('g', other); fmt.Sprint(got) != fmt.Sprint(other) || len(got) != len(other) {
+			t.Errorf("share(%q) = %q", other, got)
+		}
+	}
+	if s := lt.share('s', []string{"a", "b"}); &s[0] == &a[0] {
+		t.Error("scopes share the groups' list")
+	}
+	if cap(a) != len(a) {
+		t.Errorf("a shared list has capacity %d for %d elements", cap(a), len(a))
+	}
+	for i := range 2 * maxSharedLists {
+		lt.share('g', []string{fmt.Sprint(i)})
+	}
+	if n := len(lt.lists); n != maxSharedLists {
+		t.Errorf("the table holds %d lists, bound %d", n, maxSharedLists)
+	}
+	if got := lt.share('g', []string{"past the bound"}); len(got) != 1 || got[0] != "past the bound" {
+		t.Errorf("past the bound: %q", got)
 	}
 }

@@ -63,6 +63,7 @@ type Verifier struct {
 	maxTokenBytes int
 	cache         *TokenCache
 	now           func() time.Time
+	lists         listTable // the groups and scopes its tokens share
 }
 
 // trustedIssuer is an Issuer as validated by NewVerifier.
@@ -176,7 +177,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*identity.Identity
 	if v.cache != nil {
 		sum = tokenHash(token)
 		if t := v.cache.get(&sum); t != nil {
-			if ti := v.issuers[t.identity.Issuer]; ti != nil && t.verifiedFor(ti) {
+			if ti := v.issuers[t.id.Issuer]; ti != nil && t.verifiedFor(ti) {
 				if err := v.accept(ti, t); err != nil {
 					return nil, err
 				}
@@ -207,23 +208,23 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*identity.Identity
 // askPool returns t's identity once ti's user pool check, if any, accepts the token: access tokens
 // only, GetUser taking nothing else. sum is the token's hash when Verify computed it, else nil.
 func (v *Verifier) askPool(ctx context.Context, ti *trustedIssuer, t *verifiedToken, token string, sum *[32]byte) (*identity.Identity, error) {
-	if ti.users == nil || t.tokenUse != TokenUseAccess {
-		return t.identity, nil
+	if ti.users == nil || t.tokenUse() != TokenUseAccess {
+		return &t.id, nil
 	}
 	if sum == nil {
 		h := tokenHash(token)
 		sum = &h
 	}
-	if err := ti.users.check(ctx, *sum, token, t.notAfter); err != nil {
+	if err := ti.users.check(ctx, *sum, token, t.notAfter()); err != nil {
 		return nil, err
 	}
-	return t.identity, nil
+	return &t.id, nil
 }
 
 // verifiedFor reports whether a cached token's verification holds for ti: same kind of issuer, same
 // KeySet, and the key that verified it still in that KeySet.
 func (t *verifiedToken) verifiedFor(ti *trustedIssuer) bool {
-	if t.keys != ti.keys || t.identity.Kind != ti.kind {
+	if t.keys != ti.keys || t.id.Kind != ti.kind {
 		return false
 	}
 	key, err := ti.keys.lookup(t.key.kid)
@@ -283,53 +284,55 @@ func (v *Verifier) verify(ctx context.Context, token string) (*verifiedToken, *t
 	if _, err := jws.VerifyCompactFast(key.raw, []byte(token), jalg); err != nil {
 		return nil, nil, fmt.Errorf("%w: key %s of issuer %s", ErrSignature, quote(kid), quote(iss))
 	}
-	t, err := newVerifiedToken(ti.kind, claims, decoded)
+	t, err := newVerifiedToken(ti.kind, claims, &v.lists)
 	if err != nil {
 		return nil, nil, err
 	}
-	t.keys, t.key, t.alg = ti.keys, key, intern(alg)
+	t.keys, t.key = ti.keys, key
+	t.setAlgorithm(alg)
 	return t, ti, nil
 }
 
 // accept runs the checks that depend on the verifier's configuration and the time. They run on every
 // use of a token, cached or not.
 func (v *Verifier) accept(ti *trustedIssuer, t *verifiedToken) error {
-	if !slices.Contains(ti.algs, t.alg) {
-		return fmt.Errorf("%w: alg %s is not allowed for issuer %s", ErrAlgorithm, quote(t.alg), quote(ti.issuer))
+	if !slices.Contains(ti.algs, t.algorithm()) {
+		return fmt.Errorf("%w: alg %s is not allowed for issuer %s", ErrAlgorithm, quote(t.algorithm()), quote(ti.issuer))
 	}
 	switch ti.kind {
 	case identity.KindUserPool:
-		switch t.tokenUse {
+		tokenUse := t.tokenUse()
+		switch tokenUse {
 		case TokenUseAccess, TokenUseID:
 		case "":
 			return fmt.Errorf("%w: token_use claim missing", ErrTokenUse)
 		default:
-			return fmt.Errorf("%w: token_use %s is neither access nor id", ErrTokenUse, quote(t.tokenUse))
+			return fmt.Errorf("%w: token_use %s is neither access nor id", ErrTokenUse, quote(tokenUse))
 		}
-		if ti.tokenUse != TokenUseAny && t.tokenUse != ti.tokenUse {
-			return fmt.Errorf("%w: %s token where %s tokens are required", ErrTokenUse, t.tokenUse, ti.tokenUse)
+		if ti.tokenUse != TokenUseAny && tokenUse != ti.tokenUse {
+			return fmt.Errorf("%w: %s token where %s tokens are required", ErrTokenUse, tokenUse, ti.tokenUse)
 		}
-		if t.tokenUse == TokenUseAccess {
-			if !slices.Contains(ti.clients, t.clientID) {
-				return fmt.Errorf("%w: client_id %s is not an accepted client of issuer %s", ErrAudience, quote(t.clientID), quote(ti.issuer))
+		if tokenUse == TokenUseAccess {
+			if !slices.Contains(ti.clients, t.clientID()) {
+				return fmt.Errorf("%w: client_id %s is not an accepted client of issuer %s", ErrAudience, quote(t.clientID()), quote(ti.issuer))
 			}
-		} else if !containsAny(ti.clients, t.audience) {
+		} else if !containsAny(ti.clients, t.audience()) {
 			return fmt.Errorf("%w: aud is not an accepted client of issuer %s", ErrAudience, quote(ti.issuer))
 		}
 	default:
-		if !containsAny(ti.clients, t.audience) {
+		if !containsAny(ti.clients, t.audience()) {
 			return fmt.Errorf("%w: aud is not an accepted audience of issuer %s", ErrAudience, quote(ti.issuer))
 		}
 	}
 	now := v.now()
-	if !now.Before(t.notAfter.Add(v.skew)) {
-		return fmt.Errorf("%w: exp %s is past (clock skew %v)", ErrExpired, t.notAfter.UTC().Format(time.RFC3339), v.skew)
+	if notAfter := t.notAfter(); !now.Before(notAfter.Add(v.skew)) {
+		return fmt.Errorf("%w: exp %s is past (clock skew %v)", ErrExpired, notAfter.UTC().Format(time.RFC3339), v.skew)
 	}
-	if !t.notBefore.IsZero() && now.Add(v.skew).Before(t.notBefore) {
-		return fmt.Errorf("%w: nbf %s is ahead (clock skew %v)", ErrNotYetValid, t.notBefore.UTC().Format(time.RFC3339), v.skew)
+	if notBefore := t.notBefore(); !notBefore.IsZero() && now.Add(v.skew).Before(notBefore) {
+		return fmt.Errorf("%w: nbf %s is ahead (clock skew %v)", ErrNotYetValid, notBefore.UTC().Format(time.RFC3339), v.skew)
 	}
-	if !t.issuedAt.IsZero() && t.issuedAt.After(now.Add(v.skew)) {
-		return fmt.Errorf("%w: iat %s is in the future (clock skew %v)", ErrNotYetValid, t.issuedAt.UTC().Format(time.RFC3339), v.skew)
+	if issuedAt := t.issuedAt(); !issuedAt.IsZero() && issuedAt.After(now.Add(v.skew)) {
+		return fmt.Errorf("%w: iat %s is in the future (clock skew %v)", ErrNotYetValid, issuedAt.UTC().Format(time.RFC3339), v.skew)
 	}
 	return nil
 }
