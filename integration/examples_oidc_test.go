@@ -62,8 +62,11 @@ func TestExampleOIDC(t *testing.T) {
 		}
 	})
 	t.Run("README commands", func(t *testing.T) {
-		out := runReadme(t, examplePath("oidc", "README.md"), srv.BaseURL, "ID_TOKEN="+token(nil)).ok(t)
-		wantHeaders(t, decodeEcho(t, out), map[string]string{"X-Cognito-Sub": "oidc-user-1"})
+		// What the README says the upstream gets: the subject, the groups of a token that has
+		// cognito:groups, and not the username (without a forward line naming it).
+		tok := token(map[string]any{"cognito:groups": []string{"ops"}, "preferred_username": "oidc-alice"})
+		out := runReadme(t, examplePath("oidc", "README.md"), srv.BaseURL, "ID_TOKEN="+tok).ok(t)
+		wantHeaders(t, decodeEcho(t, out), map[string]string{"X-Cognito-Sub": "oidc-user-1", "X-Cognito-Groups": "ops", "X-Cognito-Username": ""})
 	})
 	t.Run("refused", func(t *testing.T) {
 		before := up.Count()

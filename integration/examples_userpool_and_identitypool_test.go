@@ -4,6 +4,8 @@ package integration
 // pool for credentials that sign their requests.
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"os"
@@ -90,7 +92,29 @@ func TestExampleUserPoolAndIdentityPool(t *testing.T) {
 	t.Run("README commands", func(t *testing.T) {
 		out := runReadme(t, examplePath("userpool-and-identitypool", "README.md"), srv.BaseURL,
 			"COGNITO_IDP_ENDPOINT="+emu.URL, "COGNITO_CLIENT_ID="+pool.ClientID, "COGNITO_USER_POOL_ID="+pool.ID).ok(t)
-		wantHeaders(t, decodeEcho(t, out), signedIn(bothAdminRole))
+		e := decodeEcho(t, out)
+		wantHeaders(t, e, signedIn(bothAdminRole))
+		// What the README says `forward all` and `context_header on` add: the provider, and the identity
+		// as API Gateway's requestContext.identity.
+		id := e.Header.Get("X-Cognito-Identity-Id")
+		if !strings.HasPrefix(id, "us-east-1:") || !strings.Contains(e.Header.Get("X-Cognito-Authentication-Provider"), provider) {
+			t.Errorf("upstream saw X-Cognito-Identity-Id %q and X-Cognito-Authentication-Provider %q, want alice's identity and the user pool %s",
+				id, e.Header.Get("X-Cognito-Authentication-Provider"), provider)
+		}
+		var ctx struct {
+			Identity struct {
+				ID   string `json:"cognitoIdentityId"`
+				Pool string `json:"cognitoIdentityPoolId"`
+				Type string `json:"cognitoAuthenticationType"`
+			} `json:"identity"`
+		}
+		raw, err := base64.RawURLEncoding.DecodeString(e.Header.Get("X-Cognito-Context"))
+		if err == nil {
+			err = json.Unmarshal(raw, &ctx)
+		}
+		if err != nil || ctx.Identity.ID != id || ctx.Identity.Pool != bothPoolID || ctx.Identity.Type != "authenticated" {
+			t.Errorf("upstream saw X-Cognito-Context %q (%v, %+v), want alice's requestContext.identity", e.Header.Get("X-Cognito-Context"), err, ctx.Identity)
+		}
 	})
 	t.Run("refused", func(t *testing.T) {
 		before := up.Count()

@@ -34,7 +34,8 @@ func TestExampleUserPool(t *testing.T) {
 	t.Run("README commands", func(t *testing.T) {
 		out := runReadme(t, examplePath("userpool", "README.md"), srv.BaseURL,
 			"COGNITO_IDP_ENDPOINT="+emu.URL, "COGNITO_CLIENT_ID="+pool.ClientID).ok(t)
-		wantHeaders(t, decodeEcho(t, out), map[string]string{"X-Cognito-Sub": sub})
+		// What the README says the upstream gets: the subject and the groups, and not the username.
+		wantHeaders(t, decodeEcho(t, out), map[string]string{"X-Cognito-Sub": sub, "X-Cognito-Groups": "admins", "X-Cognito-Username": ""})
 	})
 	t.Run("refused", func(t *testing.T) {
 		before := up.Count()
@@ -54,17 +55,21 @@ func TestExampleUserPool(t *testing.T) {
 		}
 		srv.assertLogsExclude(t, foreign, signatureOf(foreign))
 	})
-	t.Run("the group requirement its comment shows, uncommented, lets only the group in", func(t *testing.T) {
+	t.Run("the lines its comments show, uncommented: only the group is let in, and the named headers are sent", func(t *testing.T) {
 		text, err := os.ReadFile(examplePath("userpool", "Caddyfile"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		const commented = "\t\t# groups admins\n"
-		if !strings.Contains(string(text), commented) {
-			t.Fatalf("examples/userpool/Caddyfile has no line %q", commented)
+		caddyfile := string(text)
+		for _, line := range []string{"groups admins", "forward X-Cognito-Username X-Cognito-Client-Id"} {
+			commented := "\t\t# " + line + "\n"
+			if !strings.Contains(caddyfile, commented) {
+				t.Fatalf("examples/userpool/Caddyfile has no line %q", commented)
+			}
+			caddyfile = strings.Replace(caddyfile, commented, "\t\t"+line+"\n", 1)
 		}
 		path := filepath.Join(t.TempDir(), "Caddyfile")
-		if err := os.WriteFile(path, []byte(strings.Replace(string(text), commented, "\t\tgroups admins\n", 1)), 0o600); err != nil {
+		if err := os.WriteFile(path, []byte(caddyfile), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		pool.AddUser(t, "bob@example.com")
@@ -75,6 +80,14 @@ func TestExampleUserPool(t *testing.T) {
 			resp := srv.get(t, "/orders/42", http.Header{"Authorization": {"Bearer " + pool.SignIn(t, user).Access}})
 			if resp.StatusCode != want {
 				t.Errorf("%s (admins: %v): %d, want %d", user, want == http.StatusOK, resp.StatusCode, want)
+			}
+			if resp.StatusCode != http.StatusOK {
+				continue
+			}
+			e := readEcho(t, resp)
+			wantHeaders(t, e, map[string]string{"X-Cognito-Sub": sub, "X-Cognito-Client-Id": pool.ClientID, "X-Cognito-Context": ""})
+			if e.Header.Get("X-Cognito-Username") == "" {
+				t.Error("the upstream got no X-Cognito-Username, which the forward line names")
 			}
 		}
 	})
