@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap/buffer"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/caddy-cognito/caddy-cognito/authorizer/upstream"
 	"github.com/caddy-cognito/caddy-cognito/internal/testidp"
 )
 
@@ -214,29 +215,16 @@ func BenchmarkProxyRoundtripLog(b *testing.B) {
 			})
 		}
 	}
-	for _, format := range []string{"json", "console"} {
-		for _, withContext := range []bool{false, true} {
-			name := "encode/" + format + "/without_context"
-			if withContext {
-				name = "encode/" + format + "/with_context"
-			}
-			b.Run(name, func(b *testing.B) {
-				// A Caddy whose default log is as above, so caddy.Log() has the core reverse_proxy's
-				// logger gets; the request is the upstream request of BenchmarkProxyForwarded's default.
-				newProxyHarness(b, "\trespond ok", logged, nil, format)
-				logger := caddy.Log().Named("http.handlers.reverse_proxy")
-				req := httptest.NewRequest("GET", "http://127.0.0.1/orders/1", nil)
-				for k, v := range map[string]string{
-					"Accept": "application/json", "Accept-Encoding": "gzip", "User-Agent": "Go-http-client/1.1",
-					"Authorization": "Bearer eyJ", "X-Forwarded-For": "127.0.0.1", "X-Forwarded-Host": "127.0.0.1:8080",
-					"X-Forwarded-Proto": "http", "X-Cognito-Sub": "0b2f6a7c-1d3e-4f50-8a9b-5c6d7e8f9a0b",
-					"X-Cognito-Groups": "readers",
-				} {
-					req.Header.Set(k, v)
-				}
-				if withContext {
-					req.Header.Set("X-Cognito-Context", pad)
-				}
+	// The encoding alone, per forwarded part: zap's With over reverse_proxy's upstream request, on the
+	// core Caddy's default log gives reverse_proxy's logger, the request's X-Cognito-* headers those
+	// the handler sets for the part (the route's request of BenchmarkHandlerForwarded).
+	parts := forwardedParts(b)
+	b.Run("encode", func(b *testing.B) {
+		newProxyHarness(b, "\trespond ok", logged, nil, "json")
+		logger := caddy.Log().Named("http.handlers.reverse_proxy")
+		for _, p := range parts {
+			b.Run(p.name, func(b *testing.B) {
+				req := p.request()
 				b.ReportAllocs()
 				for b.Loop() {
 					l := logger.With(zap.String("upstream", "127.0.0.1:9000"), zap.Duration("duration", 1),
@@ -245,9 +233,84 @@ func BenchmarkProxyRoundtripLog(b *testing.B) {
 						b.Fatal("a DEBUG entry is written at INFO")
 					}
 				}
+				b.ReportMetric(float64(p.bytes), "upstream-B/op")
 			})
 		}
+	})
+}
+
+// forwardedPart is an upstream request as reverse_proxy logs it, with the X-Cognito-* headers the
+// handler sets for one forwarded part.
+type forwardedPart struct {
+	name   string
+	header http.Header // the X-Cognito-* headers
+	bytes  int         // their header lines' bytes
+}
+
+func (p forwardedPart) request() *http.Request {
+	req := httptest.NewRequest("GET", "http://127.0.0.1/orders/1", nil)
+	req.RemoteAddr = "127.0.0.1:40000"
+	req.Header = http.Header{
+		"Accept": {"application/json"}, "Accept-Encoding": {"gzip"}, "User-Agent": {"Go-http-client/1.1"},
+		"Authorization": {"Bearer eyJ"}, "X-Forwarded-For": {"127.0.0.1"}, "X-Forwarded-Host": {"127.0.0.1:8080"},
+		"X-Forwarded-Proto": {"http"},
 	}
+	for k, v := range p.header {
+		req.Header[k] = v
+	}
+	return req
+}
+
+// forwardedParts are the X-Cognito-* headers of BenchmarkHandlerForwarded's request for each part a
+// route may forward, and a plain header of the context's size.
+func forwardedParts(tb testing.TB) []forwardedPart {
+	tb.Helper()
+	forward := func(names []string, context bool) func(*gate) {
+		f, err := upstream.NewForward(names, context)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return func(g *gate) { g.forwarded = f }
+	}
+	cases := []struct {
+		name  string
+		setup func(*gate)
+	}{
+		{"default", func(*gate) {}},
+		{"X-Cognito-Username", forward([]string{upstream.HeaderUsername}, false)},
+		{"X-Cognito-Scopes", forward([]string{upstream.HeaderScopes}, false)},
+		{"X-Cognito-Client-Id", forward([]string{upstream.HeaderClientID}, false)},
+		{"context_header_on", forward(nil, true)},
+		{"assertion", func(g *gate) {
+			g.assertion = testAssertionSigner(tb, "bench: an assertion key secret of 32+ bytes, 7f3a")
+		}},
+		{"forward_all", forward([]string{upstream.All}, false)},
+		{"forward_all_context_header_on", forward([]string{upstream.All}, true)},
+	}
+	parts := []forwardedPart{
+		{name: "none"},
+		{name: "pad", header: http.Header{"X-Pad": {strings.Repeat("x", contextSize)}}, bytes: len("X-Pad: \r\n") + contextSize},
+	}
+	for _, c := range cases {
+		_, h, token := cachedJWTServer(tb, nil, c.setup)
+		r := httptest.NewRequest("GET", "http://api.example.com/orders/1", nil)
+		r.Header.Set("Authorization", token)
+		p := forwardedPart{name: c.name, header: http.Header{}}
+		next := caddyhttp.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) error {
+			for name, vs := range r.Header {
+				if strings.HasPrefix(name, "X-Cognito-") {
+					p.header[name] = vs
+					p.bytes += len(name) + len(": \r\n") + len(vs[0])
+				}
+			}
+			return nil
+		})
+		if err := h.ServeHTTP(httptest.NewRecorder(), r, next); err != nil || len(p.header) == 0 {
+			tb.Fatalf("%s: not allowed (%v)", c.name, err)
+		}
+		parts = append(parts, p)
+	}
+	return parts
 }
 
 // freePortTB is freePort for a benchmark too.
