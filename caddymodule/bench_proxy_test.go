@@ -182,7 +182,7 @@ func BenchmarkProxyForwarded(b *testing.B) {
 		{"X-Cognito-Scopes", proxySite("\t\tforward X-Cognito-Scopes")},
 		{"X-Cognito-Client-Id", proxySite("\t\tforward X-Cognito-Client-Id")},
 		{"context_header_on", proxySite("\t\tcontext_header on")},
-		{"assertion", proxySite("\t\tassertion {\n\t\t\taudience orders-service\n\t\t}")},
+		{"assertion", proxySite("\t\tassertion")},
 		{"forward_all", proxySite("\t\tforward all")},
 		{"forward_all_context_header_on", proxySite("\t\tforward all\n\t\tcontext_header on")},
 	}
