@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -58,7 +59,7 @@ type proxyHarness struct {
 	url    string
 	token  string
 	// seen is what the upstream received last (its X-Cognito-* and X-Pad headers, bytes of header lines).
-	seen *int
+	seen *atomic.Int64
 }
 
 func newProxyHarness(tb testing.TB, site string, logging proxyLogging, idp *testidp.IdP, logFormat string) *proxyHarness {
@@ -69,7 +70,7 @@ func newProxyHarness(tb testing.TB, site string, logging proxyLogging, idp *test
 // newProxyHarnesses runs one Caddy serving each of sites on its own port, all to one upstream.
 func newProxyHarnesses(tb testing.TB, sites []string, logging proxyLogging, idp *testidp.IdP, logFormat string) []*proxyHarness {
 	tb.Helper()
-	seen := new(int)
+	seen := new(atomic.Int64)
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := 0
 		for name, vs := range r.Header {
@@ -77,7 +78,7 @@ func newProxyHarnesses(tb testing.TB, sites []string, logging proxyLogging, idp 
 				n += len(name) + len(": ") + len(vs[0]) + len("\r\n")
 			}
 		}
-		*seen = n
+		seen.Store(int64(n))
 		_, _ = io.WriteString(w, "ok")
 	}))
 	tb.Cleanup(up.Close)
@@ -165,7 +166,7 @@ func (h *proxyHarness) loop(b *testing.B) {
 		i++
 		h.serve(b, i)
 	}
-	b.ReportMetric(float64(*h.seen), "upstream-B/op")
+	b.ReportMetric(float64(h.seen.Load()), "upstream-B/op")
 }
 
 // proxySite is a Caddyfile site body: the authorizer with options, then reverse_proxy.
@@ -510,3 +511,27 @@ var (
 	_ caddy.Provisioner = (*countingEncoder)(nil)
 	_ zapcore.Encoder   = (*countingEncoder)(nil)
 )
+
+// TestExcludeProxyLoggerAdapts: the README's global option for skipping reverse_proxy's encoding
+// adapts to what TestProxyEncodesForwardedHeaders's unlogged case loads, the default log's exclude.
+func TestExcludeProxyLoggerAdapts(t *testing.T) {
+	t.Parallel()
+	caddyfile := "{\n\tlog {\n\t\texclude http.handlers.reverse_proxy\n\t}\n}\nhttp://127.0.0.1:8080 {\n\treverse_proxy 127.0.0.1:9000\n}\n"
+	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Logging struct {
+			Logs map[string]struct {
+				Exclude []string `json:"exclude"`
+			} `json:"logs"`
+		} `json:"logging"`
+	}
+	if err := json.Unmarshal(cfg, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if got := doc.Logging.Logs["default"].Exclude; len(got) != 1 || got[0] != "http.handlers.reverse_proxy" {
+		t.Errorf("the default log's exclude = %q, want [http.handlers.reverse_proxy]:\n%s", got, cfg)
+	}
+}
