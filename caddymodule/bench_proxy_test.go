@@ -49,7 +49,7 @@ const (
 func (l proxyLogging) String() string { return [...]string{"logged", "unlogged"}[l] }
 
 // contextSize is the size of X-Cognito-Context for a typical Cognito access token (upstream's
-// TestContextShape pins it): the padding header that stands in for it has the same.
+// TestContextSize pins it): the padding header that stands in for it has the same.
 const contextSize = 814
 
 // proxyHarness is one Caddy running site (a Caddyfile site body, {upstream} the loopback upstream's
