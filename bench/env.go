@@ -25,6 +25,9 @@ type variant struct {
 	site     string
 	needs    string
 	redis    bool // the app has `redis`: the run's redis-server, started when a chosen variant has it
+	// unloggedProxy excludes reverse_proxy's logger from the default log: with a log at any level, it
+	// encodes every upstream request's headers for a DEBUG entry (README, What the upstream receives).
+	unloggedProxy bool
 }
 
 // instance is a variant's running Caddy.
@@ -232,7 +235,7 @@ func (e *env) writeCaddyfile(v variant, dir, siteAddr, adminAddr string) (string
 	storage file_system %s
 	grace_period 1s
 	log {
-		level WARN
+		level WARN%s
 	}
 	cognito {
 		key_secret {env.BENCH_KEY_SECRET}
@@ -243,12 +246,20 @@ func (e *env) writeCaddyfile(v variant, dir, siteAddr, adminAddr string) (string
 http://%s {
 	%s
 }
-`, adminAddr, filepath.Join(dir, "storage"), e.redisOption(v), siteAddr, e.replacer.Replace(v.site))
+`, adminAddr, filepath.Join(dir, "storage"), logExclude(v), e.redisOption(v), siteAddr, e.replacer.Replace(v.site))
 	path := filepath.Join(dir, "Caddyfile")
 	if err := os.WriteFile(path, []byte(caddyfile), 0o600); err != nil {
 		return "", nil, err
 	}
 	return path, append(os.Environ(), append(e.secrets, "XDG_CONFIG_HOME="+dir, "XDG_DATA_HOME="+dir)...), nil
+}
+
+// logExclude is the default log's exclude line for v.
+func logExclude(v variant) string {
+	if !v.unloggedProxy {
+		return ""
+	}
+	return "\n\t\texclude http.handlers.reverse_proxy"
 }
 
 // redisOption is the app's redis option for v: the run's redis-server (an address nothing listens on while
